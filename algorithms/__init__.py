@@ -1,0 +1,1 @@
+"""The Processing side: the provider and one thin algorithm module per tool."""

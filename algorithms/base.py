@@ -1,0 +1,71 @@
+"""What every algorithm of the plugin shares: naming, help, icon, errors and progress.
+
+Algorithms stay thin: they translate parameters, call the backend through :meth:`execute`, and
+return outputs. A backend :class:`~..backend.errors.UserError` becomes a
+``QgsProcessingException``, so the analyst reads a message, never a traceback.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
+from qgis.PyQt.QtGui import QIcon
+
+from ..backend.errors import Cancelled, UserError
+
+
+class FeedbackProgress:
+    """Adapts a QgsProcessingFeedback to the backend's Progress interface."""
+
+    def __init__(self, feedback: QgsProcessingFeedback | None) -> None:
+        self.feedback = feedback or QgsProcessingFeedback()
+
+    def set_fraction(self, fraction: float) -> None:
+        self.feedback.setProgress(100.0 * min(max(fraction, 0.0), 1.0))
+
+    def info(self, message: str) -> None:
+        self.feedback.pushInfo(message)
+
+    def warn(self, message: str) -> None:
+        self.feedback.pushWarning(message)
+
+    def cancelled(self) -> bool:
+        return self.feedback.isCanceled()
+
+
+class LandCoverAlgorithm(QgsProcessingAlgorithm):
+    """Base class: subclasses set NAME, DISPLAY_NAME, HELP and implement :meth:`execute`."""
+
+    NAME = ""
+    DISPLAY_NAME = ""
+    HELP = ""
+
+    def name(self) -> str:
+        return self.NAME
+
+    def displayName(self) -> str:  # noqa: N802
+        return self.DISPLAY_NAME
+
+    def shortHelpString(self) -> str:  # noqa: N802
+        return self.HELP
+
+    def icon(self) -> QIcon:
+        from .provider import ICON
+
+        return QIcon(ICON)
+
+    def createInstance(self):  # noqa: N802
+        return type(self)()
+
+    def processAlgorithm(self, parameters: dict, context, feedback) -> dict:  # noqa: N802
+        try:
+            return self.execute(parameters, context, feedback)
+        except UserError as error:
+            raise QgsProcessingException(str(error)) from None
+        except Cancelled:
+            raise QgsProcessingException("Cancelled by the user: no output was written.") \
+                from None
+
+    def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
+        """Does the algorithm's work; raise UserError for bad input."""
+        raise NotImplementedError

@@ -1,0 +1,147 @@
+"""Processing algorithm ``landcoverunet:buildmasks``: labelled vector layers -> mask raster."""
+from __future__ import annotations
+
+import os
+
+from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingParameterBoolean,
+                       QgsProcessingParameterEnum, QgsProcessingParameterFile,
+                       QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
+                       QgsProcessingUtils)
+
+from ..backend.class_map import ClassMap
+from ..backend.errors import UserError
+from ..backend.masks import OVERLAP_RULES, build_mask
+from ..backend.vector_features import VectorInput
+from .base import FeedbackProgress, LandCoverAlgorithm
+from .styling import ClassPaletteStyler
+
+OVERLAP_LABELS = ["Smaller feature wins (a pond inside a forest stays a pond)",
+                  "Last drawn feature wins", "Leave overlapping pixels unlabelled"]
+
+
+class BuildMasksAlgorithm(LandCoverAlgorithm):
+    """Burns labelled polygons, lines and points into a mask on an image's exact pixel grid."""
+
+    INPUT = "INPUT"
+    VECTORS = "VECTORS"
+    CLASS_FIELD = "CLASS_FIELD"
+    CLASS_NAME_FIELD = "CLASS_NAME_FIELD"
+    LINE_WIDTH = "LINE_WIDTH"
+    ALL_TOUCHED = "ALL_TOUCHED"
+    OVERLAP = "OVERLAP"
+    CLASS_MAP = "CLASS_MAP"
+    OUTPUT = "OUTPUT"
+    OUTPUT_CLASS_MAP = "OUTPUT_CLASS_MAP"
+    CLASS_COUNT = "CLASS_COUNT"
+    LABELLED_PIXELS = "LABELLED_PIXELS"
+
+    NAME = "buildmasks"
+    DISPLAY_NAME = "Build training masks"
+    HELP = (
+        "Turns digitised label layers into a training mask on the image's exact pixel grid "
+        "(same CRS, geotransform, width and height); layers in another CRS are reprojected.\n\n"
+        "The mask is a uint8 GeoTIFF: 0 means 'no label' (nodata) and classes are 1..N. Pixels "
+        "where the image has no data stay 0. The class map (id, name, colour, original code) is "
+        "written into the mask itself, so training, classification and styling read it from "
+        "there.\n\n"
+        "Class ids: integer codes between 1 and 254 are kept; other codes and text classes get "
+        "1..N in sorted order. Give an existing class map to keep ids and colours the same across "
+        "images.\n\n"
+        "Lines and points become areas LINE_WIDTH metres wide on the ground. Invalid geometries "
+        "are repaired; skipped features are counted in the log.")
+
+    def initAlgorithm(self, config=None) -> None:  # noqa: N802
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.INPUT, "Image (its pixel grid is the mask's grid)"))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.VECTORS, "Label layers (polygons, lines or points)",
+            QgsProcessing.TypeVectorAnyGeometry))
+        self.addParameter(QgsProcessingParameterString(
+            self.CLASS_FIELD, "Class field (empty: each layer is one class named after the layer)",
+            optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.CLASS_NAME_FIELD, "Class name field (optional names for integer class codes)",
+            optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.LINE_WIDTH, "Width of lines and points on the ground (metres)",
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.ALL_TOUCHED, "Label every pixel a feature touches (not only pixel centres)",
+            defaultValue=False))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.OVERLAP, "Where features of different classes overlap", OVERLAP_LABELS,
+            defaultValue=0))
+        self.addParameter(QgsProcessingParameterFile(
+            self.CLASS_MAP, "Existing class map to keep ids and colours (JSON, or a mask raster)",
+            optional=True, fileFilter="Class maps (*.json *.tif *.tiff);;All files (*)"))
+        self.addParameter(QgsProcessingParameterRasterDestination(self.OUTPUT, "Training mask"))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_CLASS_MAP, "Class map (JSON)", "JSON files (*.json)", optional=True,
+            createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber(self.CLASS_COUNT, "Number of classes"))
+        self.addOutput(QgsProcessingOutputNumber(self.LABELLED_PIXELS, "Labelled pixels"))
+        for name, text in PARAMETER_HELP.items():
+            self.parameterDefinition(name).setHelp(text)
+
+    def execute(self, parameters, context, feedback) -> dict:
+        image = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if image is None:
+            raise UserError("Choose an image: its pixel grid is the mask's grid.")
+        layers = self.parameterAsLayerList(parameters, self.VECTORS, context)
+        if not layers:
+            raise UserError("Choose at least one label layer.")
+        vectors = []
+        for layer in layers:
+            path, layer_name = QgsProcessingUtils.convertToCompatibleFormatAndLayerName(
+                layer, False, layer.name(), ["gpkg", "shp", "geojson", "json", "sqlite", "gml"],
+                "gpkg", context, feedback)
+            crs = layer.crs()
+            vectors.append(VectorInput(path, layer_name or None, layer.name(),
+                                       crs.toWkt() if crs.isValid() else None))
+        class_map_path = self.parameterAsFile(parameters, self.CLASS_MAP, context)
+        existing = None
+        if class_map_path:
+            existing = (ClassMap.read_json(class_map_path) if class_map_path.lower().endswith(
+                ".json") else ClassMap.read_from_raster(class_map_path))
+            if existing is None:
+                raise UserError(f"'{class_map_path}' carries no class map.")
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_CLASS_MAP, context) or None
+        result = build_mask(
+            image.source(), vectors, output,
+            class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context) or None,
+            class_name_field=self.parameterAsString(parameters, self.CLASS_NAME_FIELD,
+                                                    context) or None,
+            line_width=self.parameterAsDouble(parameters, self.LINE_WIDTH, context),
+            all_touched=self.parameterAsBool(parameters, self.ALL_TOUCHED, context),
+            overlap=OVERLAP_RULES[self.parameterAsEnum(parameters, self.OVERLAP, context)],
+            class_map=existing, class_map_json=json_path, progress=FeedbackProgress(feedback))
+        ClassPaletteStyler.attach(context, output,
+                                  f"{os.path.splitext(os.path.basename(image.source()))[0]} mask")
+        return {self.OUTPUT: output, self.OUTPUT_CLASS_MAP: json_path,
+                self.CLASS_COUNT: len(result.class_map),
+                self.LABELLED_PIXELS: result.labelled_pixels}
+
+
+PARAMETER_HELP = {
+    BuildMasksAlgorithm.INPUT: "The image to train on. The mask gets exactly its CRS, "
+                               "geotransform, width and height.",
+    BuildMasksAlgorithm.VECTORS: "One or more layers of digitised labels. Polygons are burnt as "
+                                 "they are; lines and points need a width.",
+    BuildMasksAlgorithm.CLASS_FIELD: "Field with the class of each feature (integer code or "
+                                     "text). Leave empty to make each layer one class.",
+    BuildMasksAlgorithm.CLASS_NAME_FIELD: "Field with a readable name for each class code, "
+                                          "e.g. 'label' beside an integer 'id'.",
+    BuildMasksAlgorithm.LINE_WIDTH: "Total width in metres on the ground given to lines (roads, "
+                                    "rivers) and the diameter given to points.",
+    BuildMasksAlgorithm.ALL_TOUCHED: "Off: a pixel is labelled when its centre is inside a "
+                                     "feature. On: every pixel a feature touches is labelled.",
+    BuildMasksAlgorithm.OVERLAP: "Which class a pixel gets where features of different classes "
+                                 "overlap.",
+    BuildMasksAlgorithm.CLASS_MAP: "A class map from an earlier run (JSON, or a mask made by "
+                                   "this tool) so ids and colours stay the same.",
+    BuildMasksAlgorithm.OUTPUT: "The mask GeoTIFF (uint8, 0 = no label).",
+    BuildMasksAlgorithm.OUTPUT_CLASS_MAP: "Optionally, the class map also as a JSON file.",
+}

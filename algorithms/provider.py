@@ -1,0 +1,38 @@
+"""The "Land cover U-Net" Processing provider (id ``landcoverunet``)."""
+from __future__ import annotations
+
+import os
+
+from qgis.core import QgsProcessingProvider
+from qgis.PyQt.QtGui import QIcon
+
+from .assess_accuracy import AssessAccuracyAlgorithm
+from .build_masks import BuildMasksAlgorithm
+from .classify_raster import ClassifyRasterAlgorithm
+from .train_unet import TrainUNetAlgorithm
+
+ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
+
+
+class LandCoverUNetProvider(QgsProcessingProvider):
+    """Holds the plugin's algorithms in the Processing toolbox."""
+
+    def id(self) -> str:
+        return "landcoverunet"
+
+    def name(self) -> str:
+        return "Land cover U-Net"
+
+    def longName(self) -> str:  # noqa: N802
+        return "Land cover U-Net: train and apply U-Nets from digitised polygons"
+
+    def icon(self) -> QIcon:
+        return QIcon(ICON)
+
+    def svgIconPath(self) -> str:  # noqa: N802
+        return ICON
+
+    def loadAlgorithms(self) -> None:  # noqa: N802
+        for algorithm in (BuildMasksAlgorithm(), TrainUNetAlgorithm(), ClassifyRasterAlgorithm(),
+                          AssessAccuracyAlgorithm()):
+            self.addAlgorithm(algorithm)

@@ -1,0 +1,56 @@
+"""Class rasters loaded into QGIS get the class palette and names, on the main thread.
+
+Processing calls a layer post-processor on the main thread after the algorithm has finished, so
+styling never touches the project or the GUI from the background task. The palette comes from
+the class map the raster itself carries (see ``backend.class_map``).
+"""
+from __future__ import annotations
+
+from qgis.core import (QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface,
+                       QgsRasterLayer)
+from qgis.PyQt.QtGui import QColor
+
+from ..backend.class_map import ClassMap
+
+
+def apply_class_palette(layer: QgsRasterLayer, class_map: ClassMap | None = None) -> bool:
+    """Gives a class raster a paletted renderer with its classes' colours and names.
+
+    Args:
+        layer: a raster layer whose band 1 holds class ids.
+        class_map: the classes; read from the layer's file when not given.
+
+    Returns:
+        Whether a palette was applied (False when the raster carries no class map).
+    """
+    if class_map is None:
+        class_map = ClassMap.read_from_raster(layer.source())
+    if class_map is None:
+        return False
+    classes = [QgsPalettedRasterRenderer.Class(c.id, QColor(c.color), c.name)
+               for c in class_map.classes]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
+    layer.triggerRepaint()
+    return True
+
+
+class ClassPaletteStyler(QgsProcessingLayerPostProcessorInterface):
+    """Post-processor that styles a loaded class raster with :func:`apply_class_palette`."""
+
+    _kept: list["ClassPaletteStyler"] = []  # Processing does not own post-processors
+
+    def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
+        if isinstance(layer, QgsRasterLayer) and not apply_class_palette(layer):
+            feedback.pushWarning(f"{layer.name()}: no class map found, left unstyled.")
+
+    @classmethod
+    def attach(cls, context, output_path: str, layer_name: str | None = None) -> None:
+        """Styles ``output_path`` when Processing loads it on completion (and names it)."""
+        if not context.willLoadLayerOnCompletion(output_path):
+            return
+        details = context.layerToLoadOnCompletionDetails(output_path)
+        if layer_name:
+            details.name = layer_name
+        styler = cls()
+        cls._kept.append(styler)
+        details.setPostProcessor(styler)

@@ -1,0 +1,46 @@
+"""Optional heavy dependencies (TensorFlow, Keras), imported only when the work needs them.
+
+Loading the plugin must stay fast and must work without TensorFlow, so nothing imports these at
+module level; :func:`require_keras` gives the user install instructions when they are missing.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+
+INSTALL_HELP = (
+    "Training and classification need TensorFlow (with Keras 3) in the Python that QGIS runs. "
+    "Install it, then restart QGIS:\n"
+    "- Windows (OSGeo4W / QGIS installer): open the 'OSGeo4W Shell' as administrator and run "
+    "  python -m pip install tensorflow-cpu==2.17.1\n"
+    "- macOS (official QGIS.app): /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip "
+    "install --user tensorflow==2.17.1\n"
+    "- Linux (Debian/Ubuntu packages): python3 -m venv --system-site-packages ~/.qgis-tf && "
+    "~/.qgis-tf/bin/pip install tensorflow-cpu==2.17.1 'numpy<2', then make QGIS see it "
+    "(see the plugin README, 'TensorFlow in QGIS's Python').\n"
+    "Check in the QGIS Python console: import tensorflow, keras; print(tensorflow.__version__)")
+
+
+def keras_available() -> bool:
+    """Whether Keras 3 and a backend can be imported, without importing them."""
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    return (importlib.util.find_spec("keras") is not None
+            and importlib.util.find_spec(backend) is not None)
+
+
+def require_keras():
+    """Imports and returns keras, or raises a UserError telling how to install TensorFlow."""
+    from .errors import UserError
+
+    if not keras_available():
+        raise UserError(INSTALL_HELP)
+    try:
+        keras = importlib.import_module("keras")
+    except Exception as error:  # a broken install: say what failed
+        raise UserError(f"TensorFlow/Keras is installed but does not load ({error}).\n"
+                        + INSTALL_HELP) from None
+    if not str(getattr(keras, "__version__", "0")).startswith("3"):
+        raise UserError(f"Keras {keras.__version__} is too old; Keras 3 is needed.\n"
+                        + INSTALL_HELP)
+    return keras

@@ -1,0 +1,224 @@
+"""Training masks: labelled vector layers burnt onto an image's exact pixel grid.
+
+The mask has the image's CRS, geotransform and size; 0 means "no label" (and is nodata), classes
+are 1..N, and the class map travels inside the file. Rasterising is GDAL's work; Python only
+orders the shapes (so that the chosen overlap rule holds) and walks the grid block by block.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from .class_map import NO_LABEL, ClassMap
+from .errors import Cancelled, UserError
+from .progress import ConsoleProgress, Progress, SubProgress
+from .raster_io import GTIFF_OPTIONS, atomic_output, band_nodata, invalid_pixels, open_raster, \
+    remove_with_sidecars, windows
+from .vector_features import FeatureStats, ImageGrid, Shape, VectorInput, read_shapes
+
+OVERLAP_SMALLEST = "smallest"
+OVERLAP_LAST = "last"
+OVERLAP_UNLABELLED = "unlabelled"
+OVERLAP_RULES = (OVERLAP_SMALLEST, OVERLAP_LAST, OVERLAP_UNLABELLED)
+
+IN_MEMORY_PIXELS = 1 << 28
+"""Grids up to this many pixels are burnt in memory (256 MB); larger ones in a scratch file."""
+FEW_PIXELS = 100
+"""Classes with fewer labelled pixels than this get a warning: too few to learn from."""
+
+
+@dataclass
+class MaskResult:
+    """What a mask run produced."""
+
+    path: str
+    class_map: ClassMap
+    pixels_per_class: dict[int, int]
+    labelled_pixels: int
+    stats: FeatureStats
+
+
+def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
+               class_field: str | None = None, class_name_field: str | None = None,
+               line_width: float = 0.0, all_touched: bool = False,
+               overlap: str = OVERLAP_SMALLEST, class_map: ClassMap | None = None,
+               class_map_json: str | None = None,
+               progress: Progress | None = None) -> MaskResult:
+    """Builds a mask GeoTIFF on the image's grid from labelled vector layers.
+
+    Args:
+        image_path: the image whose grid (CRS, transform, size) the mask takes.
+        vectors: the label layers.
+        output_path: the mask GeoTIFF to write.
+        class_field: the field holding class codes; None: each layer is one class named after it.
+        class_name_field: optional field with a display name per class code.
+        line_width: ground width in metres given to lines and points.
+        all_touched: burn every pixel a shape touches, not only those whose centre it covers.
+        overlap: which class wins where shapes of different classes overlap: the smaller shape,
+            the last drawn, or none (the pixel stays unlabelled).
+        class_map: an existing class map whose ids and colours are kept.
+        class_map_json: where to also write the class map as JSON (optional).
+        progress: where progress, messages and cancel come from.
+    """
+    progress = progress or ConsoleProgress(quiet=True)
+    if overlap not in OVERLAP_RULES:
+        raise UserError(f"Unknown overlap rule '{overlap}'; use one of {', '.join(OVERLAP_RULES)}.")
+    if line_width < 0:
+        raise UserError("The line width cannot be negative.")
+    image = open_raster(image_path)
+    grid = ImageGrid.from_dataset(image, image_path)
+
+    shapes, names, stats = read_shapes(vectors, grid, class_field, class_name_field, line_width,
+                                       SubProgress(progress, 0.0, 0.3))
+    for line in stats.describe():
+        progress.info(line)
+    if not shapes:
+        raise UserError(
+            "None of the features overlaps the image"
+            + (f" ({stats.outside} lie outside it)" if stats.outside else "")
+            + ". Check that the layers and the image cover the same place and that each "
+            "layer's CRS is right.")
+    classes = ClassMap.from_codes(stats.codes.keys(), names, existing=class_map)
+    ids = {code: classes.id_for_code(code) for code in stats.codes}
+    missing = [code for code, class_id in ids.items() if class_id is None]
+    if class_map is not None and missing:  # matched by name in the existing map
+        for code in missing:
+            match = classes.by_name(str(names.get(code, code)))
+            ids[code] = match.id if match else None
+
+    burnt = _burn(shapes, ids, grid, all_touched, overlap, output_path,
+                  SubProgress(progress, 0.3, 0.6))
+    try:
+        with atomic_output(output_path) as temporary:
+            counts = _write_mask(burnt, image, grid, temporary, classes,
+                                 SubProgress(progress, 0.6, 1.0))
+            if class_map_json:
+                with atomic_output(class_map_json) as json_temporary:
+                    classes.write_json(json_temporary)
+    finally:
+        for dataset in burnt:
+            _discard(dataset)
+
+    per_class = {c.id: int(counts[c.id]) for c in classes.classes}
+    labelled = int(sum(per_class.values()))
+    for c in classes.classes:
+        progress.info(f"class {c.id} '{c.name}': {per_class[c.id]} pixels")
+        if per_class[c.id] < FEW_PIXELS:
+            progress.warn(f"class '{c.name}' has only {per_class[c.id]} labelled pixels; a "
+                          f"network learns little from under {FEW_PIXELS}. Digitise more of it.")
+    if labelled == 0:
+        remove_with_sidecars(output_path)
+        raise UserError("The features overlap the image but label no pixel: they are smaller "
+                        "than a pixel or lie where the image has no data. Try ALL_TOUCHED.")
+    return MaskResult(output_path, classes, per_class, labelled, stats)
+
+
+def _burn(shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid, all_touched: bool,
+          overlap: str, output_path: str, progress: Progress) -> list[Any]:
+    """Rasterises the shapes; returns one dataset, or two for the "unlabelled" rule.
+
+    For "unlabelled", shapes are drawn in ascending and in descending class order: a pixel where
+    the two disagree is covered by more than one class.
+    """
+    if overlap == OVERLAP_SMALLEST:
+        orders = [sorted(shapes, key=lambda s: (-s.area, s.order))]
+    elif overlap == OVERLAP_LAST:
+        orders = [shapes]
+    else:
+        orders = [sorted(shapes, key=lambda s: (ids[s.code], s.order)),
+                  sorted(shapes, key=lambda s: (-ids[s.code], s.order))]
+    results = []
+    for number, ordered in enumerate(orders):
+        if progress.cancelled():
+            for dataset in results:
+                _discard(dataset)
+            raise Cancelled()
+        dataset = _scratch(grid, output_path, number)
+        _rasterize(dataset, ordered, ids, grid, all_touched)
+        results.append(dataset)
+        progress.set_fraction((number + 1) / len(orders))
+    return results
+
+
+def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid,
+               all_touched: bool) -> None:
+    from osgeo import gdal, ogr, osr
+
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(grid.crs_wkt)
+    source = ogr.GetDriverByName("Memory").CreateDataSource("")
+    layer = source.CreateLayer("shapes", srs, ogr.wkbUnknown)
+    layer.CreateField(ogr.FieldDefn("burn", ogr.OFTInteger))
+    definition = layer.GetLayerDefn()
+    for shape in shapes:
+        feature = ogr.Feature(definition)
+        feature.SetField(0, ids[shape.code])
+        feature.SetGeometry(shape.geometry)
+        layer.CreateFeature(feature)
+    options = ["ATTRIBUTE=burn"] + (["ALL_TOUCHED=TRUE"] if all_touched else [])
+    if gdal.RasterizeLayer(dataset, [1], layer, options=options) != 0:
+        raise UserError(f"GDAL could not rasterise the features: {gdal.GetLastErrorMsg()}")
+
+
+def _write_mask(burnt: list[Any], image: Any, grid: ImageGrid, path: str, classes: ClassMap,
+                progress: Progress) -> np.ndarray:
+    """Copies the burnt classes into the final GeoTIFF, block by block, clearing image nodata."""
+    from osgeo import gdal
+
+    driver = gdal.GetDriverByName("GTiff")
+    output = driver.Create(path, grid.width, grid.height, 1, gdal.GDT_Byte, GTIFF_OPTIONS)
+    output.SetGeoTransform(grid.geotransform)
+    output.SetProjection(grid.crs_wkt)
+    band = output.GetRasterBand(1)
+    band.SetNoDataValue(NO_LABEL)
+    classes.write_to_band(output)
+    nodata = band_nodata(image)
+    check_image = any(v is not None for v in nodata) or any(
+        image.GetRasterBand(i + 1).DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
+        for i in range(image.RasterCount))
+    counts = np.zeros(256, dtype=np.int64)
+    blocks = list(windows(grid.width, grid.height, 1024))
+    for number, (x, y, w, h) in enumerate(blocks):
+        if progress.cancelled():
+            raise Cancelled()
+        labels = burnt[0].GetRasterBand(1).ReadAsArray(x, y, w, h)
+        if len(burnt) > 1:
+            other = burnt[1].GetRasterBand(1).ReadAsArray(x, y, w, h)
+            labels[labels != other] = NO_LABEL
+        if check_image and labels.any():
+            pixels = image.ReadAsArray(x, y, w, h)
+            pixels = pixels.reshape((-1, h, w))
+            labels[invalid_pixels(pixels, nodata)] = NO_LABEL
+        counts += np.bincount(labels.ravel(), minlength=256)
+        band.WriteArray(labels, x, y)
+        progress.set_fraction((number + 1) / len(blocks))
+    output.FlushCache()
+    output = None
+    return counts
+
+
+def _scratch(grid: ImageGrid, output_path: str, number: int) -> Any:
+    """A zeroed uint8 raster on the grid: in memory when small, a scratch file when large."""
+    from osgeo import gdal
+
+    if grid.width * grid.height <= IN_MEMORY_PIXELS:
+        dataset = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, gdal.GDT_Byte)
+    else:
+        folder = os.path.dirname(os.path.abspath(output_path))
+        name = os.path.join(folder, f".{os.path.basename(output_path)}.burn{number}.tif")
+        dataset = gdal.GetDriverByName("GTiff").Create(
+            name, grid.width, grid.height, 1, gdal.GDT_Byte,
+            ["TILED=YES", "SPARSE_OK=TRUE", "BIGTIFF=YES"])
+    dataset.SetGeoTransform(grid.geotransform)
+    dataset.SetProjection(grid.crs_wkt)
+    return dataset
+
+
+def _discard(dataset: Any) -> None:
+    files = dataset.GetDescription()
+    dataset = None
+    if files and os.path.exists(files):
+        remove_with_sidecars(files)

@@ -1,0 +1,298 @@
+"""Reading labelled features from vector files onto an image's grid, with repairs counted.
+
+Features are reprojected to the image CRS, repaired when invalid, and lines and points are
+buffered by half the line width measured on the ground (also when the image CRS is geographic).
+Every feature that cannot be used is counted under its reason, so the user can be told.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import UserError
+from .progress import Progress
+
+
+@dataclass
+class VectorInput:
+    """One vector layer given as labels.
+
+    Attributes:
+        path: a file (or data source string) OGR can open.
+        layer_name: the layer inside the data source; None for its first layer.
+        name: the display name, used as the class name when there is no class field.
+        crs_wkt: the layer's CRS as the user set it (QGIS layer CRS); None: the file's own.
+    """
+
+    path: str
+    layer_name: str | None = None
+    name: str | None = None
+    crs_wkt: str | None = None
+
+
+@dataclass
+class Shape:
+    """A usable feature: its geometry in the image CRS, class code and order of appearance."""
+
+    geometry: Any
+    code: Any
+    area: float
+    order: int
+
+
+@dataclass
+class FeatureStats:
+    """How many features were used, and why the others were not."""
+
+    used: int = 0
+    repaired: int = 0
+    unrepairable: int = 0
+    empty: int = 0
+    null_class: int = 0
+    outside: int = 0
+    untransformable: int = 0
+    codes: Counter = field(default_factory=Counter)
+
+    def describe(self) -> list[str]:
+        lines = [f"{self.used} features used"]
+        for label, count in (("repaired (invalid geometry made valid)", self.repaired),
+                             ("skipped: geometry could not be repaired", self.unrepairable),
+                             ("skipped: empty or missing geometry", self.empty),
+                             ("skipped: no class value (NULL)", self.null_class),
+                             ("skipped: outside the image", self.outside),
+                             ("skipped: could not be transformed to the image CRS",
+                              self.untransformable)):
+            if count:
+                lines.append(f"{count} {label}")
+        return lines
+
+
+@dataclass
+class ImageGrid:
+    """The pixel grid labels are drawn on."""
+
+    width: int
+    height: int
+    geotransform: tuple[float, ...]
+    crs_wkt: str
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(minx, miny, maxx, maxy) in the grid's CRS (north-up grids)."""
+        x0, dx, _, y0, _, dy = self.geotransform
+        xs = (x0, x0 + dx * self.width)
+        ys = (y0, y0 + dy * self.height)
+        return min(xs), min(ys), max(xs), max(ys)
+
+    @classmethod
+    def from_dataset(cls, dataset: Any, path: str = "") -> "ImageGrid":
+        wkt = dataset.GetProjection()
+        transform = dataset.GetGeoTransform(can_return_null=True)
+        if not wkt or transform is None:
+            raise UserError(f"The image {path} has no coordinate reference system or "
+                            "georeferencing; labels cannot be placed on it.")
+        if transform[2] != 0 or transform[4] != 0:
+            raise UserError(f"The image {path} is rotated; warp it to a north-up grid first.")
+        return cls(dataset.RasterXSize, dataset.RasterYSize, tuple(transform), wkt)
+
+
+def read_shapes(vectors: list[VectorInput], grid: ImageGrid, class_field: str | None,
+                class_name_field: str | None, line_width: float,
+                progress: Progress) -> tuple[list[Shape], dict[Any, str], FeatureStats]:
+    """Reads all features of all layers as shapes on the grid.
+
+    Returns:
+        The usable shapes, the class names found per code (from ``class_name_field`` or the layer
+        names), and the counts of used and skipped features.
+    """
+    from osgeo import ogr, osr
+
+    target = _srs(grid.crs_wkt)
+    minx, miny, maxx, maxy = grid.bounds
+    shapes: list[Shape] = []
+    names: dict[Any, str] = {}
+    stats = FeatureStats()
+    if not vectors:
+        raise UserError("No vector layer was given: choose at least one layer of labels.")
+
+    for number, vector in enumerate(vectors):
+        source = ogr.Open(vector.path)
+        if source is None:
+            raise UserError(f"Cannot open the vector layer '{vector.path}'.")
+        layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else \
+            source.GetLayer(0)
+        if layer is None:
+            raise UserError(f"'{vector.path}' has no layer '{vector.layer_name}'.")
+        label = vector.name or layer.GetName()
+        total = layer.GetFeatureCount()
+        if total == 0:
+            raise UserError(f"The layer '{label}' has no features: there is nothing to draw.")
+        fields = [d.GetName() for d in layer.schema]
+        for wanted in (class_field, class_name_field):
+            if wanted and wanted not in fields:
+                raise UserError(f"The layer '{label}' has no field '{wanted}'. Its fields are: "
+                                f"{', '.join(fields) or '(none)'}.")
+        source_srs = _srs(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
+        if source_srs is None:
+            raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
+                            "(Layer Properties > Source) and run again.")
+        _check_plausible(layer, source_srs, label)
+        transform = None if source_srs.IsSame(target) else \
+            osr.CoordinateTransformation(source_srs, target)
+        buffer = _Buffer(line_width, target, grid)
+
+        layer.ResetReading()
+        for index, feature in enumerate(layer):
+            if index % 500 == 0:
+                if progress.cancelled():
+                    from .errors import Cancelled
+                    raise Cancelled()
+                progress.set_fraction((number + index / max(total, 1)) / len(vectors))
+            code = feature.GetField(class_field) if class_field else label
+            if code is None or (isinstance(code, str) and not code.strip()):
+                stats.null_class += 1
+                continue
+            geometry = feature.GetGeometryRef()
+            if geometry is None or geometry.IsEmpty():
+                stats.empty += 1
+                continue
+            geometry = geometry.Clone()
+            if geometry.HasCurveGeometry():
+                geometry = geometry.GetLinearGeometry()
+            geometry.FlattenTo2D()
+            kind = _kind(geometry)
+            if kind == "polygon" and not geometry.IsValid():
+                geometry = _repair(geometry)
+                if geometry is None:
+                    stats.unrepairable += 1
+                    continue
+                stats.repaired += 1
+            if kind != "polygon" and line_width <= 0:
+                raise UserError(
+                    f"The layer '{label}' holds lines or points, which need a line width above "
+                    "0 (LINE_WIDTH, in metres on the ground) to become areas in the mask.")
+            if kind != "polygon":
+                geometry = buffer.apply(geometry, source_srs, transform)
+                if geometry is None:
+                    stats.untransformable += 1
+                    continue
+            elif transform is not None and geometry.Transform(transform) != 0:
+                stats.untransformable += 1
+                continue
+            if geometry is None or geometry.IsEmpty():
+                stats.empty += 1
+                continue
+            gminx, gmaxx, gminy, gmaxy = geometry.GetEnvelope()
+            if gmaxx <= minx or gminx >= maxx or gmaxy <= miny or gminy >= maxy:
+                stats.outside += 1
+                continue
+            shapes.append(Shape(geometry, code, geometry.GetArea(), len(shapes)))
+            stats.codes[code] += 1
+            stats.used += 1
+            if class_name_field:
+                name = feature.GetField(class_name_field)
+                if name is not None and str(name).strip():
+                    names.setdefault(code, str(name).strip())
+            elif not class_field:
+                names[code] = label
+    return shapes, names, stats
+
+
+class _Buffer:
+    """Buffers lines and points by half the width on the ground, in metres."""
+
+    def __init__(self, width_m: float, target: Any, grid: ImageGrid) -> None:
+        from osgeo import osr
+
+        self.half = width_m / 2.0
+        self.target = target
+        self.local = None
+        if target.IsGeographic():
+            minx, miny, maxx, maxy = grid.bounds
+            to_lonlat = osr.CoordinateTransformation(target, _srs("EPSG:4326"))
+            lat, lon = (miny + maxy) / 2, (minx + maxx) / 2
+            point = to_lonlat.TransformPoint(lon, lat)
+            # An azimuthal equidistant projection centred on the image: metres stay metres.
+            self.local = _srs(f"+proj=aeqd +lat_0={point[1]} +lon_0={point[0]} +datum=WGS84 "
+                              "+units=m +no_defs")
+            self.to_target = osr.CoordinateTransformation(self.local, target)
+            self.distance = self.half
+        else:
+            self.distance = self.half / (target.GetLinearUnits() or 1.0)
+
+    def apply(self, geometry: Any, source_srs: Any, transform: Any) -> Any:
+        from osgeo import osr
+
+        if self.local is None:
+            if transform is not None and geometry.Transform(transform) != 0:
+                return None
+            return geometry.Buffer(self.distance, 8)
+        to_local = osr.CoordinateTransformation(source_srs, self.local)
+        if geometry.Transform(to_local) != 0:
+            return None
+        geometry = geometry.Buffer(self.distance, 8)
+        if geometry.Transform(self.to_target) != 0:
+            return None
+        return geometry
+
+
+def _srs(definition: str) -> Any:
+    from osgeo import osr
+
+    srs = osr.SpatialReference()
+    if srs.SetFromUserInput(definition) != 0:
+        raise UserError(f"Cannot understand the CRS: {definition[:80]}")
+    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    return srs
+
+
+def _check_plausible(layer: Any, srs: Any, label: str) -> None:
+    """Refuses coordinates that cannot be in a geographic CRS (e.g. GeoJSON with no CRS)."""
+    if not srs.IsGeographic():
+        return
+    minx, maxx, miny, maxy = layer.GetExtent()
+    if min(minx, maxx) < -360 or max(minx, maxx) > 360 or min(miny, maxy) < -90.001 \
+            or max(miny, maxy) > 90.001:
+        raise UserError(
+            f"The layer '{label}' is said to be in longitude/latitude ({srs.GetName()}), but "
+            f"its coordinates (x {minx:.0f} to {maxx:.0f}, y {miny:.0f} to {maxy:.0f}) cannot "
+            "be degrees. The file probably declares no CRS (GeoJSON without one is read as "
+            "EPSG:4326). Set the layer's real CRS in QGIS (Layer Properties > Source > "
+            "Assigned CRS) and run again.")
+
+
+def _kind(geometry: Any) -> str:
+    from osgeo import ogr
+
+    flat = ogr.GT_Flatten(geometry.GetGeometryType())
+    if flat in (ogr.wkbPolygon, ogr.wkbMultiPolygon):
+        return "polygon"
+    if flat == ogr.wkbGeometryCollection:
+        kinds = {_kind(geometry.GetGeometryRef(i)) for i in range(geometry.GetGeometryCount())}
+        return "polygon" if kinds == {"polygon"} else "line"
+    return "line"
+
+
+def _repair(geometry: Any) -> Any:
+    """Makes a polygon valid, keeping only its areal parts; None when nothing areal is left."""
+    from osgeo import ogr
+
+    fixed = geometry.MakeValid()
+    if fixed is None or fixed.IsEmpty():
+        fixed = geometry.Buffer(0)
+    if fixed is None or fixed.IsEmpty():
+        return None
+    if _kind(fixed) == "polygon" and ogr.GT_Flatten(fixed.GetGeometryType()) != \
+            ogr.wkbGeometryCollection:
+        return fixed
+    parts = ogr.Geometry(ogr.wkbMultiPolygon)
+    for i in range(fixed.GetGeometryCount()):
+        part = fixed.GetGeometryRef(i)
+        flat = ogr.GT_Flatten(part.GetGeometryType())
+        if flat == ogr.wkbPolygon:
+            parts.AddGeometry(part)
+        elif flat == ogr.wkbMultiPolygon:
+            for j in range(part.GetGeometryCount()):
+                parts.AddGeometry(part.GetGeometryRef(j))
+    return None if parts.IsEmpty() else parts

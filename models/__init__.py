@@ -1,0 +1,1 @@
+"""Keras architectures, losses and metrics (``keras`` and ``keras.ops`` only, any backend)."""

@@ -1,0 +1,34 @@
+"""Paths and helpers the tests share (imported by conftest.py and the test modules)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = Path(os.environ.get("LANDCOVERUNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
+NC = SHARED_DATA / "nc_landsat7_landcover"
+SOLARIS = SHARED_DATA / "solaris_buildings"
+
+
+def qgis_process(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Runs qgis_process.bin (not Debian's broken wrapper) in the test environment."""
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_OPTS="")
+    return subprocess.run(["qgis_process.bin", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def qgis_process_json(algorithm: str, parameters: dict, timeout: int = 900) -> dict:
+    """Runs one algorithm through ``qgis_process.bin --json run`` and returns its JSON answer.
+
+    Raises:
+        AssertionError: with qgis_process's output when it fails.
+    """
+    args = ["--json", "run", algorithm, "--"]
+    args += [f"{key}={value}" for key, value in parameters.items()]
+    done = qgis_process(*args, timeout=timeout)
+    assert done.returncode == 0, f"qgis_process failed:\n{done.stdout}\n{done.stderr}"
+    start = done.stdout.find("{")
+    return json.loads(done.stdout[start:])
+

@@ -1,0 +1,63 @@
+"""The plugin loads like QGIS loads it, registers its provider, and stays light."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+
+from qgis.core import QgsApplication
+
+
+def test_provider_registered_with_all_algorithms(plugin):
+    provider = QgsApplication.processingRegistry().providerById("landcoverunet")
+    assert provider is not None
+    assert provider.name() == "Land cover U-Net"
+    assert not provider.icon().isNull()
+    names = {a.id() for a in provider.algorithms()}
+    assert {"landcoverunet:buildmasks", "landcoverunet:trainunet",
+            "landcoverunet:classifyraster", "landcoverunet:assessaccuracy"} <= names
+
+
+def test_every_parameter_has_help(plugin):
+    provider = QgsApplication.processingRegistry().providerById("landcoverunet")
+    for algorithm in provider.algorithms():
+        assert algorithm.shortHelpString(), algorithm.id()
+        for parameter in algorithm.parameterDefinitions():
+            assert parameter.help(), f"{algorithm.id()}: {parameter.name()} has no help text"
+
+
+def _fresh(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_loading_plugin_imports_no_tensorflow():
+    done = _fresh("""
+        import sys
+        from qgis.core import QgsApplication
+        app = QgsApplication([], False); app.initQgis()
+        import landcoverunet
+        class Iface: pass
+        plugin = landcoverunet.classFactory(Iface())
+        plugin.initProcessing()
+        provider = QgsApplication.processingRegistry().providerById('landcoverunet')
+        assert provider is not None and len(provider.algorithms()) >= 4
+        for algorithm in provider.algorithms():
+            algorithm.createInstance().initAlgorithm()
+        heavy = [m for m in ('tensorflow', 'keras', 'torch', 'jax') if m in sys.modules]
+        print('HEAVY', heavy)
+        plugin.unload()
+    """)
+    assert "HEAVY []" in done.stdout, done.stdout + done.stderr
+
+
+def test_backend_and_models_import_no_qgis():
+    done = _fresh("""
+        import importlib, pkgutil, sys
+        import landcoverunet.backend, landcoverunet.models
+        for package in (landcoverunet.backend, landcoverunet.models):
+            for info in pkgutil.iter_modules(package.__path__):
+                importlib.import_module(f'{package.__name__}.{info.name}')
+        print('QGIS', [m for m in sys.modules if m == 'qgis' or m.startswith('qgis.')])
+    """)
+    assert "QGIS []" in done.stdout, done.stdout + done.stderr
