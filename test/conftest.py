@@ -12,6 +12,8 @@ import pytest
 
 from support import NC, SHARED_DATA, qgis_process, qgis_process_json
 
+pytest_plugins = ["fixtures_training"]
+
 
 def pytest_configure(config) -> None:
     if "landcoverunet" not in sys.modules:
@@ -51,5 +53,5 @@ def nc_stack(tmp_path_factory) -> Path:
 def qgis_process_ready():
     """Enables the plugin for qgis_process once per session."""
     done = qgis_process("plugins", "enable", "landcoverunet")
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == 0 or "already enabled" in done.stdout, done.stdout + done.stderr
     return qgis_process_json

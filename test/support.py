@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -12,9 +13,14 @@ NC = SHARED_DATA / "nc_landsat7_landcover"
 SOLARIS = SHARED_DATA / "solaris_buildings"
 
 
+# qgis_process gets its own QGIS profile, so the tests never touch (or depend on) the user's.
+QGIS_PROFILE = tempfile.mkdtemp(prefix="landcoverunet-qgis-profile-")
+
+
 def qgis_process(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """Runs qgis_process.bin (not Debian's broken wrapper) in the test environment."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_OPTS="")
+    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_OPTS="",
+               QGIS_CUSTOM_CONFIG_PATH=QGIS_PROFILE)
     return subprocess.run(["qgis_process.bin", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 

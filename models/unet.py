@@ -1,0 +1,74 @@
+"""The U-Net: a pure functional Keras builder (after the keras-io segmentation example).
+
+Only ``keras`` layers are used, so the same model builds and trains under every Keras backend.
+The network is fully convolutional: any input height and width that is a multiple of
+``2 ** depth`` works, so inference windows may be larger than the training tiles.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import keras
+from keras import layers
+
+
+@dataclass(frozen=True)
+class UNetConfig:
+    """Architecture of a U-Net.
+
+    Attributes:
+        depth: number of down-sampling steps (the input size must be a multiple of 2**depth).
+        filters: filters of the first level; each level down doubles them.
+        dropout: dropout rate in the bottleneck and the deepest decoder level.
+    """
+
+    depth: int = 4
+    filters: int = 32
+    dropout: float = 0.1
+
+
+PRESETS: dict[str, UNetConfig] = {
+    "small": UNetConfig(depth=3, filters=16, dropout=0.1),
+    "medium": UNetConfig(depth=4, filters=32, dropout=0.1),
+    "large": UNetConfig(depth=5, filters=48, dropout=0.2),
+}
+
+
+def conv_block(x, filters: int, name: str):
+    """Two 3x3 conv - batch-norm - ReLU layers."""
+    for i in (1, 2):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(name=f"{name}_bn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    return x
+
+
+def build_unet(bands: int, classes: int, config: UNetConfig = UNetConfig(),
+               name: str = "unet") -> keras.Model:
+    """Builds a U-Net that maps (H, W, bands) images to (H, W, classes) softmax probabilities.
+
+    Args:
+        bands: number of input bands.
+        classes: number of output classes (channel i is the i-th class of the class map).
+        config: depth, filters and dropout.
+        name: the model's name.
+    """
+    inputs = keras.Input(shape=(None, None, bands), name="image")
+    x = inputs
+    skips = []
+    for level in range(config.depth):
+        x = conv_block(x, config.filters * 2 ** level, f"down{level}")
+        skips.append(x)
+        x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
+    x = conv_block(x, config.filters * 2 ** config.depth, "bottleneck")
+    if config.dropout:
+        x = layers.Dropout(config.dropout, name="bottleneck_dropout")(x)
+    for level in reversed(range(config.depth)):
+        x = layers.Conv2DTranspose(config.filters * 2 ** level, 2, strides=2, padding="same",
+                                   name=f"up{level}_transpose")(x)
+        x = layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
+        x = conv_block(x, config.filters * 2 ** level, f"up{level}")
+    # float32 output keeps the softmax stable under mixed precision.
+    outputs = layers.Conv2D(classes, 1, activation="softmax", dtype="float32",
+                            name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
