@@ -103,17 +103,12 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
             _discard(dataset)
 
     per_class = {c.id: int(counts[c.id]) for c in classes.classes}
-    labelled = int(sum(per_class.values()))
     for c in classes.classes:
         progress.info(f"class {c.id} '{c.name}': {per_class[c.id]} pixels")
         if per_class[c.id] < FEW_PIXELS:
             progress.warn(f"class '{c.name}' has only {per_class[c.id]} labelled pixels; a "
                           f"network learns little from under {FEW_PIXELS}. Digitise more of it.")
-    if labelled == 0:
-        remove_with_sidecars(output_path)
-        raise UserError("The features overlap the image but label no pixel: they are smaller "
-                        "than a pixel or lie where the image has no data. Try ALL_TOUCHED.")
-    return MaskResult(output_path, classes, per_class, labelled, stats)
+    return MaskResult(output_path, classes, per_class, int(sum(per_class.values())), stats)
 
 
 def _burn(shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid, all_touched: bool,
@@ -155,7 +150,7 @@ def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], gr
     definition = layer.GetLayerDefn()
     for shape in shapes:
         feature = ogr.Feature(definition)
-        feature.SetField(0, ids[shape.code])
+        feature.SetFieldInteger64(0, ids[shape.code])
         feature.SetGeometry(shape.geometry)
         layer.CreateFeature(feature)
     options = ["ATTRIBUTE=burn"] + (["ALL_TOUCHED=TRUE"] if all_touched else [])
@@ -165,37 +160,55 @@ def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], gr
 
 def _write_mask(burnt: list[Any], image: Any, grid: ImageGrid, path: str, classes: ClassMap,
                 progress: Progress) -> np.ndarray:
-    """Copies the burnt classes into the final GeoTIFF, block by block, clearing image nodata."""
+    """Clears overlap conflicts and image nodata in the burnt raster, then writes the GeoTIFF.
+
+    Returns:
+        The number of pixels per value 0..255.
+    """
     from osgeo import gdal
 
-    driver = gdal.GetDriverByName("GTiff")
-    output = driver.Create(path, grid.width, grid.height, 1, gdal.GDT_Byte, GTIFF_OPTIONS)
-    output.SetGeoTransform(grid.geotransform)
-    output.SetProjection(grid.crs_wkt)
-    band = output.GetRasterBand(1)
-    band.SetNoDataValue(NO_LABEL)
-    classes.write_to_band(output)
+    labels_band = burnt[0].GetRasterBand(1)
     nodata = band_nodata(image)
     check_image = any(v is not None for v in nodata) or any(
         image.GetRasterBand(i + 1).DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
         for i in range(image.RasterCount))
-    counts = np.zeros(256, dtype=np.int64)
-    blocks = list(windows(grid.width, grid.height, 1024))
-    for number, (x, y, w, h) in enumerate(blocks):
+    if check_image or len(burnt) > 1:
+        blocks = list(windows(grid.width, grid.height, 1024))
+        for number, (x, y, w, h) in enumerate(blocks):
+            if progress.cancelled():
+                raise Cancelled()
+            labels = labels_band.ReadAsArray(x, y, w, h)
+            if labels.any():
+                clear = np.zeros(labels.shape, dtype=bool)
+                if len(burnt) > 1:
+                    clear |= labels != burnt[1].GetRasterBand(1).ReadAsArray(x, y, w, h)
+                if check_image:
+                    pixels = image.ReadAsArray(x, y, w, h).reshape((-1, h, w))
+                    clear |= invalid_pixels(pixels, nodata)
+                clear &= labels != NO_LABEL
+                if clear.any():
+                    labels[clear] = NO_LABEL
+                    labels_band.WriteArray(labels, x, y)
+            progress.set_fraction(0.5 * (number + 1) / len(blocks))
+    counts = np.array(labels_band.GetHistogram(-0.5, 255.5, 256, include_out_of_range=0,
+                                               approx_ok=0), dtype=np.int64)
+    if counts[1:].sum() == 0:
+        raise UserError("The features overlap the image but label no pixel: they are smaller "
+                        "than a pixel or lie where the image has no data. Try ALL_TOUCHED.")
+    labels_band.SetNoDataValue(NO_LABEL)
+    classes.write_to_band(burnt[0])
+
+    def report(done: float, _message: str, _data: Any) -> int:
+        progress.set_fraction(0.5 + 0.5 * done)
+        return 0 if progress.cancelled() else 1
+
+    output = gdal.GetDriverByName("GTiff").CreateCopy(path, burnt[0], options=GTIFF_OPTIONS,
+                                                      callback=report)
+    if output is None:
         if progress.cancelled():
             raise Cancelled()
-        labels = burnt[0].GetRasterBand(1).ReadAsArray(x, y, w, h)
-        if len(burnt) > 1:
-            other = burnt[1].GetRasterBand(1).ReadAsArray(x, y, w, h)
-            labels[labels != other] = NO_LABEL
-        if check_image and labels.any():
-            pixels = image.ReadAsArray(x, y, w, h)
-            pixels = pixels.reshape((-1, h, w))
-            labels[invalid_pixels(pixels, nodata)] = NO_LABEL
-        counts += np.bincount(labels.ravel(), minlength=256)
-        band.WriteArray(labels, x, y)
-        progress.set_fraction((number + 1) / len(blocks))
-    output.FlushCache()
+        raise UserError(f"Cannot write the mask {path}: {gdal.GetLastErrorMsg()}")
+    output.GetRasterBand(1).SetCategoryNames(burnt[0].GetRasterBand(1).GetCategoryNames())
     output = None
     return counts
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
-from .errors import UserError
-from .progress import Progress
+from .errors import Cancelled, UserError
+from .progress import Progress, SubProgress
 
 
 @dataclass
@@ -106,97 +106,143 @@ def read_shapes(vectors: list[VectorInput], grid: ImageGrid, class_field: str | 
         The usable shapes, the class names found per code (from ``class_name_field`` or the layer
         names), and the counts of used and skipped features.
     """
-    from osgeo import ogr, osr
+    from osgeo import gdal
 
-    target = _srs(grid.crs_wkt)
-    minx, miny, maxx, maxy = grid.bounds
+    if not vectors:
+        raise UserError("No vector layer was given: choose at least one layer of labels.")
     shapes: list[Shape] = []
     names: dict[Any, str] = {}
     stats = FeatureStats()
-    if not vectors:
-        raise UserError("No vector layer was given: choose at least one layer of labels.")
-
-    for number, vector in enumerate(vectors):
-        source = ogr.Open(vector.path)
-        if source is None:
-            raise UserError(f"Cannot open the vector layer '{vector.path}'.")
-        layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else \
-            source.GetLayer(0)
-        if layer is None:
-            raise UserError(f"'{vector.path}' has no layer '{vector.layer_name}'.")
-        label = vector.name or layer.GetName()
-        total = layer.GetFeatureCount()
-        if total == 0:
-            raise UserError(f"The layer '{label}' has no features: there is nothing to draw.")
-        fields = [d.GetName() for d in layer.schema]
-        for wanted in (class_field, class_name_field):
-            if wanted and wanted not in fields:
-                raise UserError(f"The layer '{label}' has no field '{wanted}'. Its fields are: "
-                                f"{', '.join(fields) or '(none)'}.")
-        source_srs = _srs(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
-        if source_srs is None:
-            raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
-                            "(Layer Properties > Source) and run again.")
-        _check_plausible(layer, source_srs, label)
-        transform = None if source_srs.IsSame(target) else \
-            osr.CoordinateTransformation(source_srs, target)
-        buffer = _Buffer(line_width, target, grid)
-
-        layer.ResetReading()
-        for index, feature in enumerate(layer):
-            if index % 500 == 0:
-                if progress.cancelled():
-                    from .errors import Cancelled
-                    raise Cancelled()
-                progress.set_fraction((number + index / max(total, 1)) / len(vectors))
-            code = feature.GetField(class_field) if class_field else label
-            if code is None or (isinstance(code, str) and not code.strip()):
-                stats.null_class += 1
-                continue
-            geometry = feature.GetGeometryRef()
-            if geometry is None or geometry.IsEmpty():
-                stats.empty += 1
-                continue
-            geometry = geometry.Clone()
-            if geometry.HasCurveGeometry():
-                geometry = geometry.GetLinearGeometry()
-            geometry.FlattenTo2D()
-            kind = _kind(geometry)
-            if kind == "polygon" and not geometry.IsValid():
-                geometry = _repair(geometry)
-                if geometry is None:
-                    stats.unrepairable += 1
-                    continue
-                stats.repaired += 1
-            if kind != "polygon" and line_width <= 0:
-                raise UserError(
-                    f"The layer '{label}' holds lines or points, which need a line width above "
-                    "0 (LINE_WIDTH, in metres on the ground) to become areas in the mask.")
-            if kind != "polygon":
-                geometry = buffer.apply(geometry, source_srs, transform)
-                if geometry is None:
-                    stats.untransformable += 1
-                    continue
-            elif transform is not None and geometry.Transform(transform) != 0:
-                stats.untransformable += 1
-                continue
-            if geometry is None or geometry.IsEmpty():
-                stats.empty += 1
-                continue
-            gminx, gmaxx, gminy, gmaxy = geometry.GetEnvelope()
-            if gmaxx <= minx or gminx >= maxx or gmaxy <= miny or gminy >= maxy:
-                stats.outside += 1
-                continue
-            shapes.append(Shape(geometry, code, geometry.GetArea(), len(shapes)))
-            stats.codes[code] += 1
-            stats.used += 1
-            if class_name_field:
-                name = feature.GetField(class_name_field)
-                if name is not None and str(name).strip():
-                    names.setdefault(code, str(name).strip())
-            elif not class_field:
-                names[code] = label
+    gdal.PushErrorHandler("CPLQuietErrorHandler")  # GEOS explains every invalid ring; we count
+    try:
+        for number, vector in enumerate(vectors):
+            _read_layer(vector, grid, class_field, class_name_field, line_width, shapes, names,
+                        stats, SubProgress(progress, number / len(vectors),
+                                           (number + 1) / len(vectors)))
+    finally:
+        gdal.PopErrorHandler()
     return shapes, names, stats
+
+
+def _open_layer(vector: VectorInput) -> tuple[Any, Any]:
+    from osgeo import ogr
+
+    source = ogr.Open(vector.path)
+    if source is None:
+        raise UserError(f"Cannot open the vector layer '{vector.path}'.")
+    layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else source.GetLayer(0)
+    if layer is None:
+        raise UserError(f"'{vector.path}' has no layer '{vector.layer_name}'.")
+    return source, layer
+
+
+def _field_reader(layer: Any, field: str | None, label: str) -> Callable[[Any], Any]:
+    """A fast getter for one field's value (None when NULL), or the layer name as class."""
+    if not field:
+        return lambda feature: label
+    definition = layer.GetLayerDefn()
+    index = definition.GetFieldIndex(field)
+    if index < 0:
+        fields = [definition.GetFieldDefn(i).GetName() for i in range(definition.GetFieldCount())]
+        raise UserError(f"The layer '{label}' has no field '{field}'. Its fields are: "
+                        f"{', '.join(fields) or '(none)'}.")
+    from osgeo import ogr
+
+    kind = definition.GetFieldDefn(index).GetType()
+    if kind in (ogr.OFTInteger, ogr.OFTInteger64):
+        getter = lambda feature: feature.GetFieldAsInteger64(index)  # noqa: E731
+    elif kind == ogr.OFTReal:
+        getter = lambda feature: feature.GetFieldAsDouble(index)  # noqa: E731
+    else:
+        getter = lambda feature: feature.GetFieldAsString(index).strip() or None  # noqa: E731
+    return lambda feature: getter(feature) if feature.IsFieldSetAndNotNull(index) else None
+
+
+def _read_layer(vector: VectorInput, grid: ImageGrid, class_field: str | None,
+                class_name_field: str | None, line_width: float, shapes: list[Shape],
+                names: dict[Any, str], stats: FeatureStats, progress: Progress) -> None:
+    from osgeo import osr
+
+    source, layer = _open_layer(vector)
+    label = vector.name or layer.GetName()
+    total = layer.GetFeatureCount()
+    if total == 0:
+        raise UserError(f"The layer '{label}' has no features: there is nothing to draw.")
+    class_of = _field_reader(layer, class_field, label)
+    name_of = _field_reader(layer, class_name_field, label) if class_name_field else None
+    target = _srs(grid.crs_wkt)
+    source_srs = _srs(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
+    if source_srs is None:
+        raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
+                        "(Layer Properties > Source) and run again.")
+    _check_plausible(layer, source_srs, label)
+    transform = None if source_srs.IsSame(target) else \
+        osr.CoordinateTransformation(source_srs, target)
+    buffer = _Buffer(line_width, target, grid) if line_width > 0 else None
+    minx, miny, maxx, maxy = grid.bounds
+
+    layer.ResetReading()
+    for index, feature in enumerate(layer):
+        if index % 1000 == 0:
+            if progress.cancelled():
+                raise Cancelled()
+            progress.set_fraction(index / total)
+        code = class_of(feature)
+        if code is None:
+            stats.null_class += 1
+            continue
+        geometry, problem = _on_grid(feature.GetGeometryRef(), transform, buffer, source_srs,
+                                     label)
+        if problem:
+            setattr(stats, problem, getattr(stats, problem) + 1)
+            if problem != "repaired":
+                continue
+        gminx, gmaxx, gminy, gmaxy = geometry.GetEnvelope()
+        if gmaxx <= minx or gminx >= maxx or gmaxy <= miny or gminy >= maxy:
+            stats.outside += 1
+            continue
+        shapes.append(Shape(geometry, code, geometry.GetArea(), len(shapes)))
+        stats.codes[code] += 1
+        stats.used += 1
+        name = name_of(feature) if name_of else (label if not class_field else None)
+        if name is not None:
+            names.setdefault(code, str(name))
+
+
+def _on_grid(geometry: Any, transform: Any, buffer: "_Buffer | None", source_srs: Any,
+             label: str) -> tuple[Any, str | None]:
+    """A feature's geometry as an area in the grid's CRS, or why it cannot be one.
+
+    Returns:
+        (geometry, None) when usable as is, (geometry, "repaired") when it was made valid, or
+        (None, reason) with reason one of FeatureStats' counters.
+    """
+    if geometry is None or geometry.IsEmpty():
+        return None, "empty"
+    geometry = geometry.Clone()
+    if geometry.HasCurveGeometry():
+        geometry = geometry.GetLinearGeometry()
+    geometry.FlattenTo2D()
+    repaired = None
+    if _kind(geometry) == "polygon":
+        if not geometry.IsValid():
+            geometry = _repair(geometry)
+            if geometry is None:
+                return None, "unrepairable"
+            repaired = "repaired"
+        if transform is not None and geometry.Transform(transform) != 0:
+            return None, "untransformable"
+    else:
+        if buffer is None:
+            raise UserError(
+                f"The layer '{label}' holds lines or points, which need a line width above "
+                "0 (LINE_WIDTH, in metres on the ground) to become areas in the mask.")
+        geometry = buffer.apply(geometry, source_srs, transform)
+        if geometry is None:
+            return None, "untransformable"
+    if geometry.IsEmpty():
+        return None, "empty"
+    return geometry, repaired
 
 
 class _Buffer:
