@@ -1,15 +1,20 @@
-"""The plugin object: registers the Processing provider (and, on the desktop, a menu)."""
+"""The plugin object: registers the Processing provider and, on the desktop, a menu."""
 from __future__ import annotations
 
 from qgis.core import QgsApplication
 
+MENU = "&Land Cover U-Net"
+ENTRIES = [("buildmasks", "Build training masks…"), ("trainunet", "Train U-Net…"),
+           ("classifyraster", "Classify raster…"), ("assessaccuracy", "Assess accuracy…")]
+
 
 class LandCoverUNetPlugin:
-    """Adds the Land cover U-Net provider to Processing; removes it on unload."""
+    """Adds the Land cover U-Net provider to Processing, and a Raster menu on the desktop."""
 
     def __init__(self, iface) -> None:
         self.iface = iface
         self.provider = None
+        self.actions: list = []
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         from .algorithms.provider import LandCoverUNetProvider
@@ -18,9 +23,44 @@ class LandCoverUNetPlugin:
         QgsApplication.processingRegistry().addProvider(self.provider)
 
     def initGui(self) -> None:  # noqa: N802
+        from qgis.PyQt.QtGui import QIcon
+        from qgis.PyQt.QtWidgets import QAction
+
+        from .algorithms.provider import ICON
+
         self.initProcessing()
+        for name, text in ENTRIES:
+            action = QAction(QIcon(ICON), text, self.iface.mainWindow())
+            action.setObjectName(f"landcoverunet_{name}")
+            action.triggered.connect(lambda _checked=False, n=name: self.open_dialog(n))
+            self.iface.addPluginToRasterMenu(MENU, action)
+            self.actions.append(action)
+        about = QAction("About / check installation…", self.iface.mainWindow())
+        about.setObjectName("landcoverunet_about")
+        about.triggered.connect(self.show_about)
+        self.iface.addPluginToRasterMenu(MENU, about)
+        self.actions.append(about)
+
+    def open_dialog(self, name: str) -> None:
+        """Opens an algorithm's Processing dialog."""
+        import processing
+
+        processing.execAlgorithmDialog(f"landcoverunet:{name}")
+
+    def show_about(self) -> None:
+        """Shows versions and whether TensorFlow and a GPU are usable."""
+        from qgis.core import Qgis
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from .backend.installation import format_report, installation_report
+
+        text = format_report(installation_report(Qgis.QGIS_VERSION))
+        QMessageBox.information(self.iface.mainWindow(), "Land Cover U-Net", text)
 
     def unload(self) -> None:
+        for action in self.actions:
+            self.iface.removePluginRasterMenu(MENU, action)
+        self.actions = []
         if self.provider is not None:
             QgsApplication.processingRegistry().removeProvider(self.provider)
             self.provider = None

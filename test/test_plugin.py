@@ -61,3 +61,23 @@ def test_backend_and_models_import_no_qgis():
         print('QGIS', [m for m in sys.modules if m == 'qgis' or m.startswith('qgis.')])
     """)
     assert "QGIS []" in done.stdout, done.stdout + done.stderr
+
+
+def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
+    import landcoverunet
+    from landcoverunet.backend.installation import installation_report
+
+    instance = landcoverunet.classFactory(qgis_iface)
+    instance.initGui()
+    try:
+        names = [a.objectName() for a in instance.actions]
+        assert names == ["landcoverunet_buildmasks", "landcoverunet_trainunet",
+                         "landcoverunet_classifyraster", "landcoverunet_assessaccuracy",
+                         "landcoverunet_about"]
+        assert QgsApplication.processingRegistry().providerById("landcoverunet") is not None
+    finally:
+        instance.unload()
+    assert instance.actions == [] and instance.provider is None
+    report = dict(installation_report("3.22"))
+    assert report["GDAL"].startswith("3.") and report["TensorFlow"].startswith("2.17")
+    assert report["GPU"]

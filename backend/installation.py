@@ -1,0 +1,67 @@
+"""What the "About / check installation" entry reports: versions, and whether a GPU is usable.
+
+Kept apart from the GUI so the same check runs in a test, in a script or from QGIS's console.
+"""
+from __future__ import annotations
+
+import importlib
+import platform
+
+from .deps import INSTALL_HELP, keras_available
+from .version import plugin_version
+
+
+def installation_report(qgis_version: str = "") -> list[tuple[str, str]]:
+    """Returns (item, finding) rows: plugin, QGIS, Python, GDAL, numpy, TensorFlow, Keras, GPU.
+
+    Importing TensorFlow takes seconds, so this is only called when the user asks.
+    """
+    from osgeo import gdal
+    import numpy
+
+    rows = [("Land Cover U-Net", plugin_version())]
+    if qgis_version:
+        rows.append(("QGIS", qgis_version))
+    rows += [("Python", platform.python_version()), ("GDAL", gdal.__version__),
+             ("numpy", numpy.__version__)]
+    if not keras_available():
+        rows.append(("TensorFlow / Keras", "not installed: training and classification are "
+                                           "unavailable.\n" + INSTALL_HELP))
+        return rows
+    try:
+        keras = importlib.import_module("keras")
+        backend = keras.backend.backend()
+        rows.append(("Keras", f"{keras.__version__} (backend: {backend})"))
+        rows.append(("GPU", usable_gpus(backend)))
+        if backend == "tensorflow":
+            tensorflow = importlib.import_module("tensorflow")
+            rows.insert(-2, ("TensorFlow", tensorflow.__version__))
+    except Exception as error:  # a broken install is reported, not raised
+        rows.append(("TensorFlow / Keras", f"installed but does not load: {error}"))
+    return rows
+
+
+def usable_gpus(backend: str) -> str:
+    """Names the GPUs the Keras backend can use, or says there are none."""
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+            gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
+        elif backend == "torch":
+            import torch
+            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+        elif backend == "jax":
+            import jax
+            gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
+        else:
+            gpus = []
+    except Exception as error:
+        return f"could not be checked ({error})"
+    if not gpus:
+        return "none usable: training and classification run on the CPU"
+    return ", ".join(gpus)
+
+
+def format_report(rows: list[tuple[str, str]]) -> str:
+    """Plain text, one 'item: finding' per line."""
+    return "\n".join(f"{item}: {finding}" for item, finding in rows)
