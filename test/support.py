@@ -17,10 +17,17 @@ SOLARIS = SHARED_DATA / "solaris_buildings"
 QGIS_PROFILE = tempfile.mkdtemp(prefix="landcoverunet-qgis-profile-")
 
 
-def qgis_process(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    """Runs qgis_process.bin (not Debian's broken wrapper) in the test environment."""
-    env = dict(os.environ, QT_QPA_PLATFORM="offscreen", QGIS_OPTS="",
-               QGIS_CUSTOM_CONFIG_PATH=QGIS_PROFILE)
+def qgis_process(*args: str, timeout: int = 900,
+                 env: dict | None = None) -> subprocess.CompletedProcess:
+    """Runs qgis_process.bin (not Debian's broken wrapper) in the test environment.
+
+    Args:
+        args: qgis_process's arguments.
+        timeout: seconds before the run is killed.
+        env: variables to set on top of the test environment.
+    """
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_OPTS": "",
+           "QGIS_CUSTOM_CONFIG_PATH": QGIS_PROFILE, **(env or {})}
     return subprocess.run(["qgis_process.bin", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
 
