@@ -1,12 +1,144 @@
-"""Processing algorithm ``landcoverunet:assessaccuracy`` (placeholder until its issue lands)."""
-from .base import LandCoverAlgorithm
+"""Processing algorithm ``landcoverunet:assessaccuracy``: classified raster vs reference labels."""
+from __future__ import annotations
+
+from qgis.core import (QgsMapLayerType, QgsProcessing, QgsProcessingOutputNumber,
+                       QgsProcessingParameterBoolean, QgsProcessingParameterFileDestination,
+                       QgsProcessingParameterMapLayer, QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterString, QgsProcessingUtils)
+
+from ..backend.accuracy import assess_accuracy
+from ..backend.accuracy_report import write_report
+from ..backend.errors import UserError
+from ..backend.vector_features import VectorInput
+from .base import FeedbackProgress, LandCoverAlgorithm
 
 
 class AssessAccuracyAlgorithm(LandCoverAlgorithm):
-    """Placeholder."""
+    """Confusion matrix, overall accuracy, kappa, per-class figures and mapped areas."""
+
+    INPUT = "INPUT"
+    REFERENCE = "REFERENCE"
+    CLASS_FIELD = "CLASS_FIELD"
+    CLASS_NAME_FIELD = "CLASS_NAME_FIELD"
+    ALL_TOUCHED = "ALL_TOUCHED"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    OUTPUT_TABLE = "OUTPUT_TABLE"
+    OVERALL_ACCURACY = "OVERALL_ACCURACY"
+    KAPPA = "KAPPA"
+    MIOU = "MIOU"
+    MEAN_F1 = "MEAN_F1"
+    COMPARED = "COMPARED"
 
     NAME = "assessaccuracy"
     DISPLAY_NAME = "Assess accuracy"
+    HELP = (
+        "Compares a classified raster (from Classify raster) with reference labels and writes an "
+        "HTML report: the confusion matrix as a picture and a table, per class producer's "
+        "accuracy (recall), user's accuracy (precision), F1 and IoU, overall accuracy, Cohen's "
+        "kappa, mIoU, mean F1 and the mapped area of each class in hectares.\n\n"
+        "The reference is a vector layer with a class field, or a class raster (a mask from "
+        "Build training masks). Polygons are burnt on the classified raster's grid with the rules "
+        "of Build training masks (reprojected when their CRS differs); each point counts the "
+        "pixel it falls in; a reference raster on another grid is resampled (nearest).\n\n"
+        "Classes are matched by name through the class map the classified raster carries. "
+        "Integer codes without a name fall back to the map's original class code (the log says "
+        "so). Reference classes the map does not know are shown as classes it never predicts; "
+        "map classes absent from the reference are shown too.\n\n"
+        "Only pixels where the reference has a label and the map has data are compared. Rows of "
+        "the matrix are the reference, columns the prediction. mIoU and mean F1 are averaged "
+        "over the classes present in the reference (a class never predicted counts as 0). The "
+        "returned overall accuracy, mIoU and mean F1 are fractions between 0 and 1.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        pass
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.INPUT, "Classified raster (from Classify raster)"))
+        self.addParameter(QgsProcessingParameterMapLayer(
+            self.REFERENCE, "Reference (vector layer with classes, or a mask raster)",
+            types=[QgsProcessing.TypeVectorAnyGeometry, QgsProcessing.TypeRaster]))
+        self.addParameter(QgsProcessingParameterString(
+            self.CLASS_FIELD, "Class field of the reference vector layer (empty: the layer is "
+            "one class named after it)", optional=True))
+        self.addParameter(QgsProcessingParameterString(
+            self.CLASS_NAME_FIELD, "Class name field of the reference vector layer (optional "
+            "names for integer class codes)", optional=True))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.ALL_TOUCHED, "Count every pixel a reference polygon touches (not only pixel "
+            "centres)", defaultValue=False))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, "Accuracy report", "HTML files (*.html)"))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_TABLE, "Confusion matrix and per-class figures (CSV)",
+            "CSV files (*.csv)", optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber(self.OVERALL_ACCURACY,
+                                                 "Overall accuracy (0-1)"))
+        self.addOutput(QgsProcessingOutputNumber(self.KAPPA, "Cohen's kappa"))
+        self.addOutput(QgsProcessingOutputNumber(self.MIOU, "Mean IoU (0-1)"))
+        self.addOutput(QgsProcessingOutputNumber(self.MEAN_F1, "Mean F1 (0-1)"))
+        self.addOutput(QgsProcessingOutputNumber(self.COMPARED,
+                                                 "Reference pixels (or points) compared"))
+        for name, text in PARAMETER_HELP.items():
+            self.parameterDefinition(name).setHelp(text)
+
+    def execute(self, parameters, context, feedback) -> dict:
+        classified = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if classified is None:
+            raise UserError("Choose the classified raster to assess.")
+        reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
+        if reference is None:
+            raise UserError("Choose the reference: a vector layer of labels or a mask raster.")
+        class_field = self.parameterAsString(parameters, self.CLASS_FIELD, context) or None
+        name_field = self.parameterAsString(parameters, self.CLASS_NAME_FIELD, context) or None
+        vector = raster = None
+        if reference.type() == QgsMapLayerType.VectorLayer:
+            path, layer_name = QgsProcessingUtils.convertToCompatibleFormatAndLayerName(
+                reference, False, reference.name(),
+                ["gpkg", "shp", "geojson", "json", "sqlite", "gml"], "gpkg", context, feedback)
+            crs = reference.crs()
+            vector = VectorInput(path, layer_name or None, reference.name(),
+                                 crs.toWkt() if crs.isValid() else None)
+        elif reference.type() == QgsMapLayerType.RasterLayer:
+            if reference.providerType() != "gdal":
+                raise UserError("The reference raster must be a file GDAL can read.")
+            raster = reference.source()
+            if class_field or name_field:
+                feedback.pushWarning("The reference is a raster: the class fields are ignored; "
+                                     "its own class map (or its values as codes) is used.")
+                class_field = name_field = None
+        else:
+            raise UserError("The reference must be a vector layer or a raster layer.")
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+        table = self.parameterAsFileOutput(parameters, self.OUTPUT_TABLE, context) or None
+        result = assess_accuracy(
+            classified.source(), reference_vector=vector, reference_raster=raster,
+            class_field=class_field, class_name_field=name_field,
+            all_touched=self.parameterAsBool(parameters, self.ALL_TOUCHED, context),
+            progress=FeedbackProgress(feedback))
+        write_report(result, report, table)
+        metrics = result.metrics
+        return {self.OUTPUT_REPORT: report, self.OUTPUT_TABLE: table,
+                self.OVERALL_ACCURACY: metrics.overall_accuracy, self.KAPPA: metrics.kappa,
+                self.MIOU: metrics.miou, self.MEAN_F1: metrics.mean_f1,
+                self.COMPARED: result.counted}
+
+
+PARAMETER_HELP = {
+    AssessAccuracyAlgorithm.INPUT: "The classified raster to assess: a class raster made by "
+                                   "Classify raster, which carries its class map (names, ids).",
+    AssessAccuracyAlgorithm.REFERENCE: "The reference labels: polygons or points with a class "
+                                       "field (any CRS; reprojected), or a mask raster from "
+                                       "Build training masks.",
+    AssessAccuracyAlgorithm.CLASS_FIELD: "For a vector reference: the field with each feature's "
+                                         "class (text names, or integer codes). Empty: the "
+                                         "whole layer is one class named after the layer.",
+    AssessAccuracyAlgorithm.CLASS_NAME_FIELD: "For a vector reference: a field with a readable "
+                                              "name per class code (e.g. 'label' beside 'id'), "
+                                              "so classes are matched to the map by name.",
+    AssessAccuracyAlgorithm.ALL_TOUCHED: "Off: a pixel is counted when its centre is inside a "
+                                         "reference polygon. On: every pixel a polygon touches.",
+    AssessAccuracyAlgorithm.OUTPUT_REPORT: "The report (a single HTML file with the picture "
+                                           "embedded): confusion matrix, per-class and overall "
+                                           "figures, mapped areas.",
+    AssessAccuracyAlgorithm.OUTPUT_TABLE: "Optionally, a CSV table: the confusion matrix (rows "
+                                          "= reference, columns = prediction) and each class's "
+                                          "figures and mapped area.",
+}

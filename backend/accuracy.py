@@ -1,0 +1,585 @@
+"""Accuracy of a classified raster against reference labels: confusion matrix and figures.
+
+The reference (polygons, points, or a class raster such as a mask from buildmasks) is brought onto
+the classified raster's own pixel grid; its classes are matched to the map's classes by *name*
+through the class maps, never by guessing codes. Integer codes that carry no name fall back to the
+map's original class code (then its id), and the log says so. Reference classes the map does not
+know are kept as classes the map never predicts.
+
+Counting is windowed (``bincount`` of ``reference * K + prediction`` per block), so memory stays
+flat however large the raster. The figures are plain numpy:
+
+- confusion matrix: rows = reference, columns = prediction (pixel counts, or point counts);
+- overall accuracy = trace / total; Cohen's kappa = (po - pe) / (1 - pe);
+- per class: producer's accuracy (recall) = diagonal / row total, user's accuracy (precision) =
+  diagonal / column total, F1 = 2 * diagonal / (row + column total), IoU = diagonal /
+  (row + column total - diagonal);
+- mIoU and mean F1 are averaged over the classes present in the reference (row total > 0); a
+  class present in the reference but never predicted counts with 0. Undefined figures are NaN.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .class_map import NO_LABEL, ClassInfo, ClassMap
+from .errors import Cancelled, UserError
+from .progress import ConsoleProgress, Progress, SubProgress
+from .raster_io import open_raster, windows
+from .vector_features import ImageGrid, VectorInput
+
+BLOCK = 1024
+"""Side of the square blocks the rasters are read in."""
+EARTH_RADIUS_M = 6371008.8
+"""Mean Earth radius, for pixel areas on a geographic grid (a spherical approximation)."""
+
+MATCH_NAME = "name"
+MATCH_CODE = "code"
+MATCH_ID = "id"
+MATCH_NONE = "not in the map"
+
+
+@dataclass(frozen=True)
+class AccuracyClass:
+    """One row and column of the confusion matrix.
+
+    Attributes:
+        name: the class name shown (the map's name; the reference's for classes the map lacks).
+        color: '#rrggbb'.
+        map_id: the class id in the classified raster; None when the map never predicts it.
+        reference_names: the reference class names matched to it ('' where none).
+        match: how the reference matched it: 'name', 'code', 'id', 'not in the map', or ''.
+    """
+
+    name: str
+    color: str
+    map_id: int | None
+    reference_names: tuple[str, ...] = ()
+    match: str = ""
+
+
+@dataclass
+class Metrics:
+    """The figures of one confusion matrix (NaN where undefined)."""
+
+    overall_accuracy: float
+    kappa: float
+    miou: float
+    mean_f1: float
+    producers_accuracy: np.ndarray
+    users_accuracy: np.ndarray
+    f1: np.ndarray
+    iou: np.ndarray
+    reference_totals: np.ndarray
+    predicted_totals: np.ndarray
+    in_reference: np.ndarray
+    total: int
+
+
+@dataclass
+class AccuracyResult:
+    """What an assessment found; ``accuracy_report`` turns it into HTML and CSV."""
+
+    classes: list[AccuracyClass]
+    matrix: np.ndarray
+    metrics: Metrics
+    mapped_pixels: np.ndarray
+    mapped_area_ha: np.ndarray
+    area_note: str
+    classified_path: str
+    reference_description: str
+    unit: str
+    """'pixels' or 'points': what the matrix counts."""
+    reference_labelled: int
+    """Reference pixels (or points) on the map's grid, whatever the map says there."""
+    reference_on_map_nodata: int
+    """Of those, how many fell where the map has no data (not counted)."""
+    unknown_map_pixels: int
+    """Map pixels whose value is not in the map's class map (ignored)."""
+    messages: list[str] = field(default_factory=list)
+
+    @property
+    def counted(self) -> int:
+        return int(self.matrix.sum())
+
+
+# ----- figures --------------------------------------------------------------------------------
+def confusion_counts(reference: np.ndarray, prediction: np.ndarray, k: int) -> np.ndarray:
+    """A (k, k) confusion matrix of one block: rows = reference, columns = prediction.
+
+    Args:
+        reference: class indices 0..k-1; negative where there is no reference label.
+        prediction: class indices 0..k-1; negative where the map has no data.
+        k: the number of classes.
+    """
+    reference = np.asarray(reference).ravel()
+    prediction = np.asarray(prediction).ravel()
+    valid = (reference >= 0) & (prediction >= 0)
+    pairs = reference[valid].astype(np.int64) * k + prediction[valid]
+    return np.bincount(pairs, minlength=k * k).reshape(k, k)
+
+
+def compute_metrics(matrix: np.ndarray) -> Metrics:
+    """Overall accuracy, kappa, per-class producer's/user's accuracy, F1, IoU, mIoU, mean F1."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    total = int(matrix.sum())
+    diagonal = np.diag(matrix).astype(np.float64)
+    rows = matrix.sum(axis=1).astype(np.float64)
+    columns = matrix.sum(axis=0).astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        producers = np.where(rows > 0, diagonal / rows, np.nan)
+        users = np.where(columns > 0, diagonal / columns, np.nan)
+        f1 = np.where(rows + columns > 0, 2 * diagonal / (rows + columns), np.nan)
+        union = rows + columns - diagonal
+        iou = np.where(union > 0, diagonal / union, np.nan)
+    if total:
+        observed = float(diagonal.sum() / total)
+        expected = float((rows * columns).sum() / (float(total) ** 2))
+        kappa = (observed - expected) / (1 - expected) if expected < 1 else math.nan
+    else:
+        observed = kappa = math.nan
+    present = rows > 0
+    miou = float(iou[present].mean()) if present.any() else math.nan
+    mean_f1 = float(f1[present].mean()) if present.any() else math.nan
+    return Metrics(observed, float(kappa), miou, mean_f1, producers, users, f1, iou,
+                   rows.astype(np.int64), columns.astype(np.int64), present, total)
+
+
+# ----- assessment -----------------------------------------------------------------------------
+def assess_accuracy(classified_path: str, *, reference_vector: VectorInput | None = None,
+                    reference_raster: str | None = None, class_field: str | None = None,
+                    class_name_field: str | None = None, all_touched: bool = False,
+                    progress: Progress | None = None) -> AccuracyResult:
+    """Compares a classified raster with reference labels on the raster's own grid.
+
+    Args:
+        classified_path: a class raster carrying its class map (from classifyraster).
+        reference_vector: reference polygons (burnt with buildmasks' rules) or points (each
+            counts the pixel it falls in); reprojected when their CRS differs.
+        reference_raster: or a reference class raster: a mask from buildmasks (its class map is
+            matched by name), or any integer class raster (its values are matched as codes).
+            Resampled (nearest) onto the map's grid when the grids differ.
+        class_field: the vector field with the reference classes; None: the layer is one class
+            named after it (as in buildmasks).
+        class_name_field: optional vector field with a name per class code.
+        all_touched: burn every pixel a polygon touches, not only those whose centre it covers.
+        progress: where progress, messages and cancel come from.
+    """
+    progress = progress or ConsoleProgress(quiet=True)
+    if (reference_vector is None) == (reference_raster is None):
+        raise UserError("Give one reference: a vector layer of labels or a class raster.")
+    classified = open_raster(classified_path)
+    map_classes = ClassMap.read_from_dataset(classified)
+    if map_classes is None or not len(map_classes):
+        raise UserError(
+            f"The classified raster '{classified_path}' carries no class map, so its classes "
+            "cannot be matched to the reference by name. Use a raster made by 'Classify raster' "
+            "(landcoverunet:classifyraster).")
+    grid = ImageGrid.from_dataset(classified, classified_path)
+    scratch = tempfile.mkdtemp(prefix="landcoverunet-accuracy-")
+    try:
+        points = None
+        if reference_vector is not None:
+            description = f"vector layer '{reference_vector.name or reference_vector.path}'" + (
+                f", class field '{class_field}'" if class_field else " (one class)")
+            if _is_point_layer(reference_vector):
+                points, reference_classes = _read_points(
+                    reference_vector, grid, class_field, class_name_field, progress)
+                values = np.array(reference_classes.ids, dtype=np.int64)
+                reference = None
+            else:
+                reference, reference_classes = _rasterise(
+                    classified_path, classified, reference_vector, class_field,
+                    class_name_field, all_touched, scratch, SubProgress(progress, 0.0, 0.4))
+                values = np.array(reference_classes.ids, dtype=np.int64)
+        else:
+            description = f"class raster '{reference_raster}'"
+            reference, reference_classes, values = _reference_raster(
+                reference_raster, grid, scratch, SubProgress(progress, 0.0, 0.2))
+        progress.set_fraction(0.4)
+        classes, reference_index, messages = _match(map_classes, reference_classes)
+        for line in messages:
+            progress.info(line)
+        result = _count(classified, grid, map_classes, classes, reference, values,
+                        reference_index, points, SubProgress(progress, 0.4, 1.0))
+    finally:
+        reference = None
+        shutil.rmtree(scratch, ignore_errors=True)
+    result.classified_path = classified_path
+    result.reference_description = description
+    result.messages = messages + result.messages
+    if result.reference_labelled == 0:
+        raise UserError("The reference does not overlap the classified raster: no reference "
+                        f"{result.unit[:-1]} lies on its grid. Check that both cover the same "
+                        "place and that each layer's CRS is right.")
+    if result.counted == 0:
+        raise UserError(f"All {result.reference_labelled} reference {result.unit} fall where the "
+                        "classified raster has no data: there is nothing to compare.")
+    for line in _summary(result):
+        progress.info(line)
+    return result
+
+
+def _summary(result: AccuracyResult) -> list[str]:
+    m = result.metrics
+    lines = [f"{result.counted} reference {result.unit} compared "
+             f"({result.reference_on_map_nodata} more fell on map nodata and were not counted)",
+             f"overall accuracy {_pct(m.overall_accuracy)}, kappa {m.kappa:.4f}, "
+             f"mIoU {m.miou:.4f}, mean F1 {m.mean_f1:.4f}"]
+    return lines
+
+
+def _pct(value: float) -> str:
+    return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f} %"
+
+
+# ----- reference on the map's grid ---------------------------------------------------------
+class _AssessmentProgress:
+    """Forwards build_mask's progress but drops its training-only advice (few pixels to learn)."""
+
+    def __init__(self, parent: Progress) -> None:
+        self.parent = parent
+
+    def set_fraction(self, fraction: float) -> None:
+        self.parent.set_fraction(fraction)
+
+    def info(self, message: str) -> None:
+        self.parent.info(message)
+
+    def warn(self, message: str) -> None:
+        if "learns little" not in message:
+            self.parent.warn(message)
+
+    def cancelled(self) -> bool:
+        return self.parent.cancelled()
+
+
+def _rasterise(classified_path: str, classified: Any, vector: VectorInput,
+               class_field: str | None, class_name_field: str | None, all_touched: bool,
+               scratch: str, progress: Progress) -> tuple[Any, ClassMap]:
+    """Burns the reference on the map's grid with buildmasks' rules; returns (dataset, classes).
+
+    The grid is given as a VRT of the map without its nodata, so that reference pixels where the
+    map has no data are burnt too and can be reported.
+    """
+    from osgeo import gdal
+
+    from .masks import build_mask
+
+    grid_path = os.path.join(scratch, "grid.vrt")
+    gdal.Translate(grid_path, classified, format="VRT", noData="none", bandList=[1])
+    mask_path = os.path.join(scratch, "reference.tif")
+    result = build_mask(grid_path, [vector], mask_path, class_field=class_field,
+                        class_name_field=class_name_field, all_touched=all_touched,
+                        progress=_AssessmentProgress(progress))
+    return gdal.Open(mask_path), result.class_map
+
+
+def _reference_raster(path: str, grid: ImageGrid, scratch: str,
+                      progress: Progress) -> tuple[Any, ClassMap, np.ndarray]:
+    """Opens (or resamples onto the grid) a reference class raster.
+
+    Returns:
+        The dataset on the grid, its classes, and the pixel value of each class (same order).
+    """
+    from osgeo import gdal, osr
+
+    source = open_raster(path)
+    own = ClassMap.read_from_dataset(source)
+    nodata = source.GetRasterBand(1).GetNoDataValue()
+    source_grid = ImageGrid.from_dataset(source, path)
+    same_crs = osr.SpatialReference(source_grid.crs_wkt).IsSame(
+        osr.SpatialReference(grid.crs_wkt))
+    same = same_crs and (source_grid.width, source_grid.height) == (grid.width, grid.height) \
+        and np.allclose(source_grid.geotransform, grid.geotransform,
+                        atol=1e-6 * abs(grid.geotransform[1]))
+    if same:
+        dataset = source
+    else:
+        minx, miny, maxx, maxy = grid.bounds
+        dataset = gdal.Warp(os.path.join(scratch, "reference.vrt"), source, format="VRT",
+                            outputBounds=(minx, miny, maxx, maxy), width=grid.width,
+                            height=grid.height, dstSRS=grid.crs_wkt, resampleAlg="near",
+                            dstNodata=nodata if nodata is not None else NO_LABEL)
+        if dataset is None:
+            raise UserError(f"GDAL could not resample the reference raster '{path}' onto the "
+                            f"classified raster's grid: {gdal.GetLastErrorMsg()}")
+    if own is not None:
+        return dataset, own, np.array(own.ids, dtype=np.float64)
+    codes = _distinct_values(dataset, nodata, path, progress)
+    classes = ClassMap.from_codes(codes.tolist())
+    return dataset, classes, np.array([float(c.code) for c in classes.classes])
+
+
+def _distinct_values(dataset: Any, nodata: float | None, path: str,
+                     progress: Progress) -> np.ndarray:
+    """The class values of a raster without class map (0, nodata and NaN are no label)."""
+    band = dataset.GetRasterBand(1)
+    found: set[float] = set()
+    blocks = list(windows(dataset.RasterXSize, dataset.RasterYSize, BLOCK))
+    for number, (x, y, w, h) in enumerate(blocks):
+        if progress.cancelled():
+            raise Cancelled()
+        block = band.ReadAsArray(x, y, w, h)
+        block = block[_labelled(block, nodata)]
+        found.update(np.unique(block).tolist())
+        if len(found) > 1000:
+            break
+        progress.set_fraction((number + 1) / len(blocks))
+    values = np.array(sorted(found), dtype=np.float64)
+    if values.size and not np.all(values == np.round(values)):
+        raise UserError(f"The reference raster '{path}' holds fractional values, and no class "
+                        "map: it is not a class raster. Use a mask from 'Build training masks' "
+                        "or a raster of integer class codes.")
+    if values.size > 254:
+        raise UserError(f"The reference raster '{path}' holds more than 254 distinct values: "
+                        "it does not look like a class raster.")
+    return values
+
+
+def _labelled(block: np.ndarray, nodata: float | None) -> np.ndarray:
+    keep = block != NO_LABEL
+    if np.issubdtype(block.dtype, np.floating):
+        keep &= np.isfinite(block)
+    if nodata is not None and not math.isnan(nodata):
+        keep &= block != nodata
+    return keep
+
+
+def _is_point_layer(vector: VectorInput) -> bool:
+    from osgeo import ogr
+
+    source = ogr.Open(vector.path)
+    if source is None:
+        raise UserError(f"Cannot open the reference layer '{vector.path}'.")
+    layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else source.GetLayer(0)
+    if layer is None:
+        raise UserError(f"'{vector.path}' has no layer '{vector.layer_name}'.")
+    return ogr.GT_Flatten(layer.GetGeomType()) in (ogr.wkbPoint, ogr.wkbMultiPoint)
+
+
+def _read_points(vector: VectorInput, grid: ImageGrid, class_field: str | None,
+                 class_name_field: str | None,
+                 progress: Progress) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ClassMap]:
+    """Reference points: the pixel (row, column) each falls in, and its class id."""
+    from osgeo import ogr, osr
+
+    from .vector_features import _check_plausible, _srs
+
+    source = ogr.Open(vector.path)
+    layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else source.GetLayer(0)
+    label = vector.name or layer.GetName()
+    fields = [d.GetName() for d in layer.schema]
+    for wanted in (class_field, class_name_field):
+        if wanted and wanted not in fields:
+            raise UserError(f"The layer '{label}' has no field '{wanted}'. Its fields are: "
+                            f"{', '.join(fields) or '(none)'}.")
+    source_srs = _srs(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
+    if source_srs is None:
+        raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
+                        "(Layer Properties > Source) and run again.")
+    _check_plausible(layer, source_srs, label)
+    target = _srs(grid.crs_wkt)
+    source_srs = source_srs.Clone()
+    source_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = None if source_srs.IsSame(target) else \
+        osr.CoordinateTransformation(source_srs, target)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    xs: list[float] = []
+    ys: list[float] = []
+    codes: list[Any] = []
+    names: dict[Any, str] = {}
+    skipped = 0
+    for feature in layer:
+        code = feature.GetField(class_field) if class_field else label
+        geometry = feature.GetGeometryRef()
+        if code is None or (isinstance(code, str) and not code.strip()) or geometry is None \
+                or geometry.IsEmpty():
+            skipped += 1
+            continue
+        geometry = geometry.Clone()
+        if transform is not None and geometry.Transform(transform) != 0:
+            skipped += 1
+            continue
+        parts = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())] \
+            if geometry.GetGeometryCount() else [geometry]
+        for part in parts:
+            xs.append(part.GetX())
+            ys.append(part.GetY())
+            codes.append(code)
+        if class_name_field:
+            name = feature.GetField(class_name_field)
+            if name is not None and str(name).strip():
+                names.setdefault(code, str(name).strip())
+        elif not class_field:
+            names[code] = label
+    if skipped:
+        progress.info(f"{skipped} reference points skipped: no class value, no geometry, or "
+                      "not transformable to the map's CRS")
+    if not codes:
+        raise UserError(f"The layer '{label}' has no usable point: each needs a geometry and a "
+                        "class value.")
+    classes = ClassMap.from_codes(codes, names)
+    ids = np.array([classes.id_for_code(code) for code in codes], dtype=np.int64)
+    columns = np.floor((np.array(xs) - x0) / dx).astype(np.int64)
+    rows = np.floor((np.array(ys) - y0) / dy).astype(np.int64)
+    inside = (columns >= 0) & (columns < grid.width) & (rows >= 0) & (rows < grid.height)
+    progress.info(f"{int(inside.sum())} reference points on the map's grid, "
+                  f"{int((~inside).sum())} outside it")
+    return (rows[inside], columns[inside], ids[inside]), classes
+
+
+# ----- matching by name ------------------------------------------------------------------------
+def _unnamed_code(info: ClassInfo) -> bool:
+    """Whether a reference class is an integer code with no name of its own ('5' for code 5)."""
+    try:
+        return str(int(str(info.code).strip())) == info.name.strip()
+    except (TypeError, ValueError):
+        return False
+
+
+def _match(map_classes: ClassMap,
+           reference: ClassMap) -> tuple[list[AccuracyClass], np.ndarray, list[str]]:
+    """Matches reference classes to the map's by name (codes only for unnamed integer codes).
+
+    Returns:
+        The matrix classes (the map's, in id order, then reference classes the map lacks), the
+        matrix index of each reference class (in ``reference.classes`` order), and log lines.
+    """
+    index = {c.id: number for number, c in enumerate(map_classes.classes)}
+    matched: dict[int, list[tuple[str, str]]] = {c.id: [] for c in map_classes.classes}
+    extra: list[ClassInfo] = []
+    reference_index = np.zeros(len(reference), dtype=np.int64)
+    messages: list[str] = []
+    for number, ref in enumerate(reference.classes):
+        target = map_classes.by_name(ref.name)
+        how = MATCH_NAME
+        if target is None and _unnamed_code(ref):
+            code_id = map_classes.id_for_code(ref.code)
+            if code_id is not None:
+                target, how = map_classes.by_id(code_id), MATCH_CODE
+            elif int(str(ref.code).strip()) in index:
+                target, how = map_classes.by_id(int(str(ref.code).strip())), MATCH_ID
+        if target is None:
+            reference_index[number] = len(map_classes) + len(extra)
+            extra.append(ref)
+            messages.append(f"reference class '{ref.name}' is not among the map's classes: "
+                            "shown as a class the map never predicts")
+            continue
+        reference_index[number] = index[target.id]
+        matched[target.id].append((ref.name, how))
+        if how == MATCH_NAME:
+            messages.append(f"reference class '{ref.name}' matched the map's '{target.name}' "
+                            "by name")
+        else:
+            by = f"original code ({target.code})" if how == MATCH_CODE else f"id ({target.id})"
+            messages.append(f"reference code {ref.code} has no name: matched the map's class "
+                            f"'{target.name}' by its {by}. Give a class name field to match by "
+                            "name")
+    for class_id, refs in matched.items():
+        if len(refs) > 1:
+            messages.append(f"reference classes {', '.join(repr(r) for r, _ in refs)} all "
+                            f"matched the map's '{map_classes.by_id(class_id).name}' and are "
+                            "counted together")
+    unmatched = [c.name for c in map_classes.classes if not matched[c.id]]
+    if unmatched:
+        messages.append("map classes without a reference class: " + ", ".join(
+            f"'{n}'" for n in unmatched))
+    classes = [AccuracyClass(c.name, c.color, c.id, tuple(r for r, _ in matched[c.id]),
+                             "/".join(sorted({h for _, h in matched[c.id]})))
+               for c in map_classes.classes]
+    classes += [AccuracyClass(c.name, c.color, None, (c.name,), MATCH_NONE) for c in extra]
+    return classes, reference_index, messages
+
+
+# ----- counting ------------------------------------------------------------------------------
+def _count(classified: Any, grid: ImageGrid, map_classes: ClassMap, classes: list[AccuracyClass],
+           reference: Any, reference_values: np.ndarray, reference_index: np.ndarray,
+           points: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
+           progress: Progress) -> AccuracyResult:
+    k = len(classes)
+    band = classified.GetRasterBand(1)
+    nodata = band.GetNoDataValue()
+    map_values = np.array(map_classes.ids, dtype=np.float64)
+    map_index = np.arange(len(map_classes), dtype=np.int64)
+    order = np.argsort(reference_values)
+    ref_values, ref_index = reference_values[order].astype(np.float64), reference_index[order]
+    ref_band = reference.GetRasterBand(1) if reference is not None else None
+    row_area_m2, area_note = _row_areas(grid)
+
+    matrix = np.zeros((k, k), dtype=np.int64)
+    mapped = np.zeros(k, dtype=np.int64)
+    area = np.zeros(k, dtype=np.float64)
+    labelled = on_nodata = unknown = 0
+    blocks = list(windows(grid.width, grid.height, BLOCK))
+    for number, (x, y, w, h) in enumerate(blocks):
+        if progress.cancelled():
+            raise Cancelled()
+        values = band.ReadAsArray(x, y, w, h)
+        prediction = _lookup(values, map_values, map_index)
+        missing = prediction < 0
+        is_nodata = values == NO_LABEL
+        if nodata is not None and not math.isnan(nodata):
+            is_nodata |= values == nodata
+        if np.issubdtype(values.dtype, np.floating):
+            is_nodata |= np.isnan(values)
+        unknown += int((missing & ~is_nodata).sum())
+        valid = prediction[~missing]
+        mapped += np.bincount(valid, minlength=k)
+        weights = np.broadcast_to(row_area_m2[y:y + h, None], (h, w))[~missing]
+        area += np.bincount(valid, weights=weights, minlength=k)
+        if points is not None:
+            rows, columns, ids = points
+            here = (rows >= y) & (rows < y + h) & (columns >= x) & (columns < x + w)
+            truth = _lookup(ids[here], ref_values, ref_index)
+            guess = prediction[rows[here] - y, columns[here] - x]
+        else:
+            truth = _lookup(ref_band.ReadAsArray(x, y, w, h), ref_values, ref_index)
+            guess = prediction
+        labelled += int((truth >= 0).sum())
+        on_nodata += int(((truth >= 0) & (guess < 0)).sum())
+        matrix += confusion_counts(truth, guess, k)
+        progress.set_fraction((number + 1) / len(blocks))
+    messages = []
+    if unknown:
+        messages.append(f"{unknown} map pixels hold values that are not in its class map; they "
+                        "were ignored")
+    return AccuracyResult(classes, matrix, compute_metrics(matrix), mapped, area / 10_000.0,
+                          area_note, "", "", "points" if points is not None else "pixels",
+                          labelled, on_nodata, unknown, messages)
+
+
+def _lookup(values: np.ndarray, keys: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Maps pixel values through sorted ``keys`` to ``index``; -1 where a value is not a key."""
+    values = np.asarray(values)
+    if keys.size == 0:
+        return np.full(values.shape, -1, dtype=np.int64)
+    position = np.clip(np.searchsorted(keys, values), 0, keys.size - 1)
+    found = keys[position] == values
+    return np.where(found, index[position], -1)
+
+
+def _row_areas(grid: ImageGrid) -> tuple[np.ndarray, str]:
+    """The ground area of one pixel in each row (m²), and how it was found."""
+    from osgeo import osr
+
+    x0, dx, _, y0, _, dy = grid.geotransform
+    srs = osr.SpatialReference()
+    srs.ImportFromWkt(grid.crs_wkt)
+    if srs.IsGeographic():
+        edges = np.radians(y0 + dy * np.arange(grid.height + 1, dtype=np.float64))
+        band = np.abs(np.sin(edges[:-1]) - np.sin(edges[1:]))
+        areas = EARTH_RADIUS_M ** 2 * math.radians(abs(dx)) * band
+        return areas, ("The map's CRS is geographic (degrees): pixel areas are approximated "
+                       "on a sphere, row by row (latitude).")
+    unit = srs.GetLinearUnits() or 1.0
+    area = abs(dx * dy) * unit * unit
+    return np.full(grid.height, area), (f"Pixel area {area:.2f} m² from the geotransform "
+                                         f"({srs.GetName() or 'projected CRS'}); map-projection "
+                                         "scale distortion is not corrected.")
