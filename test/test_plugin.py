@@ -81,3 +81,15 @@ def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
     report = dict(installation_report("3.22"))
     assert report["GDAL"].startswith("3.") and report["TensorFlow"].startswith("2.17")
     assert report["GPU"]
+
+
+def test_algorithm_reference_page_is_up_to_date(plugin):
+    import importlib.util
+
+    from support import ROOT
+
+    spec = importlib.util.spec_from_file_location("make_docs", ROOT / "scripts" / "make_docs.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert (ROOT / "docs" / "algorithms.md").read_text() == module.render(), \
+        "docs/algorithms.md is stale: run scripts/make_docs.py"
