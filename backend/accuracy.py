@@ -370,7 +370,7 @@ def _read_points(vector: VectorInput, grid: ImageGrid, class_field: str | None,
     """Reference points: the pixel (row, column) each falls in, and its class id."""
     from osgeo import ogr, osr
 
-    from .vector_features import _check_plausible, _srs
+    from .vector_features import check_plausible, srs_from
 
     source = ogr.Open(vector.path)
     layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else source.GetLayer(0)
@@ -380,12 +380,12 @@ def _read_points(vector: VectorInput, grid: ImageGrid, class_field: str | None,
         if wanted and wanted not in fields:
             raise UserError(f"The layer '{label}' has no field '{wanted}'. Its fields are: "
                             f"{', '.join(fields) or '(none)'}.")
-    source_srs = _srs(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
+    source_srs = srs_from(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
     if source_srs is None:
         raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
                         "(Layer Properties > Source) and run again.")
-    _check_plausible(layer, source_srs, label)
-    target = _srs(grid.crs_wkt)
+    check_plausible(layer, source_srs, label)
+    target = srs_from(grid.crs_wkt)
     source_srs = source_srs.Clone()
     source_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     transform = None if source_srs.IsSame(target) else \

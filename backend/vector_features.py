@@ -170,12 +170,12 @@ def _read_layer(vector: VectorInput, grid: ImageGrid, class_field: str | None,
         raise UserError(f"The layer '{label}' has no features: there is nothing to draw.")
     class_of = _field_reader(layer, class_field, label)
     name_of = _field_reader(layer, class_name_field, label) if class_name_field else None
-    target = _srs(grid.crs_wkt)
-    source_srs = _srs(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
+    target = srs_from(grid.crs_wkt)
+    source_srs = srs_from(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
     if source_srs is None:
         raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
                         "(Layer Properties > Source) and run again.")
-    _check_plausible(layer, source_srs, label)
+    check_plausible(layer, source_srs, label)
     transform = None if source_srs.IsSame(target) else \
         osr.CoordinateTransformation(source_srs, target)
     buffer = _Buffer(line_width, target, grid) if line_width > 0 else None
@@ -256,11 +256,11 @@ class _Buffer:
         self.local = None
         if target.IsGeographic():
             minx, miny, maxx, maxy = grid.bounds
-            to_lonlat = osr.CoordinateTransformation(target, _srs("EPSG:4326"))
+            to_lonlat = osr.CoordinateTransformation(target, srs_from("EPSG:4326"))
             lat, lon = (miny + maxy) / 2, (minx + maxx) / 2
             point = to_lonlat.TransformPoint(lon, lat)
             # An azimuthal equidistant projection centred on the image: metres stay metres.
-            self.local = _srs(f"+proj=aeqd +lat_0={point[1]} +lon_0={point[0]} +datum=WGS84 "
+            self.local = srs_from(f"+proj=aeqd +lat_0={point[1]} +lon_0={point[0]} +datum=WGS84 "
                               "+units=m +no_defs")
             self.to_target = osr.CoordinateTransformation(self.local, target)
             self.distance = self.half
@@ -283,7 +283,8 @@ class _Buffer:
         return geometry
 
 
-def _srs(definition: str) -> Any:
+def srs_from(definition: str) -> Any:
+    """A SpatialReference from any definition GDAL understands, in x/y (lon/lat) order."""
     from osgeo import osr
 
     srs = osr.SpatialReference()
@@ -293,7 +294,7 @@ def _srs(definition: str) -> Any:
     return srs
 
 
-def _check_plausible(layer: Any, srs: Any, label: str) -> None:
+def check_plausible(layer: Any, srs: Any, label: str) -> None:
     """Refuses coordinates that cannot be in a geographic CRS (e.g. GeoJSON with no CRS)."""
     if not srs.IsGeographic():
         return
