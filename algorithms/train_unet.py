@@ -1,12 +1,232 @@
-"""Processing algorithm ``landcoverunet:trainunet`` (placeholder until its issue lands)."""
-from .base import LandCoverAlgorithm
+"""Processing algorithm ``landcoverunet:trainunet``: images + masks -> a trained U-Net model file.
+
+Processing runs it in a background task, so QGIS stays usable; it touches neither the project
+nor the GUI. TensorFlow is imported only inside :meth:`execute` (through the backend).
+"""
+from __future__ import annotations
+
+from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutputNumber,
+                       QgsProcessingParameterBand, QgsProcessingParameterBoolean,
+                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterFile, QgsProcessingParameterFileDestination,
+                       QgsProcessingParameterFolderDestination,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer)
+
+from ..backend.errors import UserError
+from .base import FeedbackProgress, LandCoverAlgorithm
+
+MODEL_SIZES = ["small", "medium", "large"]
+MODEL_SIZE_LABELS = ["Small (depth 4, 16 filters; fast on a CPU)",
+                     "Medium (depth 4, 32 filters; about 3x slower)",
+                     "Large (depth 5, 48 filters; for a GPU)"]
+LOSSES = ["cross_entropy", "weighted_cross_entropy", "focal", "dice", "focal_dice"]
+LOSS_LABELS = ["Cross-entropy", "Class-weighted cross-entropy", "Focal", "Dice",
+               "Focal + Dice"]
+DEVICES = ["auto", "cpu", "gpu"]
+DEVICE_LABELS = ["Automatic (GPU when there is one)", "CPU", "GPU"]
 
 
 class TrainUNetAlgorithm(LandCoverAlgorithm):
-    """Placeholder."""
+    """Trains a U-Net on an image and its training mask (and optionally more scenes)."""
+
+    INPUT = "INPUT"
+    MASK = "MASK"
+    EXTRA_IMAGES = "EXTRA_IMAGES"
+    EXTRA_MASKS = "EXTRA_MASKS"
+    BANDS = "BANDS"
+    TILE_SIZE = "TILE_SIZE"
+    MODEL_SIZE = "MODEL_SIZE"
+    EPOCHS = "EPOCHS"
+    BATCH_SIZE = "BATCH_SIZE"
+    LEARNING_RATE = "LEARNING_RATE"
+    LOSS = "LOSS"
+    AUGMENT = "AUGMENT"
+    VALIDATION_FRACTION = "VALIDATION_FRACTION"
+    PATIENCE = "PATIENCE"
+    SEED = "SEED"
+    STEPS_PER_EPOCH = "STEPS_PER_EPOCH"
+    INIT_MODEL = "INIT_MODEL"
+    DEVICE = "DEVICE"
+    OUTPUT_MODEL = "OUTPUT_MODEL"
+    OUTPUT_REPORT = "OUTPUT_REPORT"
+    TENSORBOARD_DIR = "TENSORBOARD_DIR"
+    OUTPUT_CSV = "OUTPUT_CSV"
+    BEST_VAL_MIOU = "BEST_VAL_MIOU"
+    EPOCHS_RUN = "EPOCHS_RUN"
 
     NAME = "trainunet"
     DISPLAY_NAME = "Train U-Net"
+    HELP = (
+        "Trains a U-Net (a fully convolutional segmentation network) on an image and the "
+        "training mask made for it by 'Build training masks', and writes one .keras model file "
+        "that carries everything 'Classify raster' needs: bands, normalisation, classes, names "
+        "and colours.\n\n"
+        "Partial labels are the normal case: only labelled pixels (mask > 0, image with data) "
+        "count. Training windows are drawn around the labels, rarer classes more often. Whole "
+        "blocks of the scene are held out for validation, and no training window overlaps them, "
+        "so the validation mIoU is an honest estimate.\n\n"
+        "Each epoch is a fixed number of sampled windows; the epoch with the best validation "
+        "mIoU is kept, and training stops early when it stalls. Cancel stops after the current "
+        "batch and still writes the best model so far.\n\n"
+        "Runs on the GPU (mixed precision) when TensorFlow sees one, otherwise on the CPU. The "
+        "report shows learning curves, per-class scores, the confusion matrix and validation "
+        "tiles; a CSV of epochs is written beside the model.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        pass
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Training image"))
+        self.addParameter(QgsProcessingParameterRasterLayer(
+            self.MASK, "Training mask (from 'Build training masks')"))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.EXTRA_IMAGES, "More training images (same bands)", QgsProcessing.TypeRaster,
+            optional=True))
+        self.addParameter(QgsProcessingParameterMultipleLayers(
+            self.EXTRA_MASKS, "Their masks (same order)", QgsProcessing.TypeRaster,
+            optional=True))
+        self.addParameter(QgsProcessingParameterBand(
+            self.BANDS, "Bands to use (none chosen: all)", None, self.INPUT, optional=True,
+            allowMultiple=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TILE_SIZE, "Tile size (pixels)", QgsProcessingParameterNumber.Integer,
+            defaultValue=256, minValue=32, maxValue=4096))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.MODEL_SIZE, "Model size", MODEL_SIZE_LABELS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.EPOCHS, "Maximum epochs", QgsProcessingParameterNumber.Integer,
+            defaultValue=50, minValue=1, maxValue=10000))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BATCH_SIZE, "Batch size (windows per step)",
+            QgsProcessingParameterNumber.Integer, defaultValue=8, minValue=1, maxValue=1024))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.LEARNING_RATE, "Learning rate (peak of a warm-up + cosine schedule)",
+            QgsProcessingParameterNumber.Double, defaultValue=0.002, minValue=1e-6,
+            maxValue=1.0))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.LOSS, "Loss", LOSS_LABELS, defaultValue=1))
+        self.addParameter(QgsProcessingParameterBoolean(
+            self.AUGMENT, "Augment (flips, rotations, radiometric jitter)", defaultValue=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.VALIDATION_FRACTION, "Share of labels held out for validation",
+            QgsProcessingParameterNumber.Double, defaultValue=0.2, minValue=0.05,
+            maxValue=0.5))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.PATIENCE, "Early stopping patience (epochs)",
+            QgsProcessingParameterNumber.Integer, defaultValue=10, minValue=1, maxValue=10000))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, defaultValue=42,
+            minValue=0))
+        steps = QgsProcessingParameterNumber(
+            self.STEPS_PER_EPOCH, "Steps per epoch (0: automatic)",
+            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=100000)
+        steps.setFlags(steps.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+        self.addParameter(steps)
+        self.addParameter(QgsProcessingParameterFile(
+            self.INIT_MODEL, "Start from this model (fine-tune or resume)", optional=True,
+            fileFilter="Keras models (*.keras)"))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.DEVICE, "Device", DEVICE_LABELS, defaultValue=0))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_MODEL, "Model file", "Keras models (*.keras)"))
+        self.addParameter(QgsProcessingParameterFileDestination(
+            self.OUTPUT_REPORT, "Training report", "HTML files (*.html)", optional=True,
+            createByDefault=True))
+        self.addParameter(QgsProcessingParameterFolderDestination(
+            self.TENSORBOARD_DIR, "TensorBoard log folder", optional=True,
+            createByDefault=False))
+        self.addOutput(QgsProcessingOutputFile(self.OUTPUT_CSV, "Epoch log (CSV)"))
+        self.addOutput(QgsProcessingOutputNumber(self.BEST_VAL_MIOU,
+                                                 "Best validation mean IoU"))
+        self.addOutput(QgsProcessingOutputNumber(self.EPOCHS_RUN, "Epochs run"))
+        for name, text in PARAMETER_HELP.items():
+            self.parameterDefinition(name).setHelp(text)
+
+    def execute(self, parameters, context, feedback) -> dict:
+        from ..backend.training import TrainingConfig, train_unet
+
+        image = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        mask = self.parameterAsRasterLayer(parameters, self.MASK, context)
+        if image is None or mask is None:
+            raise UserError("Choose the training image and its mask.")
+        extra_images = [layer.source() for layer in
+                        self.parameterAsLayerList(parameters, self.EXTRA_IMAGES, context)]
+        extra_masks = [layer.source() for layer in
+                       self.parameterAsLayerList(parameters, self.EXTRA_MASKS, context)]
+        if len(extra_images) != len(extra_masks):
+            raise UserError(f"{len(extra_images)} more images but {len(extra_masks)} more "
+                            "masks: give one mask per image, in the same order.")
+        tensorboard = None
+        if parameters.get(self.TENSORBOARD_DIR):
+            tensorboard = self.parameterAsFileOutput(parameters, self.TENSORBOARD_DIR, context)
+        config = TrainingConfig(
+            images=[image.source()] + extra_images, masks=[mask.source()] + extra_masks,
+            output_model=self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context),
+            bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
+            tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
+            model_size=MODEL_SIZES[self.parameterAsEnum(parameters, self.MODEL_SIZE, context)],
+            epochs=self.parameterAsInt(parameters, self.EPOCHS, context),
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            learning_rate=self.parameterAsDouble(parameters, self.LEARNING_RATE, context),
+            loss=LOSSES[self.parameterAsEnum(parameters, self.LOSS, context)],
+            augment=self.parameterAsBool(parameters, self.AUGMENT, context),
+            validation_fraction=self.parameterAsDouble(parameters, self.VALIDATION_FRACTION,
+                                                       context),
+            patience=self.parameterAsInt(parameters, self.PATIENCE, context),
+            seed=self.parameterAsInt(parameters, self.SEED, context),
+            steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
+            init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
+            device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
+            output_report=self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT,
+                                                      context) or None,
+            tensorboard_dir=tensorboard or None)
+        result = train_unet(config, FeedbackProgress(feedback))
+        return {self.OUTPUT_MODEL: result.model_path, self.OUTPUT_REPORT: result.report_path,
+                self.TENSORBOARD_DIR: config.tensorboard_dir, self.OUTPUT_CSV: result.csv_path,
+                self.BEST_VAL_MIOU: result.best_val_miou, self.EPOCHS_RUN: result.epochs_run}
+
+
+PARAMETER_HELP = {
+    TrainUNetAlgorithm.INPUT: "The image to learn from (any number of bands, any data type). "
+                              "Its nodata pixels never reach the network.",
+    TrainUNetAlgorithm.MASK: "The training mask of this image, made by 'Build training masks': "
+                             "on the image's exact grid, 0 = no label, with its class map.",
+    TrainUNetAlgorithm.EXTRA_IMAGES: "Optional further scenes with the same bands, to train one "
+                                     "model on several images.",
+    TrainUNetAlgorithm.EXTRA_MASKS: "The masks of the further scenes, in the same order. Their "
+                                    "class ids must agree with the first mask's.",
+    TrainUNetAlgorithm.BANDS: "Bands fed to the network, in this order. Leave empty to use all "
+                              "bands. Classification will use the same bands.",
+    TrainUNetAlgorithm.TILE_SIZE: "Edge of the training windows in pixels (a multiple of 16; 32 "
+                                  "for the large model). Smaller scenes get smaller windows, "
+                                  "with a message.",
+    TrainUNetAlgorithm.MODEL_SIZE: "Network size. Small suits a few dozen polygons and a CPU; "
+                                   "larger sizes need more labels and time.",
+    TrainUNetAlgorithm.EPOCHS: "The most epochs to run. An epoch is a fixed number of sampled "
+                               "windows, not a pass over the scene.",
+    TrainUNetAlgorithm.BATCH_SIZE: "Windows per training step. Larger batches need more "
+                                   "memory.",
+    TrainUNetAlgorithm.LEARNING_RATE: "Peak learning rate: reached after a short warm-up, then "
+                                      "lowered along a cosine to 5 % by the last epoch.",
+    TrainUNetAlgorithm.LOSS: "What training minimises. Class-weighted cross-entropy balances "
+                             "rare classes; Dice and focal suit very unbalanced labels.",
+    TrainUNetAlgorithm.AUGMENT: "Random flips, 90-degree rotations, transposes and slight "
+                                "brightness changes of training windows (not validation).",
+    TrainUNetAlgorithm.VALIDATION_FRACTION: "Share of labelled pixels held out, as whole blocks "
+                                            "of the scene, to measure the model honestly.",
+    TrainUNetAlgorithm.PATIENCE: "Training stops after this many epochs without a better "
+                                 "validation mIoU.",
+    TrainUNetAlgorithm.SEED: "Fixes the split, the windows and the initial weights, so a run "
+                             "can be repeated.",
+    TrainUNetAlgorithm.STEPS_PER_EPOCH: "Batches per epoch; 0 chooses about two million pixels "
+                                        "per epoch.",
+    TrainUNetAlgorithm.INIT_MODEL: "A model file from an earlier run to continue from (same bands "
+                                   "and classes): resume a cancelled run or fine-tune on new "
+                                   "scenes.",
+    TrainUNetAlgorithm.DEVICE: "Where to train. Automatic uses the GPU when TensorFlow sees one "
+                               "(mixed precision), else the CPU.",
+    TrainUNetAlgorithm.OUTPUT_MODEL: "The .keras model file. A CSV log of epochs is written "
+                                     "beside it (<name>_epochs.csv).",
+    TrainUNetAlgorithm.OUTPUT_REPORT: "An HTML report: learning curves, per-class scores, the "
+                                      "confusion matrix and validation tiles.",
+    TrainUNetAlgorithm.TENSORBOARD_DIR: "Optionally, a folder for a TensorBoard log of the same "
+                                        "curves and pictures.",
+}

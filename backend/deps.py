@@ -36,6 +36,7 @@ def require_keras():
     if not keras_available():
         raise UserError(INSTALL_HELP)
     try:
+        _import_h5py_isolated()
         keras = importlib.import_module("keras")
     except Exception as error:  # a broken install: say what failed
         raise UserError(f"TensorFlow/Keras is installed but does not load ({error}).\n"
@@ -44,3 +45,25 @@ def require_keras():
         raise UserError(f"Keras {keras.__version__} is too old; Keras 3 is needed.\n"
                         + INSTALL_HELP)
     return keras
+
+
+def _import_h5py_isolated() -> None:
+    """Imports h5py (which Keras imports) bound to its own bundled HDF5 library.
+
+    Inside QGIS and qgis_process, GDAL has already loaded the system's HDF5 into the global symbol
+    namespace; pip's h5py wheel, built against another HDF5, would then resolve to it and fail
+    ("Not a datatype"). RTLD_DEEPBIND makes h5py's extension modules prefer their own HDF5.
+    """
+    import sys
+
+    if "h5py" in sys.modules or not hasattr(os, "RTLD_DEEPBIND") or \
+            importlib.util.find_spec("h5py") is None:
+        return
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | os.RTLD_DEEPBIND)
+    try:
+        importlib.import_module("h5py")
+    except Exception:  # Keras reports the failure itself when it imports h5py
+        pass
+    finally:
+        sys.setdlopenflags(flags)

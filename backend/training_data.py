@@ -1,0 +1,228 @@
+"""The training input pipeline: normalised windows, augmentation, batches prepared in parallel.
+
+Each scene is read through a :class:`SceneReader`: held in memory (already normalised) when it
+is small, read window by window with GDAL when it is large. Worker *threads* share the readers,
+so a scene in memory exists once, never once per worker; GDAL handles are per thread because
+GDAL datasets are not thread-safe. Batches are built from a seed, the epoch and the step, so a
+run is repeatable whatever order the threads finish in.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import threading
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from .normalization import BandStats, read_bands
+from .raster_io import band_nodata, invalid_pixels, open_raster
+from .sampling import Block, WindowSampler
+
+IN_MEMORY_BYTES = 512 * 1024 ** 2
+"""A scene whose normalised pixels fit in this many bytes is read once and kept in memory."""
+JITTER = 0.05
+"""Standard deviation of the per-channel gain and offset jitter, in normalised units."""
+
+
+class SceneReader:
+    """Reads normalised windows of one image with the label indices of its mask.
+
+    Args:
+        image_path: the image.
+        mask_path: its mask (same grid).
+        bands: 1-based band numbers, in channel order.
+        stats: normalisation statistics.
+        lookup: 256 entries mapping mask ids to label indices (0 = ignore).
+        in_memory_bytes: scenes up to this size are loaded whole.
+    """
+
+    def __init__(self, image_path: str, mask_path: str, bands: list[int], stats: BandStats,
+                 lookup: np.ndarray, in_memory_bytes: int = IN_MEMORY_BYTES) -> None:
+        self.image_path, self.mask_path = image_path, mask_path
+        self.bands, self.stats, self.lookup = bands, stats, lookup
+        dataset = open_raster(image_path)
+        self.width, self.height = dataset.RasterXSize, dataset.RasterYSize
+        self.nodata = [band_nodata(dataset)[b - 1] for b in bands]
+        self._local = threading.local()
+        size = self.width * self.height * (len(bands) * 4 + 2)
+        self.in_memory = size <= in_memory_bytes
+        self._image = self._labels = self._valid = None
+        if self.in_memory:
+            self._image, self._labels, self._valid = self._read_from_files(
+                0, 0, self.width, self.height)
+
+    def _datasets(self):
+        if not hasattr(self._local, "image"):
+            self._local.image = open_raster(self.image_path)
+            self._local.mask = open_raster(self.mask_path)
+        return self._local.image, self._local.mask
+
+    def _read_from_files(self, x: int, y: int, w: int, h: int):
+        image, mask = self._datasets()
+        raw = read_bands(image, self.bands, x, y, w, h)
+        invalid = invalid_pixels(raw, self.nodata)
+        pixels = self.stats.normalise(np.moveaxis(raw, 0, -1), invalid)
+        labels = self.lookup[mask.GetRasterBand(1).ReadAsArray(x, y, w, h)]
+        labels[invalid] = 0
+        return pixels, labels, ~invalid
+
+    def read(self, x: int, y: int, w: int, h: int):
+        """A window inside the scene: (pixels (h, w, C) float32, labels (h, w) uint8, valid)."""
+        if self.in_memory:
+            return (self._image[y:y + h, x:x + w], self._labels[y:y + h, x:x + w],
+                    self._valid[y:y + h, x:x + w])
+        return self._read_from_files(x, y, w, h)
+
+    def read_padded(self, x: int, y: int, w: int, h: int):
+        """Like :meth:`read` for a window that may reach outside the scene (padded as nodata)."""
+        pixels = np.zeros((h, w, len(self.bands)), dtype=np.float32)
+        labels = np.zeros((h, w), dtype=np.uint8)
+        valid = np.zeros((h, w), dtype=bool)
+        x0, y0 = max(x, 0), max(y, 0)
+        x1, y1 = min(x + w, self.width), min(y + h, self.height)
+        if x1 > x0 and y1 > y0:
+            p, l, v = self.read(x0, y0, x1 - x0, y1 - y0)
+            pixels[y0 - y:y1 - y, x0 - x:x1 - x] = p
+            labels[y0 - y:y1 - y, x0 - x:x1 - x] = l
+            valid[y0 - y:y1 - y, x0 - x:x1 - x] = v
+        return pixels, labels, valid
+
+
+def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
+            rng: np.random.Generator, jitter: float = JITTER):
+    """A random flip / 90-degree rotation / transpose and mild radiometric jitter.
+
+    Square windows get any of the 8 symmetries of the square; non-square ones only those that
+    keep their shape (identity, the two flips, and the 180-degree rotation), so every window of
+    a batch keeps the same shape. Jitter is a per-channel gain and offset on valid pixels only.
+
+    Args:
+        pixels: (h, w, C) normalised pixels.
+        labels: (h, w) label indices.
+        valid: (h, w) where the image has data.
+        rng: the random generator.
+        jitter: spread of gain and offset.
+    """
+    square = pixels.shape[0] == pixels.shape[1]
+    k = int(rng.integers(8 if square else 4))
+    if square:
+        if k >= 4:
+            pixels, labels, valid = (np.swapaxes(pixels, 0, 1), labels.T, valid.T)
+        turns = k % 4
+        pixels, labels, valid = (np.rot90(pixels, turns), np.rot90(labels, turns),
+                                 np.rot90(valid, turns))
+    else:
+        if k & 1:
+            pixels, labels, valid = pixels[::-1], labels[::-1], valid[::-1]
+        if k & 2:
+            pixels, labels, valid = pixels[:, ::-1], labels[:, ::-1], valid[:, ::-1]
+    pixels = np.array(pixels, dtype=np.float32)
+    if jitter:
+        channels = pixels.shape[-1]
+        gain = 1.0 + rng.normal(0.0, jitter, channels).astype(np.float32)
+        offset = rng.normal(0.0, jitter, channels).astype(np.float32)
+        pixels = pixels * gain + offset
+        pixels[~valid] = 0.0
+    return pixels, np.ascontiguousarray(labels), np.ascontiguousarray(valid)
+
+
+class TrainingBatches:
+    """Builds training batches from sampled windows, deterministically per (epoch, step).
+
+    Args:
+        readers: one reader per scene.
+        sampler: where windows are drawn.
+        batch_size: windows per batch.
+        augment: whether to augment.
+        seed: base seed.
+    """
+
+    def __init__(self, readers: list[SceneReader], sampler: WindowSampler, batch_size: int,
+                 augment: bool = True, seed: int = 0) -> None:
+        self.readers, self.sampler = readers, sampler
+        self.batch_size, self.augment, self.seed = batch_size, augment, seed
+
+    def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+        """(pixels (B, h, w, C) float32, labels (B, h, w) uint8) for one training step."""
+        rng = np.random.default_rng([self.seed, epoch, step])
+        th, tw = self.sampler.tile
+        pixels = np.empty((self.batch_size, th, tw, len(self.readers[0].bands)), np.float32)
+        labels = np.empty((self.batch_size, th, tw), np.uint8)
+        for i in range(self.batch_size):
+            scene, x, y = self.sampler.sample(rng)
+            p, l, v = self.readers[scene].read(x, y, tw, th)
+            if self.augment:
+                p, l, v = augment(p, l, v, rng)
+            pixels[i], labels[i] = p, l
+        return pixels, labels
+
+
+def prefetch(make: Callable[[object], object], jobs: Iterable, workers: int = 2,
+             depth: int = 4) -> Iterator:
+    """Runs ``make(job)`` in worker threads, up to ``depth`` jobs ahead, yielding in order.
+
+    The consumer (the training step) releases the GIL while the network runs, so the next
+    batches are read and augmented meanwhile. Closing the iterator cancels what is pending.
+    """
+    if workers <= 0:
+        for job in jobs:
+            yield make(job)
+        return
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=workers,
+                                                 thread_name_prefix="landcoverunet-batches")
+    pending: deque = deque()
+    iterator = iter(jobs)
+    try:
+        for job in iterator:
+            pending.append(pool.submit(make, job))
+            if len(pending) >= depth:
+                break
+        while pending:
+            result = pending.popleft().result()
+            for job in iterator:
+                pending.append(pool.submit(make, job))
+                break
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True)
+
+
+@dataclass
+class ValidationSet:
+    """Validation blocks read once, each with some context around it, at one fixed size.
+
+    Labels are kept only inside the block itself; the context only helps the prediction near the
+    block's edge. The context may include training pixels (as inference would), never labels.
+    """
+
+    pixels: np.ndarray    # (N, S, S, C)
+    labels: np.ndarray    # (N, S, S) label indices, 0 outside the block
+    valid: np.ndarray     # (N, S, S) where the image has data
+    blocks: list[Block]
+
+    @property
+    def labelled_pixels(self) -> int:
+        return int((self.labels > 0).sum())
+
+
+def read_validation(readers: list[SceneReader], blocks: list[Block], block_size: int,
+                    multiple: int, margin: int = 16) -> ValidationSet:
+    """Reads the validation blocks with ``margin`` pixels of context, padded to one size."""
+    size = -(-(block_size + 2 * margin) // multiple) * multiple
+    channels = len(readers[0].bands)
+    pixels = np.zeros((len(blocks), size, size, channels), np.float32)
+    labels = np.zeros((len(blocks), size, size), np.uint8)
+    valid = np.zeros((len(blocks), size, size), bool)
+    for i, block in enumerate(blocks):
+        x = block.x - (size - block.width) // 2
+        y = block.y - (size - block.height) // 2
+        p, l, valid[i] = readers[block.scene].read_padded(x, y, size, size)
+        keep = np.zeros_like(l, dtype=bool)
+        keep[block.y - y:block.y - y + block.height, block.x - x:block.x - x + block.width] = True
+        pixels[i] = p
+        labels[i] = np.where(keep, l, 0)
+    return ValidationSet(pixels, labels, valid, list(blocks))

@@ -1,0 +1,174 @@
+"""Train U-Net through Processing and qgis_process on the real NC scene; errors; cancel; resume."""
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import os
+import re
+
+import numpy as np
+import pytest
+from osgeo import gdal
+from qgis import processing
+from qgis.core import QgsProcessingException, QgsProcessingFeedback
+
+from support import NC
+
+ALG = "landcoverunet:trainunet"
+TINY = dict(TILE_SIZE=64, BATCH_SIZE=4, EPOCHS=2, STEPS_PER_EPOCH=3, PATIENCE=5, SEED=3)
+
+
+def pictures(report: str) -> list[np.ndarray]:
+    """The PNG pictures embedded in a report, decoded."""
+    import matplotlib.image
+
+    found = re.findall(r'src="data:image/png;base64,([^"]+)"', report)
+    return [matplotlib.image.imread(io.BytesIO(base64.b64decode(data)), format="png")
+            for data in found]
+
+
+@pytest.mark.slow
+def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
+    model = tmp_path / "nc.keras"
+    result = processing.run(ALG, dict(
+        INPUT=str(nc_stack), MASK=str(nc_mask), OUTPUT_MODEL=str(model),
+        OUTPUT_REPORT=str(tmp_path / "report.html"), TENSORBOARD_DIR=str(tmp_path / "tb"),
+        **TINY))
+    assert result["OUTPUT_MODEL"] == str(model) and model.is_file()
+    assert result["EPOCHS_RUN"] == 2 and 0 < result["BEST_VAL_MIOU"] <= 1
+
+    from landcoverunet.backend.model_file import read_metadata
+    metadata = read_metadata(str(model))
+    assert metadata.bands == [1, 2, 3, 4, 5, 6] and metadata.classes.ids == list(range(1, 8))
+    assert metadata.metrics["best_val_miou"] == pytest.approx(result["BEST_VAL_MIOU"], abs=1e-4)
+    assert metadata.tile_size == 64 and metadata.architecture["depth"] == 4
+
+    with open(result["OUTPUT_CSV"], newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert result["OUTPUT_CSV"] == str(tmp_path / "nc_epochs.csv")
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"loss", "val_loss", "val_miou", "val_iou_forest", "seconds"} <= set(rows[0])
+    assert max(float(r["val_miou"]) for r in rows) == pytest.approx(result["BEST_VAL_MIOU"],
+                                                                     abs=1e-4)
+
+    report = (tmp_path / "report.html").read_text(encoding="utf-8")
+    images = pictures(report)
+    assert len(images) == 3, "curves, confusion matrix, validation tiles"
+    assert all(i.ndim == 3 and i.shape[0] > 100 and i.shape[1] > 100 for i in images)
+    for text in ("Per-class scores", "confusion matrix", "Validation tiles", "water",
+                 "sediment", "precision", "recall"):
+        assert text in report
+    events = [f for _, _, files in os.walk(tmp_path / "tb") for f in files
+              if f.startswith("events.out.tfevents")]
+    assert events
+
+
+def test_qgis_process_run(qgis_process_ready, nc_stack, nc_mask, tmp_path):
+    answer = qgis_process_ready(ALG, {
+        "INPUT": nc_stack, "MASK": nc_mask, "OUTPUT_MODEL": tmp_path / "m.keras",
+        "OUTPUT_REPORT": tmp_path / "m.html", "EPOCHS": 1, "STEPS_PER_EPOCH": 2,
+        "TILE_SIZE": 64, "BATCH_SIZE": 2, "MODEL_SIZE": 0, "BANDS": 4})
+    results = answer["results"]
+    assert results["EPOCHS_RUN"] == 1 and 0 <= results["BEST_VAL_MIOU"] <= 1
+    from landcoverunet.backend.model_file import read_metadata
+    assert read_metadata(str(tmp_path / "m.keras")).bands == [4]
+    assert (tmp_path / "m.html").is_file() and (tmp_path / "m_epochs.csv").is_file()
+
+
+class CancelAfterFirstEpoch(QgsProcessingFeedback):
+    """Asks to cancel as soon as the first epoch has been logged."""
+
+    def pushInfo(self, info: str) -> None:  # noqa: N802
+        super().pushInfo(info)
+        if info.startswith("Epoch 1/"):
+            self.cancel()
+
+
+@pytest.mark.slow
+def test_cancel_keeps_best_model_and_init_model_resumes(plugin, nc_stack, nc_mask, tmp_path):
+    feedback = CancelAfterFirstEpoch()
+    first = tmp_path / "first.keras"
+    result = processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
+                                      OUTPUT_MODEL=str(first), **{**TINY, "EPOCHS": 20}),
+                            feedback=feedback)
+    from landcoverunet.backend.model_file import load_model, read_metadata
+    assert first.is_file() and result["EPOCHS_RUN"] <= 2
+    metadata = read_metadata(str(first))
+    assert metadata.metrics["cancelled"] is True
+    assert "best so far" in feedback.textLog()
+    model, _ = load_model(str(first))
+    assert model.output_shape[-1] == 7
+
+    second = tmp_path / "second.keras"
+    resumed = processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
+                                       OUTPUT_MODEL=str(second), INIT_MODEL=str(first),
+                                       MODEL_SIZE=1, **{**TINY, "EPOCHS": 1}))
+    again = read_metadata(str(second))
+    assert resumed["EPOCHS_RUN"] == 1 and again.metrics["init_model"] == "first.keras"
+    assert again.mean == metadata.mean and again.architecture == metadata.architecture
+
+
+# ----- errors: clear, and no model file -------------------------------------------------------
+def _variant(source, path, change) -> str:
+    """A copy of a mask with its labels changed by ``change(array)``."""
+    dataset = gdal.GetDriverByName("GTiff").CreateCopy(str(path), gdal.Open(str(source)))
+    band = dataset.GetRasterBand(1)
+    band.WriteArray(change(band.ReadAsArray()))
+    dataset = None
+    return str(path)
+
+
+@pytest.fixture
+def bad_inputs(nc_stack, nc_mask, tmp_path):
+    no_labels = _variant(nc_mask, tmp_path / "empty.tif", lambda a: a * 0)
+    one_class = _variant(nc_mask, tmp_path / "one.tif", lambda a: np.where(a > 0, 5, 0))
+    cropped = str(tmp_path / "cropped.tif")
+    gdal.Translate(cropped, str(nc_mask), srcWin=[0, 0, 300, 300])
+    text_classes = str(tmp_path / "text_classes.tif")
+    from landcoverunet.backend.masks import build_mask
+    from landcoverunet.backend.vector_features import VectorInput
+    build_mask(str(nc_stack), [VectorInput(str(NC / "landsat96_polygons.shp"))], text_classes,
+               class_field="label")
+    return dict(no_labels=no_labels, one_class=one_class, cropped=cropped,
+                text_classes=text_classes)
+
+
+def test_bad_inputs_are_clear_errors_and_leave_no_model(plugin, nc_stack, nc_mask, nc_model,
+                                                        bad_inputs, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    cases = [
+        (dict(MASK=bad_inputs["no_labels"]), "no labelled pixel"),
+        (dict(MASK=bad_inputs["one_class"]), "Only one class"),
+        (dict(MASK=bad_inputs["cropped"]), "not on the pixel grid.*Build training masks"),
+        (dict(BANDS=[1, 9]), r"Band number\(s\) 9 are out of range"),
+        (dict(EXTRA_IMAGES=[str(NC / "lsat7_2000_10.tif")], EXTRA_MASKS=[str(nc_mask)]),
+         "has 1 bands but"),
+        (dict(INIT_MODEL=str(nc_model), BANDS=[1, 2, 3]), "trained on bands"),
+        (dict(INIT_MODEL=str(nc_model), MASK=bad_inputs["text_classes"]),
+         "predicts classes"),
+    ]
+    for changes, message in cases:
+        parameters = dict(INPUT=str(nc_stack), MASK=str(nc_mask),
+                          OUTPUT_MODEL=str(out / "model.keras"), **TINY)
+        parameters.update(changes)
+        with pytest.raises(QgsProcessingException, match=message):
+            processing.run(ALG, parameters)
+        assert not out.exists() or not [f for f in os.listdir(out) if f.endswith(".keras")]
+
+    import landcoverunet.backend.deps as deps
+    monkeypatch.setattr(deps, "keras_available", lambda: False)
+    with pytest.raises(QgsProcessingException, match="need TensorFlow"):
+        processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
+                                 OUTPUT_MODEL=str(out / "model.keras"), **TINY))
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_algorithm_defaults_suit_real_scenes(plugin):
+    from qgis.core import QgsApplication
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    defaults = {p.name(): p.defaultValue() for p in algorithm.parameterDefinitions()}
+    assert defaults["TILE_SIZE"] == 256 and defaults["VALIDATION_FRACTION"] == 0.2
+    assert defaults["LOSS"] == 1 and defaults["AUGMENT"] is True
+    assert defaults["STEPS_PER_EPOCH"] == 0 and defaults["PATIENCE"] >= 5
+    assert not int(algorithm.flags()) & int(algorithm.FlagNoThreading), "background task"
