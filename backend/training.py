@@ -479,7 +479,7 @@ class _Loop:
             config.learning_rate / 10, decay_steps=max(total - warmup, 1), alpha=0.05,
             warmup_target=config.learning_rate, warmup_steps=warmup)
         model.compile(optimizer=keras.optimizers.AdamW(learning_rate=self.schedule,
-                                                       weight_decay=1e-4),
+                                                       weight_decay=1e-2),
                       loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
         self.csv_path = csv_path_for(config.output_model)
         self.history: list[dict] = []

@@ -22,8 +22,10 @@ from .sampling import Block, WindowSampler
 
 IN_MEMORY_BYTES = 512 * 1024 ** 2
 """A scene whose normalised pixels fit in this many bytes is read once and kept in memory."""
-JITTER = 0.05
+JITTER = 0.1
 """Standard deviation of the per-channel gain and offset jitter, in normalised units."""
+NOISE = 0.05
+"""Standard deviation of per-pixel Gaussian noise added in augmentation (normalised units)."""
 
 
 class SceneReader:
@@ -124,6 +126,7 @@ def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
         gain = 1.0 + rng.normal(0.0, jitter, channels).astype(np.float32)
         offset = rng.normal(0.0, jitter, channels).astype(np.float32)
         pixels = pixels * gain + offset
+        pixels += rng.normal(0.0, NOISE, pixels.shape).astype(np.float32)
         pixels[~valid] = 0.0
     return pixels, np.ascontiguousarray(labels), np.ascontiguousarray(valid)
 

@@ -30,7 +30,7 @@ class UNetConfig:
 PRESETS: dict[str, UNetConfig] = {
     # "small" is the default: about 1.9 M weights, sized so that a default training run on a
     # scene of a few hundred thousand pixels ends within minutes on a 2-core CPU.
-    "small": UNetConfig(depth=4, filters=16, dropout=0.1),
+    "small": UNetConfig(depth=4, filters=16, dropout=0.3),
     "medium": UNetConfig(depth=4, filters=32, dropout=0.1),
     "large": UNetConfig(depth=5, filters=48, dropout=0.2),
 }

@@ -222,14 +222,14 @@ def test_synthetic_separable_scene_reaches_high_miou(tmp_path):
     progress = ConsoleProgress(quiet=True)
     result = train_unet(TrainingConfig(
         images=[image], masks=[mask], output_model=str(tmp_path / "model.keras"), tile_size=64,
-        batch_size=8, epochs=8, steps_per_epoch=8, patience=8, seed=0), progress)
+        batch_size=8, epochs=4, steps_per_epoch=8, patience=4, seed=0), progress)
     assert result.best_val_miou > 0.9, "\n".join(progress.messages)
     metadata = result.metadata
     assert metadata.classes.names == ["crop", "forest", "water"]
     assert metadata.bands == [1, 2, 3] and metadata.input_dtype == "float32"
     assert metadata.pixel_size == [10.0, 10.0] and "32633" in metadata.crs_wkt
     assert metadata.architecture["model_size"] == "small"
-    assert any(line.startswith("Epoch 1/8") and "val mIoU" in line for line in
+    assert any(line.startswith("Epoch 1/4") and "val mIoU" in line for line in
                progress.messages)
 
 
