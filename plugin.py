@@ -19,8 +19,10 @@ class LandCoverUNetPlugin:
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         from .algorithms.provider import LandCoverUNetProvider
 
-        self.provider = LandCoverUNetProvider()
-        QgsApplication.processingRegistry().addProvider(self.provider)
+        provider = LandCoverUNetProvider()
+        # The registry takes ownership, and deletes a provider it refuses (same id already there).
+        self.provider = provider if QgsApplication.processingRegistry().addProvider(provider) \
+            else None
 
     def initGui(self) -> None:  # noqa: N802
         from qgis.PyQt.QtGui import QIcon
