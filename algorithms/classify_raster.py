@@ -1,12 +1,140 @@
-"""Processing algorithm ``landcoverunet:classifyraster`` (placeholder until its issue lands)."""
-from .base import LandCoverAlgorithm
+"""Processing algorithm ``landcoverunet:classifyraster``: image + trained model -> class raster."""
+from __future__ import annotations
+
+import os
+
+from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterEnum,
+                       QgsProcessingParameterExtent, QgsProcessingParameterFile,
+                       QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
+                       QgsProcessingParameterRasterLayer)
+
+from ..backend.errors import UserError
+from ..backend.prediction import DEFAULT_BATCH_SIZE, classify_raster
+from ..backend.predictor import TTA_DIHEDRAL, TTA_FLIPS, TTA_NONE
+from .base import FeedbackProgress, LandCoverAlgorithm
+from .styling import ClassPaletteStyler
+
+TTA_CHOICES = [(TTA_NONE, "None"), (TTA_FLIPS, "4 flips (4x slower)"),
+               (TTA_DIHEDRAL, "All 8 flips and rotations (8x slower)")]
 
 
 class ClassifyRasterAlgorithm(LandCoverAlgorithm):
-    """Placeholder."""
+    """Applies a model from 'Train U-Net' to an image of any size, without seams."""
+
+    INPUT = "INPUT"
+    MODEL = "MODEL"
+    OVERLAP = "OVERLAP"
+    BATCH_SIZE = "BATCH_SIZE"
+    TTA = "TTA"
+    EXTENT = "EXTENT"
+    OUTPUT = "OUTPUT"
+    OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
+    OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+    CLASS_COUNT = "CLASS_COUNT"
 
     NAME = "classifyraster"
     DISPLAY_NAME = "Classify raster"
+    HELP = (
+        "Classifies an image of any size with a model trained by 'Train U-Net'. Bands, "
+        "normalisation, tile size, classes, names and colours all come from the model file; the "
+        "image must have the same bands as the training image (a different band count is an "
+        "error, a different pixel size or CRS a warning).\n\n"
+        "The image is classified in overlapping windows whose probabilities are blended with a "
+        "smooth weight, so tile borders leave no seams; it is read and written strip by strip, "
+        "so memory stays small on any image size.\n\n"
+        "The result is a uint8 GeoTIFF (0 = nodata, where the image has no data) with the "
+        "classes' colour table, names and overviews. Optionally the confidence (probability of "
+        "the chosen class) and one probability band per class.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
-        pass
+        self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Image to classify"))
+        self.addParameter(QgsProcessingParameterFile(
+            self.MODEL, "Trained model (.keras from 'Train U-Net')",
+            fileFilter="Keras models (*.keras);;All files (*)"))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.OVERLAP, "Overlap between windows (pixels; empty: 1/8 of the training tile)",
+            QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.BATCH_SIZE, "Windows per batch", QgsProcessingParameterNumber.Integer,
+            defaultValue=DEFAULT_BATCH_SIZE, minValue=1, maxValue=256))
+        self.addParameter(QgsProcessingParameterEnum(
+            self.TTA, "Test-time augmentation (averaged probabilities)",
+            [label for _, label in TTA_CHOICES], defaultValue=0))
+        self.addParameter(QgsProcessingParameterExtent(
+            self.EXTENT, "Classify only this extent (empty: the whole image)", optional=True))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT, "Classified raster"))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_CONFIDENCE, "Confidence (probability of the chosen class)",
+            optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterRasterDestination(
+            self.OUTPUT_PROBABILITIES, "Class probabilities (one band per class)",
+            optional=True, createByDefault=False))
+        self.addOutput(QgsProcessingOutputNumber(self.CLASS_COUNT, "Number of classes"))
+        for name, text in PARAMETER_HELP.items():
+            self.parameterDefinition(name).setHelp(text)
+
+    def execute(self, parameters, context, feedback) -> dict:
+        image = self.parameterAsRasterLayer(parameters, self.INPUT, context)
+        if image is None:
+            raise UserError("Choose the image to classify.")
+        if image.providerType() != "gdal":
+            raise UserError(f"'{image.name()}' is not a raster file; save it as a GeoTIFF first.")
+        model = self.parameterAsFile(parameters, self.MODEL, context)
+        if not model:
+            raise UserError("Choose a model file (.keras) trained by 'Train U-Net'.")
+        overlap = None
+        if parameters.get(self.OVERLAP) not in (None, ""):
+            overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
+        extent = None
+        if parameters.get(self.EXTENT) not in (None, ""):
+            rectangle = self.parameterAsExtent(parameters, self.EXTENT, context, image.crs())
+            if not rectangle.isNull():
+                extent = (rectangle.xMinimum(), rectangle.yMinimum(), rectangle.xMaximum(),
+                          rectangle.yMaximum())
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        confidence = self.parameterAsOutputLayer(parameters, self.OUTPUT_CONFIDENCE,
+                                                 context) or None
+        probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES,
+                                                    context) or None
+        for path in (output, confidence, probabilities):
+            if path and not path.lower().endswith((".tif", ".tiff")):
+                raise UserError(f"Outputs are GeoTIFFs: give '{path}' the extension .tif.")
+        result = classify_raster(
+            image.source(), model, output, overlap=overlap,
+            batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
+            tta=TTA_CHOICES[self.parameterAsEnum(parameters, self.TTA, context)][0],
+            extent=extent, confidence_path=confidence, probabilities_path=probabilities,
+            progress=FeedbackProgress(feedback))
+        base = os.path.splitext(os.path.basename(image.source()))[0]
+        ClassPaletteStyler.attach(context, output, f"{base} classified")
+        for path, suffix in ((confidence, "confidence"), (probabilities, "probabilities")):
+            if path and context.willLoadLayerOnCompletion(path):
+                context.layerToLoadOnCompletionDetails(path).name = f"{base} {suffix}"
+        return {self.OUTPUT: output, self.OUTPUT_CONFIDENCE: confidence,
+                self.OUTPUT_PROBABILITIES: probabilities,
+                self.CLASS_COUNT: len(result.class_map)}
+
+
+PARAMETER_HELP = {
+    ClassifyRasterAlgorithm.INPUT: "The image to classify: same bands, in the same order, as "
+                                   "the image the model was trained on. Any size.",
+    ClassifyRasterAlgorithm.MODEL: "A .keras file written by 'Train U-Net'. It carries the bands, "
+                                   "normalisation, tile size, classes, names and colours.",
+    ClassifyRasterAlgorithm.OVERLAP: "Pixels shared by neighbouring windows, where their "
+                                     "predictions are blended. Empty: 1/8 of the training tile. "
+                                     "More overlap is slower but smoother.",
+    ClassifyRasterAlgorithm.BATCH_SIZE: "Windows predicted together (one window is up to 3 x 3 "
+                                        "training tiles). More can be faster on a GPU but needs "
+                                        "more memory.",
+    ClassifyRasterAlgorithm.TTA: "Predict each window also flipped (and rotated) and average the "
+                                 "probabilities: slightly better maps, 4 or 8 times slower.",
+    ClassifyRasterAlgorithm.EXTENT: "Only classify the image's pixels inside this extent (the "
+                                    "output then covers just that part).",
+    ClassifyRasterAlgorithm.OUTPUT: "The class raster: uint8 GeoTIFF, 0 = nodata, with the "
+                                    "classes' colours and names.",
+    ClassifyRasterAlgorithm.OUTPUT_CONFIDENCE: "Optional float32 raster: the probability of the "
+                                               "chosen class, 0 to 1 (-1 = nodata).",
+    ClassifyRasterAlgorithm.OUTPUT_PROBABILITIES: "Optional float32 raster with one band per "
+                                                  "class (named after it): its probability.",
+}

@@ -1,0 +1,120 @@
+"""Where the inference windows go along each axis, and how their predictions are blended.
+
+Windows are laid out separately along rows and columns, and every window of the grid is the
+product of one row window and one column window. Along an axis, windows no larger than the
+inference window overlap by at least the requested overlap and all lie inside the image (only an
+axis shorter than the training tile is padded). Each window's weight is a
+separable product of 1-D ramps that rise smoothly (sin²) across the overlap with its
+neighbours and never reach exactly 0; because neighbouring ramps add up to 1 the blended
+probabilities cross-fade from one window to the next, so tile borders leave no seams. The sum
+of all weights at a pixel is the product of the 1-D sums, so normalising needs no per-pixel
+weight accumulator.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+EPSILON = 1e-3
+"""Smallest weight: the very edge of a window still counts a little, so no pixel has weight 0."""
+
+
+@dataclass(frozen=True)
+class AxisWindow:
+    """One window along an axis.
+
+    Attributes:
+        start: first pixel (offset within the processed length).
+        size: how many pixels the network sees (a multiple of the size step); when it exceeds
+            ``length - start`` the rest is padding by reflection.
+        valid: how many of those pixels lie in the image.
+    """
+
+    start: int
+    size: int
+    valid: int
+
+    @property
+    def stop(self) -> int:
+        return self.start + self.valid
+
+
+def round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= value (and >= multiple)."""
+    return max(multiple, int(math.ceil(value / multiple)) * multiple)
+
+
+def plan_axis(length: int, window: int, overlap: int, multiple: int,
+              minimum: int = 0) -> list[AxisWindow]:
+    """Lays windows along an axis of ``length`` pixels.
+
+    Full windows of ``window`` pixels step by ``window - overlap`` from the start; one last
+    window, just large enough (a multiple of ``multiple``, at least ``minimum``), ends exactly at
+    the end. So the network pays for little padding or extra overlap, and on every axis longer
+    than one window the windows are the same size whatever the length: the memory a window
+    needs does not grow with the image.
+
+    Args:
+        length: pixels to cover.
+        window: the largest window size (rounded down to a multiple of ``multiple``).
+        overlap: the least overlap between neighbours (pixels, < window).
+        multiple: window sizes must be multiples of this (``2 ** depth`` of the U-Net).
+        minimum: no window is smaller than this (the training tile), so the network always sees
+            a familiar amount of context; an axis shorter than it is padded by reflection.
+
+    Returns:
+        The windows in order; consecutive windows overlap by at least ``overlap``.
+    """
+    if length <= 0:
+        raise ValueError("length must be positive")
+    window = max(multiple, window - window % multiple)
+    overlap = min(max(0, overlap), window - multiple)
+    smallest = min(window, round_up(max(minimum, 1), multiple))
+    if length <= window:
+        return [AxisWindow(0, max(round_up(length, multiple), smallest), length)]
+    stride = window - overlap
+    starts = [0]
+    while starts[-1] + stride + window < length:
+        starts.append(starts[-1] + stride)
+    covered = starts[-1] + window
+    tail = min(window, max(round_up(length - covered + overlap, multiple), smallest))
+    return [AxisWindow(s, window, window) for s in starts] + [
+        AxisWindow(length - tail, tail, tail)]
+
+
+def _ramp(width: int) -> np.ndarray:
+    """Weights rising from ~0 to ~1 over ``width`` pixels: sin² of pixel centres."""
+    t = (np.arange(width, dtype=np.float64) + 0.5) / width
+    return np.sin(0.5 * np.pi * t) ** 2
+
+
+def axis_weights(windows: list[AxisWindow]) -> list[np.ndarray]:
+    """The 1-D weight of every pixel of every window (``valid`` long, float32).
+
+    A window's weight is 1 except across its overlap with a neighbour, where it falls toward
+    the shared edge; the two ramps of an overlap add up to 1 there (plus EPSILON).
+    """
+    weights = []
+    for k, current in enumerate(windows):
+        w = np.ones(current.valid, dtype=np.float64)
+        if k > 0:
+            shared = windows[k - 1].stop - current.start
+            if shared > 0:
+                w[:shared] = np.minimum(w[:shared], _ramp(shared))
+        if k + 1 < len(windows):
+            shared = current.stop - windows[k + 1].start
+            if shared > 0:
+                w[current.valid - shared:] = np.minimum(w[current.valid - shared:],
+                                                        _ramp(shared)[::-1])
+        weights.append((EPSILON + (1.0 - EPSILON) * w).astype(np.float32))
+    return weights
+
+
+def weight_sum(length: int, windows: list[AxisWindow], weights: list[np.ndarray]) -> np.ndarray:
+    """The sum of all windows' 1-D weights at each pixel of the axis (float32, > 0)."""
+    total = np.zeros(length, dtype=np.float64)
+    for window, w in zip(windows, weights):
+        total[window.start:window.stop] += w
+    return total.astype(np.float32)

@@ -1,0 +1,325 @@
+"""Classification backend: window plan, blending without seams, nodata, errors, cancel, shapes.
+
+Models here are tiny (depth 3, 8 filters): random weights where only shapes and bookkeeping
+matter, and one trained for a few seconds on the NC scene where predictions must make sense.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from osgeo import gdal, osr
+from support import NC
+
+from landcoverunet.backend.class_map import ClassMap
+from landcoverunet.backend.class_outputs import FLOAT_NODATA
+from landcoverunet.backend.errors import Cancelled, UserError
+from landcoverunet.backend.model_file import ModelMetadata, load_model, save_model
+from landcoverunet.backend.prediction import classify_raster
+from landcoverunet.backend.progress import ConsoleProgress
+from landcoverunet.backend.tiling import axis_weights, plan_axis, weight_sum
+
+NC_NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
+            6: "water", 7: "sediment"}
+TILE = 64
+
+
+def make_test_model(path, bands: int = 6, classes: int = 7, *, tile: int = TILE,
+                    mean=None, std=None, band_list=None, band_count=None, pixel_size=(28.5, 28.5),
+                    crs_wkt: str = "", seed: int = 0, names=None, fit=None) -> str:
+    """Saves a tiny U-Net (random weights, or fitted on ``fit=(x, y, weights, epochs)``)."""
+    import keras
+
+    from landcoverunet.models.unet import UNetConfig, build_unet
+
+    keras.utils.set_random_seed(seed)
+    config = UNetConfig(depth=3, filters=8, dropout=0.0)
+    model = build_unet(len(band_list or range(bands)), classes, config)
+    if fit is not None:
+        x, y, weights, epochs = fit
+        model.compile(optimizer=keras.optimizers.Adam(0.01),
+                      loss="sparse_categorical_crossentropy")
+        model.fit(x, y, sample_weight=weights, batch_size=4, epochs=epochs, verbose=0)
+    codes = list(range(1, classes + 1))
+    class_map = ClassMap.from_codes(codes, names or {c: f"class {c}" for c in codes})
+    channels = len(band_list or range(bands))
+    metadata = ModelMetadata(
+        bands=list(band_list or range(1, bands + 1)), band_count=band_count or bands,
+        input_dtype="float32", mean=[float(v) for v in (mean if mean is not None else [0.0] * channels)],
+        std=[float(v) for v in (std if std is not None else [1.0] * channels)],
+        class_map=class_map.to_dict(),
+        tile_size=tile, architecture={"model_size": "tiny", "depth": config.depth,
+                                      "filters": config.filters, "dropout": config.dropout},
+        pixel_size=list(pixel_size), crs_wkt=crs_wkt)
+    save_model(model, str(path), metadata)
+    return str(path)
+
+
+def make_image(path, data: np.ndarray, nodata=None, epsg: int = 32119,
+               origin=(630534.0, 228114.0), pixel: float = 28.5) -> str:
+    """A GeoTIFF from a (bands, rows, cols) array."""
+    types = {np.dtype("float32"): gdal.GDT_Float32, np.dtype("uint8"): gdal.GDT_Byte,
+             np.dtype("int16"): gdal.GDT_Int16, np.dtype("uint16"): gdal.GDT_UInt16}
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), data.shape[2], data.shape[1],
+                                                   data.shape[0], types[data.dtype])
+    dataset.SetGeoTransform((origin[0], pixel, 0, origin[1], 0, -pixel))
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(epsg)
+    dataset.SetProjection(srs.ExportToWkt())
+    for index, band in enumerate(data):
+        if nodata is not None:
+            dataset.GetRasterBand(index + 1).SetNoDataValue(nodata)
+        dataset.GetRasterBand(index + 1).WriteArray(band)
+    dataset = None
+    return str(path)
+
+
+def read(path) -> np.ndarray:
+    return gdal.Open(str(path)).ReadAsArray()
+
+
+def nc_arrays(stack) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The NC scene normalised (rows, cols, 6), its strata labels, invalid mask, mean and std."""
+    image = read(stack).astype(np.float32)
+    invalid = (image[:5] == -99999).any(0) | (image[5] == -32768)
+    mean = np.array([image[b][~invalid].mean() for b in range(6)], dtype=np.float32)
+    std = np.array([image[b][~invalid].std() for b in range(6)], dtype=np.float32)
+    x = (image - mean[:, None, None]) / std[:, None, None]
+    x[:, invalid] = 0
+    labels = read(NC / "strata.tif")
+    labels = np.where(invalid | ~np.isfinite(labels) | (labels < 1), 0, labels).astype(np.int64)
+    return x.transpose(1, 2, 0), labels, mean, std
+
+
+@pytest.fixture(scope="module")
+def nc_trained(nc_stack, tmp_path_factory) -> str:
+    """A tiny model fitted for ~10 s on 64 x 64 NC patches (strata.tif labels; ~70 % right)."""
+    x, labels, mean, std = nc_arrays(nc_stack)
+    rng = np.random.default_rng(0)
+    corners = zip(rng.integers(0, x.shape[0] - TILE, 128),
+                  rng.integers(0, x.shape[1] - TILE, 128))
+    patches = [(x[r:r + TILE, c:c + TILE], labels[r:r + TILE, c:c + TILE]) for r, c in corners]
+    xs = np.stack([p[0] for p in patches])
+    ys = np.stack([p[1] for p in patches])
+    fit = (xs, np.clip(ys - 1, 0, 6), (ys > 0).astype(np.float32), 4)
+    path = tmp_path_factory.mktemp("model") / "nc_tiny.keras"
+    return make_test_model(path, mean=mean, std=std, names=NC_NAMES, fit=fit,
+                           crs_wkt=gdal.Open(str(nc_stack)).GetProjection())
+
+
+@pytest.fixture(scope="module")
+def random_model(tmp_path_factory) -> str:
+    return make_test_model(tmp_path_factory.mktemp("model") / "random.keras", bands=3,
+                           classes=4, mean=[100, 100, 100], std=[50, 50, 50])
+
+
+def rgb(rows: int, cols: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(0, 200, (3, rows, cols)).astype(np.float32)
+
+
+# ----- window plan and weights ---------------------------------------------------------------
+@pytest.mark.parametrize("length", [1, 7, 64, 65, 200, 489, 1000, 4099])
+def test_plan_covers_axis_with_overlap_and_valid_sizes(length):
+    windows = plan_axis(length, window=192, overlap=24, multiple=8, minimum=64)
+    assert windows[0].start == 0 and windows[-1].stop == length
+    for window in windows:
+        assert window.size % 8 == 0 and window.size <= 192 and window.valid <= window.size
+    if len(windows) == 1:
+        assert windows[0].size >= min(192, max(64, length))
+    else:
+        assert all(w.size == 192 for w in windows[:-1]) and windows[-1].size >= 64
+        assert all(w.valid == w.size for w in windows)
+    for left, right in zip(windows, windows[1:]):
+        assert left.stop - right.start >= 24
+    weights = axis_weights(windows)
+    total = weight_sum(length, windows, weights)
+    assert (total > 0).all()
+    assert np.allclose(total, 1, atol=0.01) or len(windows) == 1  # ramps add up to 1
+
+
+def test_plan_does_not_waste_much_on_large_axes():
+    for length in (3690, 4096, 20000):
+        windows = plan_axis(length, window=768, overlap=32, multiple=16, minimum=256)
+        assert sum(w.size for w in windows) <= 1.06 * length
+
+
+# ----- blending ------------------------------------------------------------------------------
+def test_tiled_run_matches_one_window_run(nc_stack, nc_trained, tmp_path):
+    """Seams: many small windows against one window over the same 232 x 200 image."""
+    crop = str(tmp_path / "crop.vrt")
+    gdal.Translate(crop, str(nc_stack), srcWin=[120, 100, 232, 200], format="VRT")
+    model, _ = load_model(nc_trained)
+    runs = {}
+    for name, window in (("tiled", 64), ("single", 256)):
+        result = classify_raster(crop, nc_trained, str(tmp_path / f"{name}.tif"),
+                                 probabilities_path=str(tmp_path / f"{name}_p.tif"),
+                                 window_size=window, overlap=16, model=model)
+        runs[name] = read(result.path), read(result.probabilities_path)
+    assert result.windows == 1
+    (tiled, tiled_p), (single, single_p) = runs["tiled"], runs["single"]
+    valid = single > 0
+    assert np.array_equal(valid, tiled > 0)
+    assert len(np.unique(single[valid])) >= 2, "the test model should see several classes"
+    disagree = (tiled != single) & valid
+    assert disagree.sum() <= 0.02 * valid.sum()
+    assert np.abs(tiled_p - single_p)[:, valid].mean() < 0.01
+    # no seam: the tiled probabilities change across window borders no more than elsewhere
+    jumps = np.abs(np.diff(tiled_p, axis=2))[:, valid[:, 1:] & valid[:, :-1]]
+    reference = np.abs(np.diff(single_p, axis=2))[:, valid[:, 1:] & valid[:, :-1]]
+    assert jumps.mean() < 1.2 * reference.mean()
+
+
+# ----- nodata, outputs -----------------------------------------------------------------------
+def test_nodata_and_nan_pixels_come_out_as_nodata(random_model, tmp_path):
+    data = rgb(90, 130)
+    data[:, 10:30, 20:50] = -9999
+    data[1, 60:70, 100:120] = np.nan
+    image = make_image(tmp_path / "holes.tif", data, nodata=-9999)
+    out = tmp_path / "out"
+    result = classify_raster(image, random_model, str(out / "classes.tif"),
+                             confidence_path=str(out / "confidence.tif"),
+                             probabilities_path=str(out / "probabilities.tif"), window_size=64)
+    classes, confidence, probabilities = (read(out / f) for f in
+                                          ("classes.tif", "confidence.tif", "probabilities.tif"))
+    holes = np.zeros((90, 130), bool)
+    holes[10:30, 20:50] = True
+    holes[60:70, 100:120] = True
+    assert (classes[holes] == 0).all() and (classes[~holes] > 0).all()
+    assert result.nodata_pixels == holes.sum()
+    assert sum(result.pixels_per_class.values()) == (~holes).sum()
+    assert (confidence[holes] == FLOAT_NODATA).all()
+    assert ((confidence[~holes] > 0.25 - 1e-6) & (confidence[~holes] <= 1)).all()
+    assert probabilities.shape == (4, 90, 130)
+    assert (probabilities[:, holes] == FLOAT_NODATA).all()
+    assert np.allclose(probabilities[:, ~holes].sum(axis=0), 1, atol=1e-4)
+    best = np.argmax(probabilities, axis=0) + 1
+    assert np.array_equal(best[~holes], classes[~holes])
+    assert np.allclose(probabilities.max(axis=0)[~holes], confidence[~holes])
+    dataset = gdal.Open(str(out / "classes.tif"))
+    band = dataset.GetRasterBand(1)
+    assert band.DataType == gdal.GDT_Byte and band.GetNoDataValue() == 0
+    assert band.GetOverviewCount() >= 1 and band.GetBlockSize() == [256, 256]
+    assert dataset.GetMetadata("IMAGE_STRUCTURE")["COMPRESSION"] == "DEFLATE"
+    assert ClassMap.read_from_raster(str(out / "classes.tif")).names == [
+        "class 1", "class 2", "class 3", "class 4"]
+    assert gdal.Open(str(out / "probabilities.tif")).GetRasterBand(2).GetDescription() == \
+        "class 2"
+    assert sorted(os.listdir(out)) == ["classes.tif", "classes.tif.aux.xml", "confidence.tif",
+                                       "probabilities.tif"]
+
+
+@pytest.mark.parametrize("rows, cols", [(37, 150), (13, 20), (300, 41)])
+def test_non_square_and_tiny_images(random_model, tmp_path, rows, cols):
+    image = make_image(tmp_path / "image.tif", rgb(rows, cols))
+    result = classify_raster(image, random_model, str(tmp_path / "classes.tif"),
+                             window_size=64, overlap=8)
+    classes = read(result.path)
+    assert classes.shape == (rows, cols) and set(np.unique(classes)) <= {1, 2, 3, 4}
+    assert gdal.Open(result.path).GetGeoTransform() == gdal.Open(image).GetGeoTransform()
+
+
+def test_extent_classifies_part_of_the_image(random_model, tmp_path):
+    image = make_image(tmp_path / "image.tif", rgb(120, 160))
+    x0, y0 = 630534.0 + 30 * 28.5, 228114.0 - 100 * 28.5  # columns 30.., rows ..100
+    extent = (x0 + 1.0, y0 + 1.0, x0 + 50 * 28.5 - 1.0, y0 + 60 * 28.5 - 1.0)
+    whole = read(classify_raster(image, random_model, str(tmp_path / "whole.tif"),
+                                 window_size=512).path)
+    part = classify_raster(image, random_model, str(tmp_path / "part.tif"), extent=extent,
+                           window_size=512)
+    dataset = gdal.Open(part.path)
+    assert (dataset.RasterXSize, dataset.RasterYSize) == (50, 60)
+    assert dataset.GetGeoTransform()[0] == x0 and dataset.GetGeoTransform()[3] == y0 + 60 * 28.5
+    assert (read(part.path) > 0).all()
+    assert (read(part.path) == whole[40:100, 30:80]).mean() > 0.5  # context differs at edges
+    with pytest.raises(UserError, match="does not overlap"):
+        classify_raster(image, random_model, str(tmp_path / "none.tif"),
+                        extent=(0.0, 0.0, 10.0, 10.0))
+
+
+@pytest.mark.parametrize("tta", ["flips", "dihedral"])
+def test_test_time_augmentation(random_model, tmp_path, tta):
+    image = make_image(tmp_path / "image.tif", rgb(50, 70))
+    result = classify_raster(image, random_model, str(tmp_path / "classes.tif"), tta=tta,
+                             probabilities_path=str(tmp_path / "p.tif"), window_size=64)
+    probabilities = read(result.probabilities_path)
+    assert np.allclose(probabilities.sum(axis=0), 1, atol=1e-4)
+    assert (read(result.path) > 0).all()
+
+
+def test_tta_of_a_symmetric_image_is_symmetric(random_model, tmp_path):
+    """Averaging over all 8 transforms makes the prediction of a symmetric image symmetric."""
+    quarter = rgb(32, 32, seed=3)
+    quarter = np.maximum(quarter, quarter.transpose(0, 2, 1))
+    half = np.concatenate([quarter, quarter[:, :, ::-1]], axis=2)
+    square = np.concatenate([half, half[:, ::-1]], axis=1)
+    image = make_image(tmp_path / "image.tif", square.astype(np.float32))
+    result = classify_raster(image, random_model, str(tmp_path / "c.tif"), tta="dihedral",
+                             probabilities_path=str(tmp_path / "p.tif"), window_size=64)
+    p = read(result.probabilities_path)
+    assert np.allclose(p, p[:, ::-1], atol=1e-5) and np.allclose(p, p.transpose(0, 2, 1),
+                                                                 atol=1e-5)
+
+
+# ----- checks, errors, cancel ----------------------------------------------------------------
+def test_band_count_mismatch_is_a_clear_error_and_leaves_nothing(nc_trained, tmp_path):
+    image = make_image(tmp_path / "rgb.tif", rgb(40, 40))
+    out = tmp_path / "out"
+    with pytest.raises(UserError, match="trained on an image with 6 bands.*has 3"):
+        classify_raster(image, nc_trained, str(out / "classes.tif"),
+                        confidence_path=str(out / "c.tif"))
+    assert not out.exists() or os.listdir(out) == []
+
+
+def test_output_over_the_image_is_refused(random_model, tmp_path):
+    image = make_image(tmp_path / "rgb.tif", rgb(20, 20))
+    with pytest.raises(UserError, match="own file"):
+        classify_raster(image, random_model, image)
+    with pytest.raises(UserError, match="own file"):
+        classify_raster(image, random_model, str(tmp_path / "a.tif"),
+                        confidence_path=str(tmp_path / "a.tif"))
+    assert os.listdir(tmp_path) == ["rgb.tif"]
+
+
+def test_band_selection_out_of_range(tmp_path):
+    model = make_test_model(tmp_path / "bands.keras", band_list=[1, 2, 5], band_count=3)
+    image = make_image(tmp_path / "rgb.tif", rgb(40, 40))
+    with pytest.raises(UserError, match="band 5 is missing"):
+        classify_raster(image, model, str(tmp_path / "out" / "classes.tif"))
+    assert not (tmp_path / "out").exists() or os.listdir(tmp_path / "out") == []
+
+
+def test_pixel_size_and_crs_far_from_training_are_warnings(random_model, tmp_path):
+    image = make_image(tmp_path / "image.tif", rgb(30, 30), epsg=32617, pixel=1.0,
+                       origin=(500000.0, 4000000.0))
+    progress = ConsoleProgress(quiet=True)
+    model = make_test_model(tmp_path / "m.keras", bands=3, classes=4, crs_wkt=gdal.Open(
+        str(NC / "lsat7_2000_10.tif")).GetProjection())
+    classify_raster(image, model, str(tmp_path / "classes.tif"), progress=progress)
+    text = " ".join(progress.warnings)
+    assert "pixels of 1 m but the model was trained on 28.5 m pixels" in text
+    assert "UTM zone 17N" in text
+    assert os.path.exists(tmp_path / "classes.tif")
+
+
+class CancelAfter(ConsoleProgress):
+    def __init__(self, calls: int) -> None:
+        super().__init__(quiet=True)
+        self.calls = calls
+
+    def cancelled(self) -> bool:
+        self.calls -= 1
+        return self.calls < 0
+
+
+def test_cancel_stops_within_a_batch_and_leaves_no_output(random_model, tmp_path):
+    image = make_image(tmp_path / "image.tif", rgb(300, 300))
+    out = tmp_path / "out"
+    progress = CancelAfter(2)
+    with pytest.raises(Cancelled):
+        classify_raster(image, random_model, str(out / "classes.tif"), window_size=64,
+                        batch_size=1, confidence_path=str(out / "confidence.tif"),
+                        probabilities_path=str(out / "p.tif"), progress=progress)
+    assert progress.fraction < 0.5
+    assert os.listdir(out) == []
