@@ -38,18 +38,23 @@ def run_desktop(tmp_path, algorithm: str, parameters: dict, output: str) -> dict
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
-def test_desktop_mask_loaded_with_palette(tmp_path):
+def test_desktop_classification_loaded_with_palette(tmp_path, nc_model):
+    from landcoverunet.backend.model_file import read_metadata
+
     sample = ROOT / "resources" / "sample"
-    findings = run_desktop(tmp_path, "landcoverunet:buildmasks", {
-        "INPUT": str(sample / "nc_landsat7_2000.tif"),
-        "VECTORS": [str(sample / "training_polygons.gpkg")], "CLASS_FIELD": "id",
-        "CLASS_NAME_FIELD": "label", "OUTPUT": str(tmp_path / "mask.tif")}, "OUTPUT")
+    findings = run_desktop(tmp_path, "landcoverunet:classifyraster", {
+        "INPUT": str(sample / "nc_landsat7_2000.tif"), "MODEL": str(nc_model),
+        "OUTPUT": str(tmp_path / "classified.tif")}, "OUTPUT")
     assert findings["errors"] == []
     assert findings["plugin_loaded"] and findings["provider"] == "Land cover U-Net"
-    assert "landcoverunet:buildmasks" in findings["algorithms"]
-    assert "landcoverunet_about" in findings["menu_actions"]
+    assert {"landcoverunet:buildmasks", "landcoverunet:trainunet", "landcoverunet:classifyraster",
+            "landcoverunet:assessaccuracy"} <= set(findings["algorithms"])
+    assert findings["menu_actions"][-1] == "landcoverunet_about"
+    assert findings["loaded_layers"] == ["nc_landsat7_2000 classified"]
     assert findings["in_layer_tree"] and findings["renderer"] == "paletted"
-    assert findings["loaded_layers"] == ["nc_landsat7_2000 mask"]
-    assert [c[2] for c in findings["classes"]][:2] == ["developed", "agriculture"]
-    assert "forest" in findings["legend"]
+    classes = read_metadata(str(nc_model)).classes
+    assert [(value, label) for value, _, label in findings["classes"]] == \
+        [(c.id, c.name) for c in classes.classes]
+    assert [colour for _, colour, _ in findings["classes"]] == [c.color for c in classes.classes]
+    assert "forest" in findings["legend"] and "water" in findings["legend"]
     assert (tmp_path / "qgis_desktop.png").stat().st_size > 10000
