@@ -43,7 +43,7 @@ def render_class_map(raster_path: str, png_path: str, title: str | None = None,
     colours = [(1, 1, 1, 0)] * 256
     for c in class_map.classes:
         colours[c.id] = matplotlib.colors.to_rgba(c.color)
-    figure, axes = pyplot.subplots(figsize=(9, 9 * height / width * 0.85 + 1), dpi=110)
+    figure, axes = pyplot.subplots(figsize=(8, 8 * height / width), dpi=110)
     axes.imshow(values, cmap=ListedColormap(colours), vmin=0, vmax=255, interpolation="nearest")
     axes.set_axis_off()
     if title:
@@ -53,7 +53,6 @@ def render_class_map(raster_path: str, png_path: str, title: str | None = None,
                for c in class_map.classes if c.id in present]
     axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False,
                 title="Classes")
-    figure.tight_layout()
-    figure.savefig(png_path)
+    figure.savefig(png_path, bbox_inches="tight", pad_inches=0.15)
     pyplot.close(figure)
     return png_path
