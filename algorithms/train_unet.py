@@ -14,12 +14,13 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
                        QgsProcessingParameterRasterLayer)
 
 from ..backend.errors import UserError
+from ..backend.training import config_default
 from .base import FeedbackProgress, LandCoverAlgorithm
 
 MODEL_SIZES = ["small", "medium", "large"]
-MODEL_SIZE_LABELS = ["Small (depth 4, 16 filters; fast on a CPU)",
-                     "Medium (depth 4, 32 filters; about 3x slower)",
-                     "Large (depth 5, 48 filters; for a GPU)"]
+MODEL_SIZE_LABELS = ["Small (depth 2, 16 filters; for a few dozen polygons, fast on a CPU)",
+                     "Medium (depth 4, 32 filters; for many labels, about 6x slower)",
+                     "Large (depth 5, 48 filters; for many labels and a GPU)"]
 LOSSES = ["cross_entropy", "weighted_cross_entropy", "focal", "dice", "focal_dice"]
 LOSS_LABELS = ["Cross-entropy", "Class-weighted cross-entropy", "Focal", "Dice",
                "Focal + Dice"]
@@ -88,33 +89,37 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             allowMultiple=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.TILE_SIZE, "Tile size (pixels)", QgsProcessingParameterNumber.Integer,
-            defaultValue=256, minValue=32, maxValue=4096))
+            defaultValue=config_default("tile_size"), minValue=16, maxValue=4096))
         self.addParameter(QgsProcessingParameterEnum(
-            self.MODEL_SIZE, "Model size", MODEL_SIZE_LABELS, defaultValue=0))
+            self.MODEL_SIZE, "Model size", MODEL_SIZE_LABELS,
+            defaultValue=MODEL_SIZES.index(config_default("model_size"))))
         self.addParameter(QgsProcessingParameterNumber(
             self.EPOCHS, "Maximum epochs", QgsProcessingParameterNumber.Integer,
-            defaultValue=50, minValue=1, maxValue=10000))
+            defaultValue=config_default("epochs"), minValue=1, maxValue=10000))
         self.addParameter(QgsProcessingParameterNumber(
             self.BATCH_SIZE, "Batch size (windows per step)",
-            QgsProcessingParameterNumber.Integer, defaultValue=8, minValue=1, maxValue=1024))
+            QgsProcessingParameterNumber.Integer, defaultValue=config_default("batch_size"),
+            minValue=1, maxValue=1024))
         self.addParameter(QgsProcessingParameterNumber(
             self.LEARNING_RATE, "Learning rate (peak of a warm-up + cosine schedule)",
-            QgsProcessingParameterNumber.Double, defaultValue=0.002, minValue=1e-6,
-            maxValue=1.0))
+            QgsProcessingParameterNumber.Double, defaultValue=config_default("learning_rate"),
+            minValue=1e-6, maxValue=1.0))
         self.addParameter(QgsProcessingParameterEnum(
-            self.LOSS, "Loss", LOSS_LABELS, defaultValue=1))
+            self.LOSS, "Loss", LOSS_LABELS, defaultValue=LOSSES.index(config_default("loss"))))
         self.addParameter(QgsProcessingParameterBoolean(
-            self.AUGMENT, "Augment (flips, rotations, radiometric jitter)", defaultValue=True))
+            self.AUGMENT, "Augment (flips, rotations, radiometric jitter)",
+            defaultValue=config_default("augment")))
         self.addParameter(QgsProcessingParameterNumber(
             self.VALIDATION_FRACTION, "Share of labels held out for validation",
-            QgsProcessingParameterNumber.Double, defaultValue=0.2, minValue=0.05,
-            maxValue=0.5))
+            QgsProcessingParameterNumber.Double,
+            defaultValue=config_default("validation_fraction"), minValue=0.05, maxValue=0.5))
         self.addParameter(QgsProcessingParameterNumber(
             self.PATIENCE, "Early stopping patience (epochs)",
-            QgsProcessingParameterNumber.Integer, defaultValue=10, minValue=1, maxValue=10000))
+            QgsProcessingParameterNumber.Integer, defaultValue=config_default("patience"),
+            minValue=1, maxValue=10000))
         self.addParameter(QgsProcessingParameterNumber(
-            self.SEED, "Random seed", QgsProcessingParameterNumber.Integer, defaultValue=42,
-            minValue=0))
+            self.SEED, "Random seed", QgsProcessingParameterNumber.Integer,
+            defaultValue=config_default("seed"), minValue=0))
         steps = QgsProcessingParameterNumber(
             self.STEPS_PER_EPOCH, "Steps per epoch (0: automatic)",
             QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=100000)
@@ -195,11 +200,17 @@ PARAMETER_HELP = {
                                     "class ids must agree with the first mask's.",
     TrainUNetAlgorithm.BANDS: "Bands fed to the network, in this order. Leave empty to use all "
                               "bands. Classification will use the same bands.",
-    TrainUNetAlgorithm.TILE_SIZE: "Edge of the training windows in pixels (a multiple of 16; 32 "
-                                  "for the large model). Smaller scenes get smaller windows, "
-                                  "with a message.",
-    TrainUNetAlgorithm.MODEL_SIZE: "Network size. Small suits a few dozen polygons and a CPU; "
-                                   "larger sizes need more labels and time.",
+    TrainUNetAlgorithm.TILE_SIZE: "Edge of the training windows in pixels, a multiple of 2 to "
+                                  "the network depth (4 for small, 16 medium, 32 large). The "
+                                  "default 64 draws many small windows around the labels, so "
+                                  "each batch mixes many polygons; smaller scenes get smaller "
+                                  "windows, with a message. Classification is not limited to "
+                                  "this size.",
+    TrainUNetAlgorithm.MODEL_SIZE: "Network size. Small (the default) looks at a few dozen "
+                                   "pixels around each pixel: with a few dozen polygons it maps "
+                                   "the whole scene better than deeper networks, which learn "
+                                   "the polygons' surroundings by heart. Larger sizes need many "
+                                   "more labels and time.",
     TrainUNetAlgorithm.EPOCHS: "The most epochs to run. An epoch is a fixed number of sampled "
                                "windows, not a pass over the scene.",
     TrainUNetAlgorithm.BATCH_SIZE: "Windows per training step. Larger batches need more "
@@ -208,12 +219,15 @@ PARAMETER_HELP = {
                                       "lowered along a cosine to 5 % by the last epoch.",
     TrainUNetAlgorithm.LOSS: "What training minimises. Class-weighted cross-entropy balances "
                              "rare classes; Dice and focal suit very unbalanced labels.",
-    TrainUNetAlgorithm.AUGMENT: "Random flips, 90-degree rotations, transposes and slight "
-                                "brightness changes of training windows (not validation).",
+    TrainUNetAlgorithm.AUGMENT: "Random flips, 90-degree rotations, transposes, per-band "
+                                "brightness and offset changes and pixel noise of training "
+                                "windows (not validation).",
     TrainUNetAlgorithm.VALIDATION_FRACTION: "Share of labelled pixels held out, as whole blocks "
                                             "of the scene, to measure the model honestly.",
     TrainUNetAlgorithm.PATIENCE: "Training stops after this many epochs without a better "
-                                 "validation mIoU.",
+                                 "validation mIoU. The weights validated and kept are a moving "
+                                 "average of the last epoch's weights, which with few labels "
+                                 "is steadier than the last step's.",
     TrainUNetAlgorithm.SEED: "Fixes the split, the windows and the initial weights, so a run "
                              "can be repeated.",
     TrainUNetAlgorithm.STEPS_PER_EPOCH: "Batches per epoch; 0 chooses about two million pixels "

@@ -38,6 +38,14 @@ MIN_STEPS = 4
 MAX_VALIDATION_BLOCKS = 64
 """Validation uses at most this many blocks (in stratified order), so it stays a small share."""
 REPORT_SAMPLES = 4
+LABEL_SMOOTHING = 0.1
+"""Label smoothing of the cross-entropy losses: a few polygons should not make the network sure."""
+WEIGHT_DECAY = 1e-2
+"""AdamW's decoupled weight decay."""
+EMA_EPOCHS = 1.0
+"""The weights validated and kept are an exponential moving average of the training weights
+over about this many epochs (at least 10 steps): with few labels the raw weights swing from
+step to step, and their average generalises better and more steadily (as SWA does)."""
 
 
 @dataclass
@@ -71,7 +79,7 @@ class TrainingConfig:
     masks: list[str]
     output_model: str
     bands: list[int] | None = None
-    tile_size: int = 256
+    tile_size: int = 64
     model_size: str = "small"
     epochs: int = 50
     batch_size: int = 8
@@ -446,6 +454,17 @@ def class_weights(pixels: np.ndarray, power: float = 0.5, limit: float = 20.0) -
     return [float(w) for w in np.clip(raw, 0.0, limit)]
 
 
+def ema_momentum(steps: int) -> float:
+    """The weight-average momentum for an average over about :data:`EMA_EPOCHS` epochs."""
+    horizon = max(10.0, EMA_EPOCHS * steps)
+    return float(min(0.999, 1.0 - 1.0 / horizon))
+
+
+def config_default(name: str) -> Any:
+    """The default of a :class:`TrainingConfig` setting (the algorithm shows the same)."""
+    return TrainingConfig.__dataclass_fields__[name].default
+
+
 def _make_model(keras, config: TrainingConfig, inputs: Inputs, init_metadata, architecture,
                 device, precision_scope):
     from ..models.unet import UNetConfig, build_unet
@@ -472,15 +491,16 @@ class _Loop:
         self.keras, self.model, self.config, self.steps = keras, model, config, steps
         self.data, self.val_set, self.inputs, self.bar, self.log = data, val_set, inputs, bar, log
         self.classes = len(inputs.class_map)
-        self.loss = make_loss(config.loss, weights)
+        self.loss = make_loss(config.loss, weights, LABEL_SMOOTHING)
         total = steps * config.epochs
         warmup = min(steps, max(total // 10, 1))
         self.schedule = keras.optimizers.schedules.CosineDecay(
             config.learning_rate / 10, decay_steps=max(total - warmup, 1), alpha=0.05,
             warmup_target=config.learning_rate, warmup_steps=warmup)
-        model.compile(optimizer=keras.optimizers.AdamW(learning_rate=self.schedule,
-                                                       weight_decay=1e-2),
-                      loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
+        model.compile(optimizer=keras.optimizers.AdamW(
+            learning_rate=self.schedule, weight_decay=WEIGHT_DECAY, use_ema=EMA_EPOCHS > 0,
+            ema_momentum=ema_momentum(steps)),
+            loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
         self.csv_path = csv_path_for(config.output_model)
         self.history: list[dict] = []
         self.best_record: dict = {}
@@ -542,6 +562,19 @@ class _Loop:
 
     def _validate(self, epoch: int, loss: float, miou: float, steps_done: int,
                   seconds: float) -> dict:
+        """Scores (and possibly keeps) the averaged weights; training goes on from the raw ones."""
+        optimizer = self.model.optimizer
+        raw = self.model.get_weights() if optimizer.use_ema else None
+        if raw is not None:
+            optimizer.finalize_variable_values(self.model.trainable_variables)
+        try:
+            return self._score(epoch, loss, miou, steps_done, seconds)
+        finally:
+            if raw is not None:
+                self.model.set_weights(raw)
+
+    def _score(self, epoch: int, loss: float, miou: float, steps_done: int,
+               seconds: float) -> dict:
         val = self.val_set
         matrix = np.zeros((self.classes, self.classes), np.int64)
         predictions = np.zeros(val.labels.shape, np.uint8)
@@ -568,7 +601,10 @@ class _Loop:
                   "seconds": seconds + 0.0, "steps": steps_done,
                   "partial": steps_done < self.steps, "best": False,
                   "iou": [float(v) for v in result.iou]}
-        if result.miou > self.best_record.get("val_miou", -1.0) + 1e-4:
+        best = self.best_record.get("val_miou", -1.0)
+        # a tie in mIoU (common with few validation labels) goes to the lower validation loss
+        if result.miou > best + 1e-4 or (result.miou > best - 1e-4 and record["val_loss"]
+                                          < self.best_record.get("val_loss", math.inf)):
             record["best"] = True
             self.best_record = record
             self.best_weights = self.model.get_weights()

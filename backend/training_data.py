@@ -24,7 +24,7 @@ IN_MEMORY_BYTES = 512 * 1024 ** 2
 """A scene whose normalised pixels fit in this many bytes is read once and kept in memory."""
 JITTER = 0.1
 """Standard deviation of the per-channel gain and offset jitter, in normalised units."""
-NOISE = 0.05
+NOISE = 0.1
 """Standard deviation of per-pixel Gaussian noise added in augmentation (normalised units)."""
 
 
@@ -93,7 +93,7 @@ class SceneReader:
 
 
 def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
-            rng: np.random.Generator, jitter: float = JITTER):
+            rng: np.random.Generator, jitter: float | None = None):
     """A random flip / 90-degree rotation / transpose and mild radiometric jitter.
 
     Square windows get any of the 8 symmetries of the square; non-square ones only those that
@@ -105,8 +105,9 @@ def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
         labels: (h, w) label indices.
         valid: (h, w) where the image has data.
         rng: the random generator.
-        jitter: spread of gain and offset.
+        jitter: spread of gain and offset; None for :data:`JITTER`.
     """
+    jitter = JITTER if jitter is None else jitter
     square = pixels.shape[0] == pixels.shape[1]
     k = int(rng.integers(8 if square else 4))
     if square:

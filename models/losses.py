@@ -57,16 +57,31 @@ class MaskedCrossEntropy(_MaskedLoss):
 
     With class weights, the result is the weighted mean (sum of w * ce over the sum of w), as in
     PyTorch, so the loss scale does not depend on how rare the classes in a batch are.
+
+    Args:
+        class_weights: optional weight per output channel.
+        label_smoothing: the target of a labelled pixel is (1 - s) on its class plus s / C on
+            every class, so the network is not pushed to full certainty on a few polygons.
     """
 
-    def __init__(self, class_weights=None, name="masked_cross_entropy", **kwargs):
+    def __init__(self, class_weights=None, label_smoothing: float = 0.0,
+                 name="masked_cross_entropy", **kwargs):
         super().__init__(class_weights=class_weights, name=name, **kwargs)
+        self.label_smoothing = float(label_smoothing)
 
     def call(self, y_true, y_pred):
         onehot, valid, probabilities = _prepare(y_true, y_pred)
-        pixel_loss = -ops.sum(onehot * ops.log(probabilities), axis=-1)
+        target = onehot
+        if self.label_smoothing:
+            classes = y_pred.shape[-1]
+            target = (onehot * (1.0 - self.label_smoothing)
+                      + ops.expand_dims(valid, -1) * (self.label_smoothing / classes))
+        pixel_loss = -ops.sum(target * ops.log(probabilities), axis=-1)
         weights = _pixel_weights(onehot, valid, self.class_weights)
         return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), EPSILON)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
@@ -140,17 +155,18 @@ LOSSES = ("cross_entropy", "weighted_cross_entropy", "focal", "dice", "focal_dic
 """Loss names, in the order the Processing algorithm lists them."""
 
 
-def make_loss(name: str, class_weights=None) -> keras.losses.Loss:
+def make_loss(name: str, class_weights=None, label_smoothing: float = 0.0) -> keras.losses.Loss:
     """Builds the named loss; class weights apply to weighted cross-entropy, focal and focal+dice.
 
     Args:
         name: one of :data:`LOSSES`.
         class_weights: one weight per output channel.
+        label_smoothing: for the two cross-entropies (see :class:`MaskedCrossEntropy`).
     """
     if name == "cross_entropy":
-        return MaskedCrossEntropy()
+        return MaskedCrossEntropy(label_smoothing=label_smoothing)
     if name == "weighted_cross_entropy":
-        return MaskedCrossEntropy(class_weights=class_weights)
+        return MaskedCrossEntropy(class_weights=class_weights, label_smoothing=label_smoothing)
     if name == "focal":
         return FocalLoss(class_weights=class_weights)
     if name == "dice":

@@ -28,9 +28,11 @@ class UNetConfig:
 
 
 PRESETS: dict[str, UNetConfig] = {
-    # "small" is the default: about 1.9 M weights, sized so that a default training run on a
-    # scene of a few hundred thousand pixels ends within minutes on a 2-core CPU.
-    "small": UNetConfig(depth=4, filters=16, dropout=0.3),
+    # "small" is the default: depth 2, about 120 k weights and a receptive field of a few dozen
+    # pixels. With a few dozen digitised polygons a deeper network learns the polygons' context
+    # rather than the classes and maps the rest of the scene worse (docs/benchmarks.md); this
+    # one also trains a scene of a few hundred thousand pixels within minutes on a 2-core CPU.
+    "small": UNetConfig(depth=2, filters=16, dropout=0.3),
     "medium": UNetConfig(depth=4, filters=32, dropout=0.1),
     "large": UNetConfig(depth=5, filters=48, dropout=0.2),
 }

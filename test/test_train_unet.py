@@ -42,7 +42,9 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
     metadata = read_metadata(str(model))
     assert metadata.bands == [1, 2, 3, 4, 5, 6] and metadata.classes.ids == list(range(1, 8))
     assert metadata.metrics["best_val_miou"] == pytest.approx(result["BEST_VAL_MIOU"], abs=1e-4)
-    assert metadata.tile_size == 64 and metadata.architecture["depth"] == 4
+    from landcoverunet.models.unet import PRESETS
+    assert metadata.tile_size == 64
+    assert metadata.architecture["depth"] == PRESETS["small"].depth
 
     with open(result["OUTPUT_CSV"], newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -168,7 +170,9 @@ def test_algorithm_defaults_suit_real_scenes(plugin):
     from qgis.core import QgsApplication
     algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
     defaults = {p.name(): p.defaultValue() for p in algorithm.parameterDefinitions()}
-    assert defaults["TILE_SIZE"] == 256 and defaults["VALIDATION_FRACTION"] == 0.2
+    from landcoverunet.backend.training import config_default
+    assert defaults["TILE_SIZE"] == config_default("tile_size") == 64
+    assert defaults["VALIDATION_FRACTION"] == 0.2 and defaults["MODEL_SIZE"] == 0
     assert defaults["LOSS"] == 1 and defaults["AUGMENT"] is True
     assert defaults["STEPS_PER_EPOCH"] == 0 and defaults["PATIENCE"] >= 5
     assert not int(algorithm.flags()) & int(algorithm.FlagNoThreading), "background task"
