@@ -7,6 +7,8 @@ orders the shapes (so that the chosen overlap rule holds) and walks the grid blo
 from __future__ import annotations
 
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +18,7 @@ from .class_map import NO_LABEL, ClassMap
 from .errors import Cancelled, UserError
 from .progress import ConsoleProgress, Progress, SubProgress
 from .raster_io import GTIFF_OPTIONS, atomic_output, band_nodata, invalid_pixels, open_raster, \
-    remove_with_sidecars, windows
+    remove_with_sidecars
 from .vector_features import FeatureStats, ImageGrid, Shape, VectorInput, read_shapes
 
 OVERLAP_SMALLEST = "smallest"
@@ -24,6 +26,8 @@ OVERLAP_LAST = "last"
 OVERLAP_UNLABELLED = "unlabelled"
 OVERLAP_RULES = (OVERLAP_SMALLEST, OVERLAP_LAST, OVERLAP_UNLABELLED)
 
+STRIP_ROWS = 256
+"""Rows of the grid checked for image nodata at a time (memory stays bounded)."""
 IN_MEMORY_PIXELS = 1 << 28
 """Grids up to this many pixels are burnt in memory (256 MB); larger ones in a scratch file."""
 FEW_PIXELS = 100
@@ -173,23 +177,25 @@ def _write_mask(burnt: list[Any], image: Any, grid: ImageGrid, path: str, classe
         image.GetRasterBand(i + 1).DataType in (gdal.GDT_Float32, gdal.GDT_Float64)
         for i in range(image.RasterCount))
     if check_image or len(burnt) > 1:
-        blocks = list(windows(grid.width, grid.height, 1024))
-        for number, (x, y, w, h) in enumerate(blocks):
-            if progress.cancelled():
-                raise Cancelled()
-            labels = labels_band.ReadAsArray(x, y, w, h)
-            if labels.any():
-                clear = np.zeros(labels.shape, dtype=bool)
-                if len(burnt) > 1:
-                    clear |= labels != burnt[1].GetRasterBand(1).ReadAsArray(x, y, w, h)
-                if check_image:
-                    pixels = image.ReadAsArray(x, y, w, h).reshape((-1, h, w))
-                    clear |= invalid_pixels(pixels, nodata)
-                clear &= labels != NO_LABEL
-                if clear.any():
-                    labels[clear] = NO_LABEL
-                    labels_band.WriteArray(labels, x, y)
-            progress.set_fraction(0.5 * (number + 1) / len(blocks))
+        strips = range(0, grid.height, STRIP_ROWS)
+        local = threading.local()  # a GDAL dataset handle must not be shared between threads
+
+        def clean(y: int) -> None:
+            if not hasattr(local, "image"):
+                local.image = gdal.Open(image.GetDescription())
+            labels = labels_band.ReadAsArray(0, y, grid.width, min(STRIP_ROWS, grid.height - y))
+            if labels.any() and _clear_strip(labels, burnt[1:], local.image, nodata, check_image,
+                                             y):
+                labels_band.WriteArray(labels, 0, y)
+
+        # GDAL and numpy release the GIL: two strips at a time use both cores. Strips of the
+        # in-memory label raster are independent; a scratch file is worked on by one thread.
+        in_memory = burnt[0].GetDriver().ShortName == "MEM"
+        with ThreadPoolExecutor(2 if in_memory else 1) as pool:
+            for number, done in enumerate(pool.map(clean, strips)):
+                if progress.cancelled():
+                    raise Cancelled()
+                progress.set_fraction(0.5 * (number + 1) / len(strips))
     counts = np.array(labels_band.GetHistogram(-0.5, 255.5, 256, include_out_of_range=0,
                                                approx_ok=0), dtype=np.int64)
     if counts[1:].sum() == 0:
@@ -211,6 +217,24 @@ def _write_mask(burnt: list[Any], image: Any, grid: ImageGrid, path: str, classe
     output.GetRasterBand(1).SetCategoryNames(burnt[0].GetRasterBand(1).GetCategoryNames())
     output = None
     return counts
+
+
+def _clear_strip(labels: np.ndarray, others: list[Any], image: Any, nodata: list,
+                 check_image: bool, y: int) -> bool:
+    """Sets to "no label" the pixels of a strip that another drawing order labels differently
+    (overlapping classes) or where the image has no data; returns whether anything changed."""
+    rows, width = labels.shape
+    clear = None
+    if others:
+        clear = labels != others[0].GetRasterBand(1).ReadAsArray(0, y, width, rows)
+    if check_image:
+        pixels = image.ReadAsArray(0, y, width, rows).reshape((-1, rows, width))
+        invalid = invalid_pixels(pixels, nodata)
+        clear = invalid if clear is None else clear | invalid
+    if clear is None or not clear.any():
+        return False
+    labels[clear] = NO_LABEL
+    return True
 
 
 def _scratch(grid: ImageGrid, output_path: str, number: int) -> Any:
