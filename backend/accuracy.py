@@ -32,7 +32,7 @@ from .class_map import NO_LABEL, ClassInfo, ClassMap
 from .errors import Cancelled, UserError
 from .progress import ConsoleProgress, Progress, SubProgress
 from .raster_io import open_raster, windows
-from .vector_features import ImageGrid, VectorInput
+from .vector_features import ImageGrid, VectorInput, check_plausible, open_layer, srs_from
 
 BLOCK = 1024
 """Side of the square blocks the rasters are read in."""
@@ -355,12 +355,7 @@ def _labelled(block: np.ndarray, nodata: float | None) -> np.ndarray:
 def _is_point_layer(vector: VectorInput) -> bool:
     from osgeo import ogr
 
-    source = ogr.Open(vector.path)
-    if source is None:
-        raise UserError(f"Cannot open the reference layer '{vector.path}'.")
-    layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else source.GetLayer(0)
-    if layer is None:
-        raise UserError(f"'{vector.path}' has no layer '{vector.layer_name}'.")
+    _source, layer = open_layer(vector)
     return ogr.GT_Flatten(layer.GetGeomType()) in (ogr.wkbPoint, ogr.wkbMultiPoint)
 
 
@@ -368,12 +363,9 @@ def _read_points(vector: VectorInput, grid: ImageGrid, class_field: str | None,
                  class_name_field: str | None,
                  progress: Progress) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ClassMap]:
     """Reference points: the pixel (row, column) each falls in, and its class id."""
-    from osgeo import ogr, osr
+    from osgeo import osr
 
-    from .vector_features import check_plausible, srs_from
-
-    source = ogr.Open(vector.path)
-    layer = source.GetLayerByName(vector.layer_name) if vector.layer_name else source.GetLayer(0)
+    source, layer = open_layer(vector)  # noqa: F841 (the source keeps the layer alive)
     label = vector.name or layer.GetName()
     fields = [d.GetName() for d in layer.schema]
     for wanted in (class_field, class_name_field):

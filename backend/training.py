@@ -27,7 +27,7 @@ from .model_file import ModelMetadata, read_metadata
 from .normalization import BandStats, compute_band_stats
 from .progress import ConsoleProgress, Progress, SubProgress
 from .raster_io import atomic_output, open_raster
-from .sampling import (CELL, Block, SceneLabels, WindowSampler, choose_block_size, plan_windows,
+from .sampling import (CELL, Block, SceneLabels, choose_block_size, plan_windows,
                        split_validation, summarise_labels)
 from .training_scores import Scores, confusion_matrix, scores
 

@@ -124,7 +124,8 @@ def read_shapes(vectors: list[VectorInput], grid: ImageGrid, class_field: str | 
     return shapes, names, stats
 
 
-def _open_layer(vector: VectorInput) -> tuple[Any, Any]:
+def open_layer(vector: VectorInput) -> tuple[Any, Any]:
+    """Opens a vector input: (data source, layer); the source must be kept while the layer is used."""
     from osgeo import ogr
 
     source = ogr.Open(vector.path)
@@ -163,7 +164,7 @@ def _read_layer(vector: VectorInput, grid: ImageGrid, class_field: str | None,
                 names: dict[Any, str], stats: FeatureStats, progress: Progress) -> None:
     from osgeo import osr
 
-    source, layer = _open_layer(vector)
+    source, layer = open_layer(vector)
     label = vector.name or layer.GetName()
     total = layer.GetFeatureCount()
     if total == 0:

@@ -16,9 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-NC = Path(os.environ.get("LANDCOVERUNET_SHARED_DATA", ROOT.parent / "shared" / "data")) \
-    / "nc_landsat7_landcover"
+from shared_data import nc_stack_and_mask
 
 
 def main() -> None:
@@ -29,27 +27,19 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
-    from osgeo import gdal
 
     import keras
-    from landcoverunet.backend.masks import build_mask
     from landcoverunet.backend.normalization import compute_band_stats
     from landcoverunet.backend.sampling import (CELL, plan_windows, split_validation,
                                                 summarise_labels)
     from landcoverunet.backend.training import TrainingConfig, check_inputs
     from landcoverunet.backend.training_data import SceneReader, TrainingBatches, prefetch
-    from landcoverunet.backend.vector_features import VectorInput
     from landcoverunet.models.losses import make_loss
     from landcoverunet.models.metrics import MaskedMeanIoU
     from landcoverunet.models.unet import PRESETS, build_unet
 
     folder = Path(tempfile.mkdtemp(prefix="bench-training-"))
-    stack = str(folder / "stack.vrt")
-    gdal.BuildVRT(stack, [str(NC / f"lsat7_2000_{b}.tif") for b in (10, 20, 30, 40, 50, 70)],
-                  separate=True).FlushCache()
-    mask = str(folder / "mask.tif")
-    build_mask(stack, [VectorInput(str(NC / "landsat96_polygons.shp"))], mask,
-               class_field="id", class_name_field="label", all_touched=True)
+    stack, mask = nc_stack_and_mask(folder)
     inputs = check_inputs(TrainingConfig([stack], [mask], str(folder / "m.keras")))
     classes = len(inputs.class_map)
     scene = summarise_labels(mask, inputs.lookup, classes, CELL)

@@ -38,10 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-DATA = Path(os.environ.get("LANDCOVERUNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
-NC = DATA / "nc_landsat7_landcover"
-SOLARIS = DATA / "solaris_buildings"
+from shared_data import NC, SOLARIS, nc_stack_and_mask
 
 
 # ----- scenes ----------------------------------------------------------------------------------
@@ -60,15 +57,7 @@ class Scene:
 def nc_scene(folder: Path) -> Scene:
     from osgeo import gdal
 
-    from landcoverunet.backend.masks import build_mask
-    from landcoverunet.backend.vector_features import VectorInput
-
-    stack = str(folder / "nc_stack.vrt")
-    gdal.BuildVRT(stack, [str(NC / f"lsat7_2000_{b}.tif") for b in (10, 20, 30, 40, 50, 70)],
-                  separate=True).FlushCache()
-    mask = str(folder / "nc_mask.tif")
-    build_mask(stack, [VectorInput(str(NC / "landsat96_polygons.shp"))], mask,
-               class_field="id", class_name_field="label", all_touched=True)
+    stack, mask = nc_stack_and_mask(folder)
     strata = gdal.Open(str(NC / "strata.tif"))
     values = strata.GetRasterBand(1).ReadAsArray()
     nodata = strata.GetRasterBand(1).GetNoDataValue()
