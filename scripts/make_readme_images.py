@@ -1,0 +1,76 @@
+"""Refreshes the pictures in docs/images/ from a demo run (bash scripts/demo.sh first).
+
+Copies the map picture, takes the report pictures out of the HTML reports, and takes a
+screenshot of real QGIS desktop (under Xvfb) classifying the sample with the demo's model.
+    source scripts/env.sh && .venv/bin/python scripts/make_readme_images.py [demo folder]
+"""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGES = os.path.join(ROOT, "docs", "images")
+
+
+def report_pictures(html_path: str) -> list[bytes]:
+    """The PNG pictures embedded in one of the plugin's HTML reports, in order."""
+    with open(html_path, encoding="utf-8") as handle:
+        html = handle.read()
+    return [base64.b64decode(data) for data in
+            re.findall(r"src=['\"]data:image/png;base64,([^'\"]+)['\"]", html)]
+
+
+def desktop_screenshot(model: str, target: str) -> None:
+    """Classifies the sample in a real QGIS window and saves the main window as a picture."""
+    folder = tempfile.mkdtemp(prefix="landcoverunet-screenshot-")
+    settings = os.path.join(folder, "profiles", "profiles", "default", "QGIS")
+    os.makedirs(settings)
+    with open(os.path.join(settings, "QGIS3.ini"), "w") as handle:
+        handle.write("[PythonPlugins]\nlandcoverunet=true\n")
+    sample = os.path.join(ROOT, "resources", "sample", "nc_landsat7_2000.tif")
+    job = {"algorithm": "landcoverunet:classifyraster",
+           "parameters": {"INPUT": sample, "MODEL": model,
+                          "OUTPUT": os.path.join(folder, "classified.tif")},
+           "output": "OUTPUT", "findings": os.path.join(folder, "findings.json"),
+           "screenshot": target}
+    with open(os.path.join(folder, "job.json"), "w") as handle:
+        json.dump(job, handle)
+    env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
+    env["LANDCOVERUNET_DESKTOP_JOB"] = os.path.join(folder, "job.json")
+    subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "qgis", "--nologo",
+                    "--profiles-path", os.path.join(folder, "profiles"), "--code",
+                    os.path.join(ROOT, "test", "desktop_session.py")], env=env, check=True,
+                   capture_output=True, timeout=600)
+    with open(job["findings"]) as handle:
+        findings = json.load(handle)
+    if findings["errors"]:
+        raise SystemExit("\n".join(findings["errors"]))
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def main() -> int:
+    demo = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "out", "demo"))
+    os.makedirs(IMAGES, exist_ok=True)
+    shutil.copy(os.path.join(demo, "classified_map.png"), os.path.join(IMAGES, "classified_map.png"))
+    training = report_pictures(os.path.join(demo, "training_report.html"))
+    for name, data in zip(("training_curves.png", "training_confusion.png",
+                           "training_tiles.png"), training):
+        with open(os.path.join(IMAGES, name), "wb") as handle:
+            handle.write(data)
+    accuracy = report_pictures(os.path.join(demo, "accuracy_report.html"))
+    with open(os.path.join(IMAGES, "accuracy_confusion.png"), "wb") as handle:
+        handle.write(accuracy[0])
+    desktop_screenshot(os.path.join(demo, "model.keras"), os.path.join(IMAGES, "qgis_desktop.png"))
+    print(f"pictures written to {IMAGES}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
