@@ -19,6 +19,11 @@ from .raster_io import GTIFF_OPTIONS
 
 FLOAT_NODATA = -1.0
 """Nodata of the confidence and probabilities rasters (a probability is never negative)."""
+CLASS_ZLEVEL = 1
+"""DEFLATE level of the class raster. GDAL's default, 6, takes 7 to 9 x the CPU time for files
+only 15 to 20 % smaller; with a small network that was a tenth of the whole classification."""
+FEW_CLASSES = 16
+"""Up to this many classes, pixels are counted class by class (see ClassOutputs._count)."""
 BLOCK_ROWS = 256
 """Rows of one GeoTIFF block (see GTIFF_OPTIONS): rows are written a whole block row at a time."""
 
@@ -68,7 +73,8 @@ class ClassOutputs:
         self.want_probabilities = bool(probabilities_path)
         self.pending: list[tuple] = []
         self.next_row = self.written = 0
-        self.classes = self._create(class_path, 1, gdal.GDT_Byte, NO_LABEL)
+        self.classes = self._create(class_path, 1, gdal.GDT_Byte, NO_LABEL,
+                                    [f"ZLEVEL={CLASS_ZLEVEL}"])
         class_map.write_to_band(self.classes)
         self.confidence = (self._create(confidence_path, 1, gdal.GDT_Float32, FLOAT_NODATA)
                            if confidence_path else None)
@@ -82,12 +88,13 @@ class ClassOutputs:
                 self.probabilities.GetRasterBand(index + 1).SetDescription(
                     class_map.by_id(class_id).name)
 
-    def _create(self, path: str, bands: int, data_type: int, nodata: float):
+    def _create(self, path: str, bands: int, data_type: int, nodata: float,
+                options: list[str] | None = None):
         from osgeo import gdal
 
         dataset = gdal.GetDriverByName("GTiff").Create(
             path, self.grid.width, self.grid.height, bands, data_type,
-            GTIFF_OPTIONS + ["INTERLEAVE=BAND"])
+            GTIFF_OPTIONS + ["INTERLEAVE=BAND"] + (options or []))
         if dataset is None:
             from .errors import UserError
             raise UserError(f"Cannot create the raster '{path}': is the folder writable?")
@@ -97,6 +104,10 @@ class ClassOutputs:
         for index in range(bands):
             dataset.GetRasterBand(index + 1).SetNoDataValue(nodata)
         return dataset
+
+    def class_ids(self, scores: np.ndarray) -> np.ndarray:
+        """The class id (uint8) of the highest of each pixel's (..., classes) scores."""
+        return self.lookup[np.argmax(scores, axis=-1)]
 
     def derive(self, scores: np.ndarray, valid: np.ndarray, row_weights: np.ndarray,
                column_weights: np.ndarray) -> tuple:
@@ -132,13 +143,29 @@ class ClassOutputs:
         """
         if row != self.next_row:
             raise ValueError(f"rows must arrive in order: expected {self.next_row}, got {row}")
-        self.counts += np.bincount(classes.ravel(), minlength=256)
+        self._count(classes)
         self.pending.append((classes, confidence, probabilities))
         self.next_row += len(classes)
         end = self.next_row if self.next_row == self.grid.height else \
             (self.next_row // BLOCK_ROWS) * BLOCK_ROWS
         if end > self.written:
             self._write_pending(end)
+
+    def _count(self, classes: np.ndarray) -> None:
+        """Adds the pixels of each class id (and of nodata) to ``counts``.
+
+        With few classes, one comparison pass per id is cheaper than ``np.bincount``, which
+        first widens every uint8 to 64 bits.
+        """
+        if len(self.lookup) > FEW_CLASSES:
+            self.counts += np.bincount(classes.ravel(), minlength=256)
+            return
+        remaining = classes.size
+        for class_id in self.lookup:
+            found = np.count_nonzero(classes == class_id)
+            self.counts[class_id] += found
+            remaining -= found
+        self.counts[NO_LABEL] += remaining
 
     def _write_pending(self, end: int) -> None:
         parts = list(zip(*self.pending))

@@ -7,6 +7,11 @@ window reaches are normalised and written out (see :mod:`.class_outputs`) and dr
 therefore O(width x window height x classes), never O(raster). Reading the next batch, predicting
 the current one and blending/writing finished rows run at the same time (one thread each for
 reading and for blending and writing; TensorFlow uses its own threads).
+
+Only pixels that more than one window covers need blending. The network call itself normalises
+the raw pixels and, when only the class raster is wanted (the default), picks each pixel's
+class; window interiors are then copied as they are. With a small network, the work around it
+(reading, blending, writing) would otherwise cost half as much as the network itself.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -25,13 +30,16 @@ from .class_map import NO_LABEL, ClassMap
 from .class_outputs import ClassOutputs, Grid
 from .errors import Cancelled, UserError
 from .model_file import ModelMetadata, load_model, read_metadata
-from .predictor import TTA_MODES, TTA_NONE, make_predictor, transform_count
+from .predictor import TTA_MODES, TTA_NONE, Prediction, make_predictor, transform_count
 from .progress import ConsoleProgress, Progress, SubProgress
 from .raster_io import atomic_output, band_nodata, invalid_pixels, open_raster
-from .tiling import AxisWindow, axis_weights, plan_axis, round_up, weight_sum
+from .tiling import (AxisWindow, axis_weights, interiors, overlap_zones, plan_axis,
+                     round_up, weight_sum)
 
 WINDOW_FACTOR = 3
 """Default inference window: this many training tiles on a side (fewer overlaps to pay for)."""
+MIN_WINDOW = 512
+"""Smallest default inference window side: small tiles would pay a network call per few pixels."""
 MAX_WINDOW = 1024
 """Largest default inference window side (bounds memory for big tiles)."""
 OVERLAP_FRACTION = 8
@@ -65,7 +73,7 @@ def default_overlap(tile_size: int) -> int:
 
 def default_window(tile_size: int, multiple: int) -> int:
     """The default inference window side: a few training tiles, a multiple of ``multiple``."""
-    size = max(int(tile_size), min(WINDOW_FACTOR * int(tile_size), MAX_WINDOW))
+    size = max(int(tile_size), min(max(WINDOW_FACTOR * int(tile_size), MIN_WINDOW), MAX_WINDOW))
     return round_up(size, multiple)
 
 
@@ -223,7 +231,9 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     ids = channel_class_ids(metadata)
     _check_model(model, metadata, ids)
     class_map = metadata.classes
-    predictor = make_predictor(model, tta)
+    classes_only = not confidence_path and not probabilities_path
+    predictor = make_predictor(model, tta, mean=metadata.mean, scale=_scale(metadata.std),
+                               lookup=np.asarray(ids, np.uint8) if classes_only else None)
 
     total = len(rows) * len(cols)
     progress.info(
@@ -241,8 +251,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         outputs = ClassOutputs(grid, class_map, ids, class_tmp, confidence_tmp,
                                probabilities_tmp)
         files.callback(outputs.close)  # runs first: files closed before they are moved/removed
-        source = _Source(dataset, metadata, x_off, y_off)
-        _run_windows(source, predictor, outputs, rows, cols, batch_size,
+        source = _Source(dataset, metadata, x_off, y_off, width)
+        _run_windows(source, predictor, outputs, rows, cols, batch_size, classes_only,
                      SubProgress(progress, 0.0, 0.95))
         progress.info("Building overviews ...")
         outputs.finish(SubProgress(progress, 0.95, 1.0))
@@ -273,45 +283,82 @@ def _check_model(model: Any, metadata: ModelMetadata, ids: list[int]) -> None:
                         f"and {len(ids)} classes. Train it again.")
 
 
-class _Source:
-    """Reads windows of the image, normalised as the model's metadata says."""
+def _scale(std: list[float]) -> np.ndarray:
+    """1 / std per band (1 where a band is constant)."""
+    std = np.asarray(std, dtype=np.float32)
+    return (1.0 / np.where(std > 0, std, 1.0)).astype(np.float32)
 
-    def __init__(self, dataset: Any, metadata: ModelMetadata, x_off: int, y_off: int) -> None:
+
+class _Source:
+    """Reads windows of the image as raw pixels; the network normalises them (see predictor)."""
+
+    def __init__(self, dataset: Any, metadata: ModelMetadata, x_off: int, y_off: int,
+                 width: int) -> None:
         self.dataset = dataset
         self.bands = [int(b) for b in metadata.bands]
         nodata = band_nodata(dataset)
         self.nodata = [nodata[b - 1] for b in self.bands]
         self.mean = np.asarray(metadata.mean, dtype=np.float32)
-        std = np.asarray(metadata.std, dtype=np.float32)
-        self.scale = (1.0 / np.where(std > 0, std, 1.0)).astype(np.float32)
-        self.x_off, self.y_off = x_off, y_off
+        self.x_off, self.y_off, self.width = x_off, y_off, width
         types = {dataset.GetRasterBand(b).DataType for b in self.bands}
         # bands of different types are read as one type that holds them all
         self.buf_type = None if len(types) == 1 else _common_type(types)
+        self.block_width = int(dataset.GetRasterBand(self.bands[0]).GetBlockSize()[0])
+        self.kept: np.ndarray | None = None  # columns [kept_x0, ...) of the strip kept_row
+        self.kept_row = self.kept_x0 = -1
 
     def read(self, row: AxisWindow, cols: list[AxisWindow]) -> tuple[np.ndarray, np.ndarray]:
-        """Returns (batch (n, h, w, bands) float32, valid (rows, columns) of the covered span)."""
+        """Returns (batch (n, h, w, bands) of pixels, valid (rows, columns) of the covered span).
+
+        Pixels keep the image's type, so nothing here passes over them but the copy into the
+        batch. Only where the image has no data do they become float32: there they are set to
+        the band means, which the network's normalisation turns into 0.
+        """
         x0, x1 = cols[0].start, cols[-1].stop
-        raw = self.dataset.ReadAsArray(self.x_off + x0, self.y_off + row.start, x1 - x0,
-                                       row.valid, band_list=self.bands, buf_type=self.buf_type)
-        self.dataset.FlushCache()  # GDAL's block cache would otherwise keep the whole image
-        if raw is None:
-            raise UserError("Reading the image failed: " + _gdal_error())
-        raw = raw.reshape(len(self.bands), row.valid, x1 - x0).transpose(1, 2, 0)
+        raw = self._columns(row, x0, x1)
         invalid = invalid_pixels(raw.transpose(2, 0, 1), self.nodata)
-        batch = np.empty((len(cols), row.size, cols[0].size, len(self.bands)), dtype=np.float32)
+        if invalid.any():
+            raw = raw.astype(np.float32)
+            raw[invalid] = self.mean
+        padded = row.size > row.valid or cols[-1].size > cols[-1].valid
+        if len(cols) == 1 and not padded:
+            return raw[None], ~invalid
+        batch = np.empty((len(cols), row.size, cols[0].size, len(self.bands)), dtype=raw.dtype)
         for k, col in enumerate(cols):
-            piece = batch[k, :row.valid, :col.valid]
-            with np.errstate(invalid="ignore", over="ignore"):
-                np.subtract(raw[:, col.start - x0:col.stop - x0], self.mean, out=piece,
-                            casting="unsafe")
-                piece *= self.scale
-            piece[invalid[:, col.start - x0:col.stop - x0]] = 0.0
+            piece = raw[:, col.start - x0:col.stop - x0]
             if row.size > row.valid or col.size > col.valid:
-                batch[k] = np.pad(piece, ((0, row.size - row.valid), (0, col.size - col.valid),
-                                          (0, 0)),
-                                  mode="reflect" if min(piece.shape[:2]) > 1 else "edge")
+                piece = np.pad(piece, ((0, row.size - row.valid), (0, col.size - col.valid),
+                                       (0, 0)),
+                               mode="reflect" if min(piece.shape[:2]) > 1 else "edge")
+            batch[k] = piece
         return batch, ~invalid
+
+    def _columns(self, row: AxisWindow, x0: int, x1: int) -> np.ndarray:
+        """Pixels (rows, columns, bands) of columns [x0, x1) of a strip, read left to right.
+
+        Reading a window decodes every image block it touches, and the next window touches
+        the same blocks again. So each read goes on to the end of its block column (at most one
+        more window's width, for images stored in full-width strips) and the columns beyond x1
+        are kept for the next window: each block is decoded once per strip.
+        """
+        if self.kept is None or row.start != self.kept_row or not (
+                self.kept_x0 <= x0 <= self.kept_x0 + self.kept.shape[1]):
+            self.kept, self.kept_row, self.kept_x0 = None, row.start, x0
+        have = self.kept_x0 + (0 if self.kept is None else self.kept.shape[1])
+        if x1 > have:
+            block_end = -(-(self.x_off + x1) // self.block_width) * self.block_width - self.x_off
+            stop = min(max(x1, min(block_end, 2 * x1 - x0)), self.width)
+            fresh = self.dataset.ReadAsArray(
+                self.x_off + have, self.y_off + row.start, stop - have, row.valid,
+                band_list=self.bands, buf_type=self.buf_type, interleave="pixel")
+            self.dataset.FlushCache()  # GDAL's block cache would otherwise keep the whole image
+            if fresh is None:
+                raise UserError("Reading the image failed: " + _gdal_error())
+            fresh = fresh.reshape(row.valid, stop - have, len(self.bands))
+            self.kept = fresh if self.kept is None else np.concatenate(
+                [self.kept[:, x0 - self.kept_x0:], fresh], axis=1)
+            self.kept_x0 = x0
+        return self.kept[:, x0 - self.kept_x0:x1 - self.kept_x0]
 
 
 def _common_type(types: set[int]) -> int:
@@ -332,73 +379,104 @@ class _Blender:
     """Sums weighted window probabilities for one strip of rows and passes finished rows on.
 
     The accumulator holds one strip (the window height) over the full width. When a strip is
-    done, the rows above the next strip's first row are final: they are normalised, turned into
-    classes and written, while the strip's overlap rows move to the top for the next strip.
-    All its methods run, in order, in one worker thread.
+    done, the rows above the next strip's first row are final: they are turned into outputs and
+    written, while the strip's overlap rows move to the top for the next strip.
+
+    A window's interior (see :func:`.tiling.interiors`) is final as the network gives it; only
+    the overlap bands need weighted sums. With ``classes_only`` (no confidence or probabilities
+    wanted, the default) the interior's class ids, which the network picked, go straight into
+    the class rows, and scores are summed, compared and cleared only in the overlap bands: a
+    few percent of the pixels. All its methods run, in order, in one worker thread.
     """
 
-    def __init__(self, outputs: ClassOutputs, rows: list[AxisWindow],
-                 cols: list[AxisWindow]) -> None:
+    def __init__(self, outputs: ClassOutputs, rows: list[AxisWindow], cols: list[AxisWindow],
+                 classes_only: bool) -> None:
         width, height = outputs.grid.width, outputs.grid.height
         self.outputs, self.rows, self.cols, self.height = outputs, rows, cols, height
         self.row_weights, self.col_weights = axis_weights(rows), axis_weights(cols)
+        self.row_inner, self.col_inner = interiors(rows), interiors(cols)
+        self.row_zones, self.col_zones = overlap_zones(rows), overlap_zones(cols)
         self.row_sums = weight_sum(height, rows, self.row_weights)
         self.col_sums = weight_sum(width, cols, self.col_weights)
         strip = max(row.valid for row in rows)
+        # np.zeros: pages the overlap bands never touch are never allocated
         self.scores = np.zeros((strip, width, len(outputs.lookup)), dtype=np.float32)
         self.valid = np.zeros((strip, width), dtype=bool)
+        self.classes = np.zeros((strip, width), dtype=np.uint8) if classes_only else None
         self.top = 0  # output row of scores[0]
 
-    def add(self, i: int, js: list[int], probabilities: np.ndarray,
+    def add(self, i: int, js: list[int], probabilities: np.ndarray, classes: np.ndarray | None,
             valid_span: np.ndarray) -> None:
-        """Adds the weighted probabilities of windows (row i, columns js)."""
-        row = self.rows[i]
-        r0, r1 = row.start - self.top, row.stop - self.top
+        """Adds windows (row i, columns js): their probabilities and, if classes_only, classes."""
+        row, inner_rows = self.rows[i], slice(*self.row_inner[i])
+        r0 = row.start - self.top
         for k, j in enumerate(js):
-            col = self.cols[j]
+            col, inner_cols = self.cols[j], slice(*self.col_inner[j])
             part = probabilities[k, :row.valid, :col.valid]
-            _weigh(part, self.row_weights[i], self.col_weights[j])
-            self.scores[r0:r1, col.start:col.stop] += part
-        self.valid[r0:r1, self.cols[js[0]].start:self.cols[js[-1]].stop] = valid_span
+            inner = (slice(r0 + inner_rows.start, r0 + inner_rows.stop),
+                     slice(col.start + inner_cols.start, col.start + inner_cols.stop))
+            if self.classes is not None:
+                self.classes[inner] = classes[k, inner_rows, inner_cols]
+            else:  # only this window covers its interior: its sum is its probability
+                self.scores[inner] = part[inner_rows, inner_cols]
+            for rs, cs in _frame(row.valid, col.valid, inner_rows, inner_cols):
+                weights = self.row_weights[i][rs, None, None] * self.col_weights[j][None, cs, None]
+                self.scores[r0 + rs.start:r0 + rs.stop,
+                            col.start + cs.start:col.start + cs.stop] += part[rs, cs] * weights
+        self.valid[r0:r0 + row.valid, self.cols[js[0]].start:self.cols[js[-1]].stop] = valid_span
 
     def finish_strip(self, i: int) -> None:
         """Writes the rows no later window touches and keeps the overlap for strip i + 1."""
         final = self.rows[i + 1].start if i + 1 < len(self.rows) else self.height
         top = self.top
         count = final - top
-        for start in range(0, count, DERIVE_ROWS):  # in slices: small temporaries
-            stop = min(count, start + DERIVE_ROWS)
-            finished = self.outputs.derive(self.scores[start:stop], self.valid[start:stop],
-                                           self.row_sums[top + start:top + stop],
-                                           self.col_sums)
-            self.outputs.write_rows(top + start, *finished)
+        if self.classes is not None:
+            self._finish_classes(count)
+        else:
+            for start in range(0, count, DERIVE_ROWS):  # in slices: small temporaries
+                stop = min(count, start + DERIVE_ROWS)
+                finished = self.outputs.derive(self.scores[start:stop], self.valid[start:stop],
+                                               self.row_sums[top + start:top + stop],
+                                               self.col_sums)
+                self.outputs.write_rows(top + start, *finished)
         kept = self.rows[i].stop - final  # this strip's rows the next strip overlaps
         if kept > 0:
-            self.scores[:kept] = self.scores[count:count + kept].copy()
+            carried = self.scores[count:count + kept].copy()
+            if self.classes is not None:
+                self.scores[count:count + kept] = 0.0
+            self.scores[:kept] = carried
             self.valid[:kept] = self.valid[count:count + kept].copy()
-        self.scores[max(kept, 0):] = 0.0
+        if self.classes is None:
+            self.scores[max(kept, 0):] = 0.0
         self.valid[max(kept, 0):] = False
         self.top = final
 
+    def _finish_classes(self, count: int) -> None:
+        """Classes of the finished rows: in the overlap bands from the sums, which are cleared.
 
-def _weigh(part: np.ndarray, row_weights: np.ndarray, col_weights: np.ndarray) -> None:
-    """Multiplies (rows, cols, classes) in place by the separable window weight.
+        Everywhere else the scores were never touched, so after this only the rows carried to
+        the next strip hold sums.
+        """
+        classes, valid, top = self.classes[:count], self.valid[:count], self.top
+        bands = [(slice(max(a, top) - top, min(b, top + count) - top), slice(None))
+                 for a, b in self.row_zones if a < top + count and b > top]
+        bands += [(slice(0, count), slice(a, b)) for a, b in self.col_zones]
+        for band in bands:  # row and column bands cross: clear only once all are read
+            classes[band] = self.outputs.class_ids(self.scores[band])
+        for band in bands:
+            self.scores[band] = 0.0
+        if not valid.all():
+            classes[~valid] = NO_LABEL
+        self.outputs.write_rows(top, classes.copy())
 
-    The weight is 1 inside the window and below 1 only across its overlaps, so only those edge
-    bands are touched (a small fraction of the window).
-    """
-    for weights, axis in ((row_weights, 0), (col_weights, 1)):
-        ramp = np.flatnonzero(weights != 1.0)
-        if not len(ramp):
-            continue
-        low = ramp[ramp < len(weights) // 2]
-        high = ramp[ramp >= len(weights) // 2]
-        for band in (low, high):
-            if len(band):
-                a, b = band[0], band[-1] + 1
-                shape = (b - a, 1, 1) if axis == 0 else (1, b - a, 1)
-                view = part[a:b] if axis == 0 else part[:, a:b]
-                view *= weights[a:b].reshape(shape)
+
+def _frame(rows: int, cols: int, inner_rows: slice,
+           inner_cols: slice) -> list[tuple[slice, slice]]:
+    """The parts of a rows x cols window around its interior: disjoint, each pixel added once."""
+    parts = [(slice(0, inner_rows.start), slice(0, cols)),
+             (slice(inner_rows.stop, rows), slice(0, cols)),
+             (inner_rows, slice(0, inner_cols.start)), (inner_rows, slice(inner_cols.stop, cols))]
+    return [(r, c) for r, c in parts if r.stop > r.start and c.stop > c.start]
 
 
 DERIVE_ROWS = 64
@@ -407,8 +485,9 @@ IN_FLIGHT = 2
 """Batches of probabilities waiting to be blended, at most (bounds memory)."""
 
 
-def _run_windows(source: _Source, predictor, outputs: ClassOutputs, rows: list[AxisWindow],
-                 cols: list[AxisWindow], batch_size: int, progress: Progress) -> None:
+def _run_windows(source: _Source, predictor: Callable[[np.ndarray], Prediction],
+                 outputs: ClassOutputs, rows: list[AxisWindow], cols: list[AxisWindow],
+                 batch_size: int, classes_only: bool, progress: Progress) -> None:
     """Reads, predicts, blends and writes every window, the three stages at the same time.
 
     A reader thread prepares the next batch while the network predicts the current one; a
@@ -424,7 +503,7 @@ def _run_windows(source: _Source, predictor, outputs: ClassOutputs, rows: list[A
                 group = []
             group.append(j)
         batches.append((i, group))
-    blender = _Blender(outputs, rows, cols)
+    blender = _Blender(outputs, rows, cols, classes_only)
     blending: deque = deque()
     done = 0
     with ThreadPoolExecutor(1, thread_name_prefix="classify-read") as reader, \
@@ -438,11 +517,12 @@ def _run_windows(source: _Source, predictor, outputs: ClassOutputs, rows: list[A
                 following = batches[number + 1]
                 reading = reader.submit(source.read, rows[following[0]],
                                         [cols[j] for j in following[1]])
-            probabilities = predictor(batch)
+            probabilities, classes = predictor(batch)
             del batch
             while len(blending) >= IN_FLIGHT:
                 blending.popleft().result()
-            blending.append(worker.submit(blender.add, i, js, probabilities, valid_span))
+            blending.append(worker.submit(blender.add, i, js, probabilities, classes,
+                                          valid_span))
             if js[-1] == len(cols) - 1:
                 blending.append(worker.submit(blender.finish_strip, i))
             done += len(js)

@@ -1,11 +1,15 @@
-"""The network as a function from a batch of normalised windows to class probabilities.
+"""The network as a function from a batch of image windows to class probabilities (and classes).
+
+Everything per pixel that can run inside the network call does: normalising the raw pixels and,
+when asked, picking each pixel's class. There it runs in the backend's own threads, in one
+traced function, instead of in extra passes of NumPy over the batch.
 
 Test-time augmentation (TTA) predicts every batch under several flips / rotations, undoes each
 transform on the probabilities and averages them. Keras is imported only inside the work.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
@@ -21,6 +25,9 @@ _TRANSFORMS = {
                 (False, True, True)],
     TTA_DIHEDRAL: [(t, r, c) for t in (False, True) for r in (False, True) for c in (False, True)],
 }
+
+Prediction = tuple[np.ndarray, Optional[np.ndarray]]
+"""(probabilities (n, h, w, classes) float32, class ids (n, h, w) uint8 or None)."""
 
 
 def _forward(batch: np.ndarray, transform: tuple[bool, bool, bool]) -> np.ndarray:
@@ -50,50 +57,120 @@ def transform_count(tta: str) -> int:
     return len(_TRANSFORMS[tta])
 
 
-def _forward_function(model: Any) -> Callable[[np.ndarray], np.ndarray]:
-    """The model's inference call, traced once for any batch size and window size.
+PLANE_COMPARE_LIMIT = 16
+"""Up to this many classes, a pixel's class is found by comparing whole channel planes."""
 
-    Under TensorFlow, one ``tf.function`` with unknown batch, height and width serves every
-    window shape (edge windows, TTA transposes) without re-tracing; other backends use
-    ``predict_on_batch``.
+
+def class_ids(probabilities: Any, lookup: np.ndarray) -> Any:
+    """Keras ops: the class id (uint8) of each pixel's most probable channel (first on ties).
+
+    Comparing whole channel planes takes a few vectorised passes, which XLA fuses into one; an
+    arg-max over the short last axis steps pixel by pixel (for 6 classes, measured: 3.5 x the
+    CPU time under XLA, 1.5 x without).
+    """
+    from keras import ops
+
+    if len(lookup) > PLANE_COMPARE_LIMIT:
+        return ops.take(ops.convert_to_tensor(lookup), ops.argmax(probabilities, axis=-1))
+    best = probabilities[..., 0]
+    ids = ops.full(ops.shape(best), lookup[0], dtype="uint8")
+    for channel in range(1, len(lookup)):
+        plane = probabilities[..., channel]
+        ids = ops.where(plane > best, np.uint8(lookup[channel]), ids)
+        best = ops.maximum(best, plane)
+    return ids
+
+
+def _network_function(model: Any, mean: Sequence[float] | None, scale: Sequence[float] | None,
+                      lookup: np.ndarray | None) -> Callable[[np.ndarray], tuple]:
+    """The model's inference call with normalisation before and class choice after it.
+
+    Under TensorFlow, one ``tf.function`` per input dtype, with unknown batch, height and width,
+    serves every window shape (edge windows, TTA transposes) without re-tracing; the class
+    choice is compiled by XLA where it is available (once per window shape, a few
+    milliseconds; it then costs a tenth of the CPU time). Other backends run the same Keras ops
+    eagerly.
     """
     import keras
+    from keras import ops
 
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+    pick = (lambda probabilities: class_ids(probabilities, lookup)) if lookup is not None else None
+    if keras.backend.backend() == "tensorflow" and pick is not None:
+        pick = _xla_or_plain(pick, len(lookup))
 
-        spec = tf.TensorSpec([None, None, None, model.input_shape[-1]], tf.float32)
-        function = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        return lambda batch: _writable(function(batch).numpy())
-    return lambda batch: _writable(np.asarray(model.predict_on_batch(batch), dtype=np.float32))
+    def network(raw):
+        x = ops.cast(raw, "float32")
+        if mean is not None:
+            x = (x - np.asarray(mean, np.float32)) * np.asarray(scale, np.float32)
+        probabilities = ops.cast(model(x, training=False), "float32")
+        return (probabilities,) if pick is None else (probabilities, pick(probabilities))
+
+    if keras.backend.backend() != "tensorflow":
+        return lambda batch: tuple(ops.convert_to_numpy(t) for t in network(batch))
+    import tensorflow as tf
+
+    traced: dict[str, Any] = {}
+    bands = model.input_shape[-1]
+
+    def run(batch: np.ndarray) -> tuple:
+        function = traced.get(batch.dtype.str)
+        if function is None:
+            spec = tf.TensorSpec([None, None, None, bands], tf.as_dtype(batch.dtype))
+            function = traced[batch.dtype.str] = tf.function(network, input_signature=[spec])
+        return tuple(t.numpy() for t in function(batch))
+
+    return run
 
 
-def _writable(array: np.ndarray) -> np.ndarray:
-    """The caller weights the probabilities in place; TensorFlow may hand out read-only views."""
-    return array if array.flags.writeable else array.copy()
+def _xla_or_plain(function: Callable, channels: int) -> Callable:
+    """``function`` compiled by XLA if this TensorFlow can (tried once), else as it is."""
+    import tensorflow as tf
+
+    compiled = tf.function(function, jit_compile=True)
+    try:
+        compiled(tf.zeros([1, 1, 1, channels], tf.float32))
+    except Exception:  # a build without XLA, or an XLA that cannot compile: plain graph ops
+        return function
+    return compiled
 
 
-def make_predictor(model: Any, tta: str = TTA_NONE) -> Callable[[np.ndarray], np.ndarray]:
-    """Wraps a Keras model: (n, h, w, bands) float32 -> (n, h, w, classes) float32 probabilities.
+def make_predictor(model: Any, tta: str = TTA_NONE, *, mean: Sequence[float] | None = None,
+                   scale: Sequence[float] | None = None,
+                   lookup: np.ndarray | None = None) -> Callable[[np.ndarray], Prediction]:
+    """Wraps a Keras model: (n, h, w, bands) pixels -> (probabilities, class ids or None).
+
+    The probabilities may be read-only arrays (the caller must not write into them).
 
     Args:
         model: a loaded Keras model (softmax output).
         tta: "none", "flips" (4 flips) or "dihedral" (all 8 flips and rotations).
+        mean, scale: per band, both or neither: the network sees ``(pixel - mean) * scale``;
+            without them the pixels are taken as already normalised. Any numeric dtype is
+            accepted.
+        lookup: the class id (uint8) of each output channel: the class ids of the most probable
+            channel are returned too (without it, None).
     """
     if tta not in _TRANSFORMS:
         raise ValueError(f"unknown TTA mode {tta!r}")
     transforms = _TRANSFORMS[tta]
+    if lookup is not None:
+        lookup = np.asarray(lookup, dtype=np.uint8)
+    if len(transforms) == 1:
+        run = _network_function(model, mean, scale, lookup)
 
-    run = _forward_function(model)
+        def predict(batch: np.ndarray) -> Prediction:
+            outputs = run(np.ascontiguousarray(batch))
+            return outputs[0], (outputs[1] if lookup is not None else None)
 
-    def predict(batch: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(batch, dtype=np.float32)
-        if len(transforms) == 1:
-            return run(batch)
+        return predict
+    run = _network_function(model, mean, scale, None)
+
+    def predict_averaged(batch: np.ndarray) -> Prediction:
         total = None
         for transform in transforms:
-            probabilities = _inverse(run(_forward(batch, transform)), transform)
+            probabilities = _inverse(run(_forward(batch, transform))[0], transform)
             total = probabilities.copy() if total is None else total + probabilities
-        return total / np.float32(len(transforms))
+        total /= np.float32(len(transforms))
+        return total, (lookup[np.argmax(total, axis=-1)] if lookup is not None else None)
 
-    return predict
+    return predict_averaged

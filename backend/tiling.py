@@ -90,24 +90,55 @@ def _ramp(width: int) -> np.ndarray:
     return np.sin(0.5 * np.pi * t) ** 2
 
 
+def shared_edges(windows: list[AxisWindow]) -> list[tuple[int, int]]:
+    """For each window, how many of its pixels it shares with the previous and the next one."""
+    edges = []
+    for k, current in enumerate(windows):
+        lead = max(0, windows[k - 1].stop - current.start) if k > 0 else 0
+        trail = max(0, current.stop - windows[k + 1].start) if k + 1 < len(windows) else 0
+        edges.append((min(lead, current.valid), min(trail, current.valid)))
+    return edges
+
+
+def interiors(windows: list[AxisWindow]) -> list[tuple[int, int]]:
+    """For each window, the [start, stop) of its pixels (from its start) no other window covers.
+
+    Windows' starts and stops both increase, so these are the pixels between what it shares
+    with the previous and with the next window; there its weight is exactly 1 and its blended
+    value its own. Empty (start == stop) when its neighbours overlap each other.
+    """
+    return [(lead, max(lead, window.valid - trail))
+            for window, (lead, trail) in zip(windows, shared_edges(windows))]
+
+
+def overlap_zones(windows: list[AxisWindow]) -> list[tuple[int, int]]:
+    """The (start, stop) ranges of the axis that more than one window covers, merged, in order."""
+    zones: list[tuple[int, int]] = []
+    for left, right in zip(windows, windows[1:]):
+        start, stop = right.start, left.stop
+        if stop <= start:
+            continue
+        if zones and start <= zones[-1][1]:
+            zones[-1] = (zones[-1][0], max(stop, zones[-1][1]))
+        else:
+            zones.append((start, stop))
+    return zones
+
+
 def axis_weights(windows: list[AxisWindow]) -> list[np.ndarray]:
     """The 1-D weight of every pixel of every window (``valid`` long, float32).
 
-    A window's weight is 1 except across its overlap with a neighbour, where it falls toward
-    the shared edge; the two ramps of an overlap add up to 1 there (plus EPSILON).
+    A window's weight is exactly 1 (EPSILON + (1 - EPSILON) rounds to 1) except across its
+    overlap with a neighbour, where it falls toward the shared edge; the two ramps of an
+    overlap add up to 1 there (plus EPSILON).
     """
     weights = []
-    for k, current in enumerate(windows):
+    for current, (lead, trail) in zip(windows, shared_edges(windows)):
         w = np.ones(current.valid, dtype=np.float64)
-        if k > 0:
-            shared = windows[k - 1].stop - current.start
-            if shared > 0:
-                w[:shared] = np.minimum(w[:shared], _ramp(shared))
-        if k + 1 < len(windows):
-            shared = current.stop - windows[k + 1].start
-            if shared > 0:
-                w[current.valid - shared:] = np.minimum(w[current.valid - shared:],
-                                                        _ramp(shared)[::-1])
+        if lead:
+            w[:lead] = np.minimum(w[:lead], _ramp(lead))
+        if trail:
+            w[current.valid - trail:] = np.minimum(w[current.valid - trail:], _ramp(trail)[::-1])
         weights.append((EPSILON + (1.0 - EPSILON) * w).astype(np.float32))
     return weights
 

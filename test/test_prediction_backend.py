@@ -18,7 +18,8 @@ from landcoverunet.backend.errors import Cancelled, UserError
 from landcoverunet.backend.model_file import ModelMetadata, load_model, save_model
 from landcoverunet.backend.prediction import classify_raster
 from landcoverunet.backend.progress import ConsoleProgress
-from landcoverunet.backend.tiling import axis_weights, plan_axis, weight_sum
+from landcoverunet.backend.tiling import (axis_weights, interiors, overlap_zones, plan_axis,
+                                         weight_sum)
 
 NC_NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
             6: "water", 7: "sediment"}
@@ -145,6 +146,28 @@ def test_plan_does_not_waste_much_on_large_axes():
         assert sum(w.size for w in windows) <= 1.06 * length
 
 
+@pytest.mark.parametrize("length, window, overlap", [(1000, 192, 24), (113, 64, 16), (64, 64, 8),
+                                                     (4096, 512, 8)])
+def test_interiors_are_covered_once_with_weight_one(length, window, overlap):
+    """The fast path takes interiors as they are: exactly one window there, weight exactly 1."""
+    windows = plan_axis(length, window=window, overlap=overlap, multiple=8, minimum=64)
+    coverage = np.zeros(length, int)
+    for w in windows:
+        coverage[w.start:w.stop] += 1
+    zones = np.zeros(length, bool)
+    for start, stop in overlap_zones(windows):
+        zones[start:stop] = True
+    assert np.array_equal(zones, coverage > 1)
+    for w, weight, (start, stop) in zip(windows, axis_weights(windows), interiors(windows)):
+        inside = np.zeros(w.valid, bool)
+        inside[start:stop] = True
+        assert (weight[inside] == 1.0).all() and (weight[~inside] < 1.0).all()
+        assert (coverage[w.start:w.stop][inside] == 1).all()
+        assert (coverage[w.start:w.stop][~inside] > 1).all()
+    if length == 113:
+        assert max(coverage) == 3, "the tail window reaches back past its neighbour"
+
+
 # ----- blending ------------------------------------------------------------------------------
 def test_tiled_run_matches_one_window_run(nc_stack, nc_trained, tmp_path):
     """Seams: many small windows against one window over the same 232 x 200 image."""
@@ -169,6 +192,42 @@ def test_tiled_run_matches_one_window_run(nc_stack, nc_trained, tmp_path):
     jumps = np.abs(np.diff(tiled_p, axis=2))[:, valid[:, 1:] & valid[:, :-1]]
     reference = np.abs(np.diff(single_p, axis=2))[:, valid[:, 1:] & valid[:, :-1]]
     assert jumps.mean() < 1.2 * reference.mean()
+
+
+def holes_image(path, dtype: str, tiled: bool) -> tuple[str, np.ndarray]:
+    """A 113 x 150 image (three windows cover some rows) with nodata and NaN holes."""
+    data = rgb(113, 150, seed=5).astype(dtype)
+    nodata = 0 if dtype == "uint8" else -9999
+    data[:, 10:30, 20:50] = nodata
+    if dtype == "float32":
+        data[1, 60:70, 100:120] = np.nan
+    image = make_image(path, data, nodata=nodata)
+    if tiled:
+        image = gdal.Translate(str(path).replace(".tif", "_tiled.tif"), image, creationOptions=[
+            "TILED=YES", "BLOCKXSIZE=32", "BLOCKYSIZE=32"]).GetDescription()
+    holes = (data == nodata).any(0) | np.isnan(data).any(0)
+    return image, holes
+
+
+@pytest.mark.parametrize("dtype, tiled, batch", [("float32", False, 1), ("uint8", True, 3)])
+def test_classes_only_matches_the_full_blend(random_model, tmp_path, dtype, tiled, batch):
+    """Without confidence or probabilities, interiors skip the blend: the classes are the same."""
+    image, holes = holes_image(tmp_path / "holes.tif", dtype, tiled)
+    model, _ = load_model(random_model)
+    fast = classify_raster(image, random_model, str(tmp_path / "fast.tif"), window_size=64,
+                           overlap=16, batch_size=batch, model=model)
+    full = classify_raster(image, random_model, str(tmp_path / "full.tif"), window_size=64,
+                           overlap=16, probabilities_path=str(tmp_path / "p.tif"), model=model)
+    classes = read(fast.path)
+    assert fast.windows == full.windows >= 9
+    assert np.array_equal(classes, read(full.path))
+    assert (classes[holes] == 0).all() and (classes[~holes] > 0).all()
+    assert fast.pixels_per_class == full.pixels_per_class and fast.nodata_pixels == holes.sum()
+    if tiled:  # the reader keeps decoded columns for the next window: same pixels either way
+        striped = classify_raster(str(tmp_path / "holes.tif"), random_model,
+                                  str(tmp_path / "striped.tif"), window_size=64, overlap=16,
+                                  model=model)
+        assert np.array_equal(classes, read(striped.path))
 
 
 # ----- nodata, outputs -----------------------------------------------------------------------
@@ -246,6 +305,9 @@ def test_test_time_augmentation(random_model, tmp_path, tta):
     probabilities = read(result.probabilities_path)
     assert np.allclose(probabilities.sum(axis=0), 1, atol=1e-4)
     assert (read(result.path) > 0).all()
+    classes_only = classify_raster(image, random_model, str(tmp_path / "fast.tif"), tta=tta,
+                                   window_size=64)
+    assert np.array_equal(read(classes_only.path), read(result.path))
 
 
 def test_tta_of_a_symmetric_image_is_symmetric(random_model, tmp_path):
