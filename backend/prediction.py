@@ -251,7 +251,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         outputs = ClassOutputs(grid, class_map, ids, class_tmp, confidence_tmp,
                                probabilities_tmp)
         files.callback(outputs.close)  # runs first: files closed before they are moved/removed
-        source = _Source(dataset, metadata, x_off, y_off, width)
+        source = _Source(dataset, metadata, x_off, y_off, width, rows)
         _run_windows(source, predictor, outputs, rows, cols, batch_size, classes_only,
                      SubProgress(progress, 0.0, 0.95))
         progress.info("Building overviews ...")
@@ -293,7 +293,7 @@ class _Source:
     """Reads windows of the image as raw pixels; the network normalises them (see predictor)."""
 
     def __init__(self, dataset: Any, metadata: ModelMetadata, x_off: int, y_off: int,
-                 width: int) -> None:
+                 width: int, rows: list[AxisWindow]) -> None:
         self.dataset = dataset
         self.bands = [int(b) for b in metadata.bands]
         nodata = band_nodata(dataset)
@@ -303,9 +303,12 @@ class _Source:
         types = {dataset.GetRasterBand(b).DataType for b in self.bands}
         # bands of different types are read as one type that holds them all
         self.buf_type = None if len(types) == 1 else _common_type(types)
-        self.block_width = int(dataset.GetRasterBand(self.bands[0]).GetBlockSize()[0])
+        self.block = [int(n) for n in dataset.GetRasterBand(self.bands[0]).GetBlockSize()]
+        self.following = {row.start: after for row, after in zip(rows, rows[1:])}
         self.kept: np.ndarray | None = None  # columns [kept_x0, ...) of the strip kept_row
         self.kept_row = self.kept_x0 = -1
+        self.carry: np.ndarray | None = None  # the first rows of strip kept_row, all columns
+        self.carrying: list[np.ndarray] | None = []  # the same for the next strip, by columns
 
     def read(self, row: AxisWindow, cols: list[AxisWindow]) -> tuple[np.ndarray, np.ndarray]:
         """Returns (batch (n, h, w, bands) of pixels, valid (rows, columns) of the covered span).
@@ -341,24 +344,64 @@ class _Source:
         more window's width, for images stored in full-width strips) and the columns beyond x1
         are kept for the next window: each block is decoded once per strip.
         """
-        if self.kept is None or row.start != self.kept_row or not (
-                self.kept_x0 <= x0 <= self.kept_x0 + self.kept.shape[1]):
-            self.kept, self.kept_row, self.kept_x0 = None, row.start, x0
+        if row.start != self.kept_row:
+            self._next_strip(row)
+        elif self.kept is None or not self.kept_x0 <= x0 <= self.kept_x0 + self.kept.shape[1]:
+            self.kept, self.kept_x0, self.carrying = None, x0, None  # out of order: no carry
         have = self.kept_x0 + (0 if self.kept is None else self.kept.shape[1])
         if x1 > have:
-            block_end = -(-(self.x_off + x1) // self.block_width) * self.block_width - self.x_off
+            block_end = _block_end(self.x_off, x1, self.block[0])
             stop = min(max(x1, min(block_end, 2 * x1 - x0)), self.width)
-            fresh = self.dataset.ReadAsArray(
-                self.x_off + have, self.y_off + row.start, stop - have, row.valid,
-                band_list=self.bands, buf_type=self.buf_type, interleave="pixel")
-            self.dataset.FlushCache()  # GDAL's block cache would otherwise keep the whole image
-            if fresh is None:
-                raise UserError("Reading the image failed: " + _gdal_error())
-            fresh = fresh.reshape(row.valid, stop - have, len(self.bands))
+            fresh = self._chunk(row, have, stop)
             self.kept = fresh if self.kept is None else np.concatenate(
                 [self.kept[:, x0 - self.kept_x0:], fresh], axis=1)
             self.kept_x0 = x0
         return self.kept[:, x0 - self.kept_x0:x1 - self.kept_x0]
+
+    def _next_strip(self, row: AxisWindow) -> None:
+        """Starts reading strip ``row`` with the rows the previous strip read for it, if any."""
+        carried = np.concatenate(self.carrying, axis=1) if self.carrying else None
+        usable = (carried is not None and carried.shape[1] == self.width
+                  and self.kept_row in self.following
+                  and self.following[self.kept_row].start == row.start)
+        self.carry = carried if usable else None
+        self.kept, self.kept_row, self.kept_x0, self.carrying = None, row.start, 0, []
+
+    def _chunk(self, row: AxisWindow, start: int, stop: int) -> np.ndarray:
+        """Rows of a strip, columns [start, stop): rows the previous strip read, then fresh ones.
+
+        Strips overlap and rarely end on a block row, so a strip's last block row would be
+        decoded again by the next strip. A read therefore goes on to the end of its block row
+        (when that is at most MAX_CARRY_ROWS more) and the rows the next strip needs are kept
+        for it (a few rows over the whole width).
+        """
+        parts = [] if self.carry is None else [self.carry[:, start:stop]]
+        top = row.start + (0 if self.carry is None else len(self.carry))
+        end = row.start + row.valid
+        after = self.following.get(row.start)
+        if after is not None and _block_end(self.y_off, end, self.block[1]) - end <= MAX_CARRY_ROWS:
+            end = min(_block_end(self.y_off, end, self.block[1]), after.stop)
+        if end > top:
+            fresh = self.dataset.ReadAsArray(
+                self.x_off + start, self.y_off + top, stop - start, end - top,
+                band_list=self.bands, buf_type=self.buf_type, interleave="pixel")
+            self.dataset.FlushCache()  # GDAL's block cache would otherwise keep the whole image
+            if fresh is None:
+                raise UserError("Reading the image failed: " + _gdal_error())
+            parts.append(fresh.reshape(end - top, stop - start, len(self.bands)))
+        chunk = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        if after is not None and self.carrying is not None:
+            self.carrying.append(chunk[after.start - row.start:].copy())  # not the chunk
+        return chunk[:row.valid]
+
+
+def _block_end(offset: int, position: int, block: int) -> int:
+    """The end of the image block (of ``block`` pixels from ``offset``) holding ``position - 1``."""
+    return -(-(offset + position) // block) * block - offset
+
+
+MAX_CARRY_ROWS = 64
+"""At most this many rows are read beyond a strip to finish its last block row for the next."""
 
 
 def _common_type(types: set[int]) -> int:

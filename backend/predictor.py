@@ -116,7 +116,8 @@ def _network_function(model: Any, mean: Sequence[float] | None, scale: Sequence[
         function = traced.get(batch.dtype.str)
         if function is None:
             spec = tf.TensorSpec([None, None, None, bands], tf.as_dtype(batch.dtype))
-            function = traced[batch.dtype.str] = tf.function(network, input_signature=[spec])
+            function = traced[batch.dtype.str] = tf.function(
+                network, input_signature=[spec], autograph=False)  # no tensor-driven branches
         return tuple(t.numpy() for t in function(batch))
 
     return run
@@ -126,7 +127,7 @@ def _xla_or_plain(function: Callable, channels: int) -> Callable:
     """``function`` compiled by XLA if this TensorFlow can (tried once), else as it is."""
     import tensorflow as tf
 
-    compiled = tf.function(function, jit_compile=True)
+    compiled = tf.function(function, jit_compile=True, autograph=False)
     try:
         compiled(tf.zeros([1, 1, 1, channels], tf.float32))
     except Exception:  # a build without XLA, or an XLA that cannot compile: plain graph ops

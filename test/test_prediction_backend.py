@@ -223,11 +223,17 @@ def test_classes_only_matches_the_full_blend(random_model, tmp_path, dtype, tile
     assert np.array_equal(classes, read(full.path))
     assert (classes[holes] == 0).all() and (classes[~holes] > 0).all()
     assert fast.pixels_per_class == full.pixels_per_class and fast.nodata_pixels == holes.sum()
-    if tiled:  # the reader keeps decoded columns for the next window: same pixels either way
-        striped = classify_raster(str(tmp_path / "holes.tif"), random_model,
-                                  str(tmp_path / "striped.tif"), window_size=64, overlap=16,
-                                  model=model)
-        assert np.array_equal(classes, read(striped.path))
+    if tiled:  # the reader keeps decoded rows and columns for the next windows: same pixels
+        x0, y0 = 630534.0 + 3 * 28.5, 228114.0 - 110 * 28.5  # columns 3.., rows 5..110
+        extent = (x0 + 1.0, y0 + 1.0, x0 + 137 * 28.5 - 1.0, y0 + 105 * 28.5 - 1.0)
+        for source, name in ((image, "tiled"), (str(tmp_path / "holes.tif"), "striped")):
+            classify_raster(source, random_model, str(tmp_path / f"{name}.tif"), window_size=64,
+                            overlap=16, model=model)
+            classify_raster(source, random_model, str(tmp_path / f"{name}_part.tif"),
+                            window_size=64, overlap=16, extent=extent, model=model)
+        assert np.array_equal(classes, read(tmp_path / "striped.tif"))
+        assert np.array_equal(read(tmp_path / "tiled_part.tif"),
+                              read(tmp_path / "striped_part.tif"))
 
 
 # ----- nodata, outputs -----------------------------------------------------------------------
