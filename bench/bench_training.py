@@ -1,11 +1,11 @@
 """Training speed with the real input pipeline against the same model fed batches from memory.
 
 Usage (from the repository root):
-    source scripts/env.sh && .venv/bin/python bench/bench_training.py [--steps 30] [--tile 128]
+    source scripts/env.sh && .venv/bin/python bench/bench_training.py [--steps 30] [--tile 64] [--batch 8]
 
 The pipeline (window sampling away from validation blocks, reading, normalising, augmenting,
 in 2 worker threads) should hide behind the training step: the target is an overhead of at most
-10 %. Runs on the NC Landsat scene from ../shared/data with the default "small" U-Net.
+10 %. Runs on the NC Landsat scene from ../shared/data with the default model, tile and batch.
 """
 from __future__ import annotations
 
@@ -18,12 +18,16 @@ from pathlib import Path
 
 from shared_data import nc_stack_and_mask
 
+from landcoverunet.backend.training import config_default
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--tile", type=int, default=128)
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--tile", type=int, default=config_default("tile_size"),
+                        help="window size (default: the training default)")
+    parser.add_argument("--batch", type=int, default=config_default("batch_size"),
+                        help="windows per step (default: the training default)")
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args()
 
@@ -50,7 +54,7 @@ def main() -> None:
     reader = SceneReader(stack, mask, inputs.bands, stats, inputs.lookup)
     data = TrainingBatches([reader], sampler, args.batch, augment=True, seed=0)
 
-    model = build_unet(len(inputs.bands), classes, PRESETS["small"])
+    model = build_unet(len(inputs.bands), classes, PRESETS[config_default("model_size")])
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=make_loss(
         "weighted_cross_entropy", [1.0] * classes), metrics=[MaskedMeanIoU(classes)])
     for step in range(3):  # compile and warm up
