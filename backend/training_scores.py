@@ -1,16 +1,23 @@
-"""Per-class scores from a confusion matrix of labelled pixels (rows true, columns predicted)."""
+"""Validation scores during training, read off a confusion matrix by ``backend.metrics``.
+
+Training labels are output channels shifted by one (0 = no label), so this module only maps them
+onto the shared confusion matrix; the figures themselves come from the one implementation that
+the accuracy assessment uses too.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
 
+from .metrics import compute_metrics, confusion_counts
+
 
 @dataclass
 class Scores:
-    """IoU, precision and recall per class, and their summaries.
+    """IoU, precision and recall per class (NaN where undefined), mIoU and pixel accuracy.
 
-    Classes that neither occur nor are predicted get NaN and are left out of the means.
+    mIoU is the mean over the classes present in the validation labels.
     """
 
     iou: np.ndarray
@@ -29,23 +36,13 @@ def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, classes: int) ->
         predicted: predicted output channels (0..C-1), same shape.
         classes: number of channels.
     """
-    keep = labels > 0
-    index = (labels[keep].astype(np.int64) - 1) * classes + predicted[keep].astype(np.int64)
-    return np.bincount(index, minlength=classes * classes).reshape(classes, classes)
+    return confusion_counts(np.asarray(labels).astype(np.int64) - 1, predicted, classes)
 
 
 def scores(matrix: np.ndarray) -> Scores:
-    """Scores of a confusion matrix."""
-    matrix = matrix.astype(np.float64)
-    tp = np.diag(matrix)
-    truth, predicted = matrix.sum(axis=1), matrix.sum(axis=0)
-    union = truth + predicted - tp
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, tp / union, np.nan)
-        precision = np.where(predicted > 0, tp / predicted, np.where(truth > 0, 0.0, np.nan))
-        recall = np.where(truth > 0, tp / truth, np.nan)
-    total = matrix.sum()
-    present = ~np.isnan(iou)
-    miou = float(np.mean(iou[present])) if present.any() else 0.0
-    return Scores(iou, precision, recall, miou, float(tp.sum() / total) if total else 0.0,
-                  int(total))
+    """Scores of a confusion matrix (rows true, columns predicted)."""
+    figures = compute_metrics(matrix)
+    miou = 0.0 if np.isnan(figures.miou) else figures.miou
+    accuracy = 0.0 if np.isnan(figures.overall_accuracy) else figures.overall_accuracy
+    return Scores(figures.iou, figures.users_accuracy, figures.producers_accuracy, miou, accuracy,
+                  figures.total)

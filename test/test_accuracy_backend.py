@@ -9,7 +9,8 @@ import pytest
 from osgeo import gdal
 from support import NC
 
-from landcoverunet.backend.accuracy import assess_accuracy, compute_metrics, confusion_counts
+from landcoverunet.backend.accuracy import assess_accuracy
+from landcoverunet.backend.metrics import compute_metrics, confusion_counts
 from landcoverunet.backend.accuracy_report import write_report
 from landcoverunet.backend.class_map import ClassMap
 from landcoverunet.backend.errors import UserError
