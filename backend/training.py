@@ -180,8 +180,12 @@ def check_inputs(config: TrainingConfig) -> Inputs:
     types = [gdal_array.GDALTypeCodeToNumericTypeCode(first.GetRasterBand(b).DataType)
              for b in bands]
     transform = first.GetGeoTransform()
+    # The colour interpretation when it names a colour, else the band's description
+    # (e.g. "ETM+ red"): the report uses them to pick a true-colour composite.
     names = [gdal.GetColorInterpretationName(first.GetRasterBand(b).GetColorInterpretation())
              for b in bands]
+    names = [name if name.lower() in ("red", "green", "blue") else
+             first.GetRasterBand(b).GetDescription() or name for name, b in zip(names, bands)]
     return Inputs(list(config.images), list(config.masks), [int(b) for b in bands], band_count,
                   np.dtype(np.result_type(*types)).name, class_map, lookup,
                   [abs(transform[1]), abs(transform[5])], first.GetProjection(), names)

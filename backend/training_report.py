@@ -11,6 +11,7 @@ import base64
 import html
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,13 +79,16 @@ def composite(pixels: np.ndarray, valid: np.ndarray, channels: tuple[int, int, i
 def rgb_channels_for(band_names: list[str]) -> tuple[tuple[int, int, int], str]:
     """Which channels to show as red, green, blue, and how to call the picture.
 
-    Uses the bands' colour interpretation (true colour) when it names red, green and blue;
-    otherwise the first three channels as a false-colour composite.
+    Uses the bands whose colour interpretation or description names red, green and blue as a
+    word ("Red", "ETM+ red"; not "near infrared") for true colour; otherwise the first three
+    channels as a false-colour composite.
     """
-    lowered = [n.lower() for n in band_names]
-    if all(c in lowered for c in ("red", "green", "blue")):
-        return (lowered.index("red"), lowered.index("green"), lowered.index("blue")), \
-            "true colour"
+    found = []
+    for colour in ("red", "green", "blue"):
+        pattern = re.compile(rf"\b{colour}\b", re.IGNORECASE)
+        found.append(next((i for i, name in enumerate(band_names) if pattern.search(name)), None))
+    if None not in found and len(set(found)) == 3:
+        return tuple(found), "true colour"
     n = len(band_names)
     channels = (0, min(1, n - 1), min(2, n - 1))
     return channels, "false colour (channels " + ", ".join(str(c + 1) for c in channels) + ")"

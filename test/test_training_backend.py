@@ -287,3 +287,13 @@ def test_model_file_metadata_is_complete(nc_model, nc_stack):
     csv_file = Path(str(nc_model)[:-len(".keras")] + "_epochs.csv")
     assert csv_file.is_file() and len(csv_file.read_text().splitlines()) == 4
     assert not [f for f in os.listdir(nc_model.parent) if "partial" in f]
+
+
+def test_report_picks_true_colour_from_band_names():
+    from landcoverunet.backend.training_report import rgb_channels_for
+
+    assert rgb_channels_for(["ETM+ blue", "ETM+ green", "ETM+ red", "ETM+ nir"]) == \
+        ((2, 1, 0), "true colour")
+    assert rgb_channels_for(["Red", "Green", "Blue"]) == ((0, 1, 2), "true colour")
+    # "near infrared" is not red: no true colour without all three
+    assert rgb_channels_for(["near infrared", "green", "blue"])[1].startswith("false colour")
