@@ -24,6 +24,7 @@ def run_job() -> None:
         provider = QgsApplication.processingRegistry().providerById("landcoverunet")
         findings["provider"] = provider.name() if provider else None
         findings["algorithms"] = sorted(a.id() for a in provider.algorithms()) if provider else []
+        findings["toolbox"] = toolbox_entries("Land cover U-Net")
         submenus = [a.menu() for a in iface.rasterMenu().actions()
                     if a.menu() is not None and "Land Cover U-Net" in a.text()]
         findings["menu_actions"] = [a.objectName() for menu in submenus for a in menu.actions()]
@@ -50,6 +51,20 @@ def run_job() -> None:
     except Exception:
         findings["errors"].append(traceback.format_exc())
     QTimer.singleShot(4000, finish)
+
+
+def toolbox_entries(provider_name: str) -> list:
+    """The algorithm names the Processing toolbox dock shows under a provider."""
+    from processing.gui.ProcessingToolbox import ProcessingToolbox
+    from qgis.PyQt.QtCore import QModelIndex
+
+    toolbox = iface.mainWindow().findChild(ProcessingToolbox)
+    model = toolbox.algorithmTree.model()
+    for row in range(model.rowCount(QModelIndex())):
+        node = model.index(row, 0, QModelIndex())
+        if model.data(node) == provider_name:
+            return sorted(model.data(model.index(r, 0, node)) for r in range(model.rowCount(node)))
+    return []
 
 
 def finish() -> None:
