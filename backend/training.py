@@ -553,7 +553,8 @@ class _Loop:
                 break
             record = self._validate(epoch, loss, float(logs.get("miou", math.nan)), done,
                                     time.time() - started)
-            wait = 0 if record["best"] else wait + 1
+            # only a better mIoU resets the patience: a tie kept for its lower loss is a stall
+            wait = 0 if record["improved"] else wait + 1
             self.history.append(record)
             self._log_epoch(record)
             if self.cancelled:
@@ -603,9 +604,10 @@ class _Loop:
                   "learning_rate": float(self.keras.ops.convert_to_numpy(
                       self.schedule(self.model.optimizer.iterations))),
                   "seconds": seconds + 0.0, "steps": steps_done,
-                  "partial": steps_done < self.steps, "best": False,
+                  "partial": steps_done < self.steps, "best": False, "improved": False,
                   "iou": [float(v) for v in result.iou]}
         best = self.best_record.get("val_miou", -1.0)
+        record["improved"] = result.miou > best + 1e-4
         # a tie in mIoU (common with few validation labels) goes to the lower validation loss
         if result.miou > best + 1e-4 or (result.miou > best - 1e-4 and record["val_loss"]
                                           < self.best_record.get("val_loss", math.inf)):
