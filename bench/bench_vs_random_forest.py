@@ -19,8 +19,8 @@ the whole scene, far beyond the polygons:
 The U-Net is trained by ``backend.training.train_unet`` (the function the Processing algorithm
 calls) with ``TrainingConfig``'s defaults, which are the algorithm's defaults. ``--set`` overrides
 a setting to try a candidate; the printout then says the run is not the defaults. The trained
-model is applied to the whole scene in one piece (fully convolutional, reflect-padded to a
-multiple of 2 ** depth), normalised with the statistics stored in the model file.
+model classifies the scene with ``backend.prediction.classify_raster`` (what "Classify raster"
+runs: windows, blending, everything read from the model file).
 
 The random forest (scikit-learn, per pixel, raw band values as features) is trained on exactly
 the labelled pixels of the same mask, with balanced class weights, on all cores.
@@ -165,25 +165,18 @@ def train_unet_defaults(scene: Scene, folder: Path, overrides: dict):
         if line.startswith(("Epoch", "Best", "Early", "U-Net", "Training windows",
                             "Validation")):
             print("   ", line)
-    return predict_unet(output, scene), seconds, result
+    return predict_unet(output, scene, folder), seconds, result
 
 
-def predict_unet(model_path: str, scene: Scene) -> np.ndarray:
-    """Class ids of the whole scene from a model file (0 where the image has no data)."""
-    from landcoverunet.backend.model_file import load_model
-    from landcoverunet.backend.normalization import BandStats
+def predict_unet(model_path: str, scene: Scene, folder: Path) -> np.ndarray:
+    """Class ids of the whole scene, classified by the plugin's own backend (0 = no data)."""
+    from osgeo import gdal
 
-    model, metadata = load_model(model_path)
-    raw, valid = read_image(scene.image)
-    raw = raw[..., [b - 1 for b in metadata.bands]]
-    pixels = BandStats(metadata.mean, metadata.std, 0).normalise(raw, ~valid)
-    multiple = 2 ** int(metadata.architecture["depth"])
-    rows, cols = valid.shape
-    pad = (-rows % multiple, -cols % multiple)
-    padded = np.pad(pixels, ((0, pad[0]), (0, pad[1]), (0, 0)), mode="reflect")
-    probabilities = np.asarray(model.predict(padded[None], verbose=0))[0, :rows, :cols]
-    ids = np.array([c["id"] for c in metadata.class_map["classes"]], np.uint8)
-    return np.where(valid, ids[probabilities.argmax(-1)], 0).astype(np.uint8)
+    from landcoverunet.backend.prediction import classify_raster
+
+    output = str(folder / f"{Path(model_path).stem}_classes.tif")
+    classify_raster(scene.image, model_path, output)
+    return gdal.Open(output).ReadAsArray()
 
 
 def train_forest(scene: Scene, trees: int, seed: int):
