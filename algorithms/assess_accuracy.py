@@ -76,8 +76,7 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.MEAN_F1, "Mean F1 (0-1)"))
         self.addOutput(QgsProcessingOutputNumber(self.COMPARED,
                                                  "Reference pixels (or points) compared"))
-        for name, text in PARAMETER_HELP.items():
-            self.parameterDefinition(name).setHelp(text)
+        self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
         classified = self.parameterAsRasterLayer(parameters, self.INPUT, context)

@@ -66,6 +66,11 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             raise QgsProcessingException("Cancelled by the user: no output was written.") \
                 from None
 
+    def set_parameter_help(self, texts: dict[str, str]) -> None:
+        """Gives each named parameter its help text (shown in the dialog and qgis_process)."""
+        for name, text in texts.items():
+            self.parameterDefinition(name).setHelp(text)
+
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""
         raise NotImplementedError

@@ -82,8 +82,7 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
             createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber(self.CLASS_COUNT, "Number of classes"))
         self.addOutput(QgsProcessingOutputNumber(self.LABELLED_PIXELS, "Labelled pixels"))
-        for name, text in PARAMETER_HELP.items():
-            self.parameterDefinition(name).setHelp(text)
+        self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
         image = self.parameterAsRasterLayer(parameters, self.INPUT, context)

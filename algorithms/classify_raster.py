@@ -71,8 +71,7 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
             self.OUTPUT_PROBABILITIES, "Class probabilities (one band per class)",
             optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber(self.CLASS_COUNT, "Number of classes"))
-        for name, text in PARAMETER_HELP.items():
-            self.parameterDefinition(name).setHelp(text)
+        self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
         image = self.parameterAsRasterLayer(parameters, self.INPUT, context)

@@ -142,8 +142,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.BEST_VAL_MIOU,
                                                  "Best validation mean IoU"))
         self.addOutput(QgsProcessingOutputNumber(self.EPOCHS_RUN, "Epochs run"))
-        for name, text in PARAMETER_HELP.items():
-            self.parameterDefinition(name).setHelp(text)
+        self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
         from ..backend.training import TrainingConfig, train_unet

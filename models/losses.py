@@ -36,6 +36,12 @@ def _pixel_weights(onehot, valid, class_weights):
     return ops.sum(onehot * weights, axis=-1)
 
 
+def _weighted_mean(pixel_loss, onehot, valid, class_weights):
+    """Mean of a per-pixel loss over the labelled pixels, each weighted by its class's weight."""
+    weights = _pixel_weights(onehot, valid, class_weights)
+    return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), EPSILON)
+
+
 class _MaskedLoss(keras.losses.Loss):
     """Base: keeps the optional class weights in the config so the loss serialises."""
 
@@ -77,8 +83,7 @@ class MaskedCrossEntropy(_MaskedLoss):
             target = (onehot * (1.0 - self.label_smoothing)
                       + ops.expand_dims(valid, -1) * (self.label_smoothing / classes))
         pixel_loss = -ops.sum(target * ops.log(probabilities), axis=-1)
-        weights = _pixel_weights(onehot, valid, self.class_weights)
-        return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), EPSILON)
+        return _weighted_mean(pixel_loss, onehot, valid, self.class_weights)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "label_smoothing": self.label_smoothing}
@@ -101,8 +106,7 @@ class FocalLoss(_MaskedLoss):
         onehot, valid, probabilities = _prepare(y_true, y_pred)
         focus = ops.power(1.0 - probabilities, self.gamma)
         pixel_loss = -ops.sum(onehot * focus * ops.log(probabilities), axis=-1)
-        weights = _pixel_weights(onehot, valid, self.class_weights)
-        return ops.sum(pixel_loss * weights) / ops.maximum(ops.sum(weights), EPSILON)
+        return _weighted_mean(pixel_loss, onehot, valid, self.class_weights)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "gamma": self.gamma}
