@@ -6,6 +6,7 @@ normalising they are set to 0 so that no nodata value ever reaches the network a
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,10 +59,8 @@ def compute_band_stats(image_paths: list[str], bands: list[int],
     count = 0
     total = np.zeros(len(bands), dtype=np.float64)
     squares = np.zeros(len(bands), dtype=np.float64)
-    jobs = []
-    for path in image_paths:
-        dataset = open_raster(path)
-        jobs += [(path, w) for w in windows(dataset.RasterXSize, dataset.RasterYSize, block)]
+    blocks = sum(math.ceil(d.RasterXSize / block) * math.ceil(d.RasterYSize / block)
+                 for d in map(open_raster, image_paths))
     done = 0
     for path in image_paths:
         dataset = open_raster(path)
@@ -76,7 +75,7 @@ def compute_band_stats(image_paths: list[str], bands: list[int],
             total += values.sum(axis=1)
             squares += (values ** 2).sum(axis=1)
             done += 1
-            progress.set_fraction(done / len(jobs))
+            progress.set_fraction(done / blocks)
     if count == 0:
         raise UserError("The training images hold no valid pixel in the chosen bands: every "
                         "pixel is nodata or NaN.")
