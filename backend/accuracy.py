@@ -181,26 +181,6 @@ def _pct(value: float) -> str:
 
 
 # ----- reference on the map's grid ---------------------------------------------------------
-class _AssessmentProgress:
-    """Forwards build_mask's progress but drops its training-only advice (few pixels to learn)."""
-
-    def __init__(self, parent: Progress) -> None:
-        self.parent = parent
-
-    def set_fraction(self, fraction: float) -> None:
-        self.parent.set_fraction(fraction)
-
-    def info(self, message: str) -> None:
-        self.parent.info(message)
-
-    def warn(self, message: str) -> None:
-        if "learns little" not in message:
-            self.parent.warn(message)
-
-    def cancelled(self) -> bool:
-        return self.parent.cancelled()
-
-
 def _rasterise(classified_path: str, classified: Any, vector: VectorInput,
                class_field: str | None, class_name_field: str | None, all_touched: bool,
                scratch: str, progress: Progress) -> tuple[Any, ClassMap]:
@@ -218,7 +198,7 @@ def _rasterise(classified_path: str, classified: Any, vector: VectorInput,
     mask_path = os.path.join(scratch, "reference.tif")
     result = build_mask(grid_path, [vector], mask_path, class_field=class_field,
                         class_name_field=class_name_field, all_touched=all_touched,
-                        progress=_AssessmentProgress(progress))
+                        advise_few_pixels=False, progress=progress)
     return gdal.Open(mask_path), result.class_map
 
 

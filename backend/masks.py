@@ -49,7 +49,7 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
                class_field: str | None = None, class_name_field: str | None = None,
                line_width: float = 0.0, all_touched: bool = False,
                overlap: str = OVERLAP_SMALLEST, class_map: ClassMap | None = None,
-               class_map_json: str | None = None,
+               class_map_json: str | None = None, advise_few_pixels: bool = True,
                progress: Progress | None = None) -> MaskResult:
     """Builds a mask GeoTIFF on the image's grid from labelled vector layers.
 
@@ -65,6 +65,8 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
             the last drawn, or none (the pixel stays unlabelled).
         class_map: an existing class map whose ids and colours are kept.
         class_map_json: where to also write the class map as JSON (optional).
+        advise_few_pixels: warn about classes with too few pixels to train on (off when the
+            mask is a reference for assessment, not training data).
         progress: where progress, messages and cancel come from.
     """
     progress = progress or ConsoleProgress(quiet=True)
@@ -109,7 +111,7 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
     per_class = {c.id: int(counts[c.id]) for c in classes.classes}
     for c in classes.classes:
         progress.info(f"class {c.id} '{c.name}': {per_class[c.id]} pixels")
-        if per_class[c.id] < FEW_PIXELS:
+        if advise_few_pixels and per_class[c.id] < FEW_PIXELS:
             progress.warn(f"class '{c.name}' has only {per_class[c.id]} labelled pixels; a "
                           f"network learns little from under {FEW_PIXELS}. Digitise more of it.")
     return MaskResult(output_path, classes, per_class, int(sum(per_class.values())), stats)
