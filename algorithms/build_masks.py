@@ -49,7 +49,8 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         "Class ids: integer codes between 1 and 254 are kept; other codes and text classes get "
         "1..N in sorted order. Give an existing class map to keep ids and colours the same across "
         "images.\n\n"
-        "Lines and points become areas LINE_WIDTH metres wide on the ground. Invalid geometries "
+        "Lines and points become areas LINE_WIDTH metres wide on the ground (with 0, a point labels "
+        "the pixel it falls in and a line the pixels it crosses). Invalid geometries "
         "are repaired; skipped features are counted in the log.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
@@ -128,13 +129,14 @@ PARAMETER_HELP = {
     BuildMasksAlgorithm.INPUT: "The image to train on. The mask gets exactly its CRS, "
                                "geotransform, width and height.",
     BuildMasksAlgorithm.VECTORS: "One or more layers of digitised labels. Polygons are burnt as "
-                                 "they are; lines and points need a width.",
+                                 "they are; lines and points with LINE_WIDTH.",
     BuildMasksAlgorithm.CLASS_FIELD: "Field with the class of each feature (integer code or "
                                      "text). Leave empty to make each layer one class.",
     BuildMasksAlgorithm.CLASS_NAME_FIELD: "Field with a readable name for each class code, "
                                           "e.g. 'label' beside an integer 'id'.",
     BuildMasksAlgorithm.LINE_WIDTH: "Total width in metres on the ground given to lines (roads, "
-                                    "rivers) and the diameter given to points.",
+                                    "rivers) and the diameter given to points. 0: a point labels "
+                                    "the pixel it falls in, a line the pixels it crosses.",
     BuildMasksAlgorithm.ALL_TOUCHED: "Off: a pixel is labelled when its centre is inside a "
                                      "feature. On: every pixel a feature touches is labelled.",
     BuildMasksAlgorithm.OVERLAP: "Which class a pixel gets where features of different classes "

@@ -10,12 +10,13 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from .class_map import NO_LABEL, ClassMap
 from .errors import Cancelled, UserError
+from .feature_ids import METADATA_KEY as FEATURE_IDS_KEY, sidecar_path, write_feature_ids
 from .progress import ConsoleProgress, Progress, SubProgress
 from .raster_io import GTIFF_OPTIONS, atomic_output, band_nodata, invalid_pixels, open_raster, \
     remove_with_sidecars
@@ -28,8 +29,8 @@ OVERLAP_RULES = (OVERLAP_SMALLEST, OVERLAP_LAST, OVERLAP_UNLABELLED)
 
 STRIP_ROWS = 256
 """Rows of the grid checked for image nodata at a time (memory stays bounded)."""
-IN_MEMORY_PIXELS = 1 << 28
-"""Grids up to this many pixels are burnt in memory (256 MB); larger ones in a scratch file."""
+IN_MEMORY_BYTES = 1 << 28
+"""Scratch rasters up to this many bytes (256 MB) are burnt in memory; larger ones in a file."""
 FEW_PIXELS = 100
 """Classes with fewer labelled pixels than this get a warning: too few to learn from."""
 
@@ -95,17 +96,25 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
             match = classes.by_name(str(names.get(code, code)))
             ids[code] = match.id if match else None
 
-    burnt = _burn(shapes, ids, grid, all_touched, overlap, output_path,
-                  SubProgress(progress, 0.3, 0.6))
+    burnt, drawn = _burn(shapes, ids, grid, all_touched, overlap, output_path,
+                         SubProgress(progress, 0.3, 0.55))
+    features = _scratch(grid, output_path, len(burnt), gdal_type="UInt32")
     try:
+        # the number of the feature each pixel was burnt from, in the same drawing order, so
+        # training can hold out whole features (backend/feature_ids.py)
+        _rasterize(features, drawn, {s.order: s.order + 1 for s in drawn}, grid, all_touched,
+                   key=lambda s: s.order)
+        ids_path = sidecar_path(output_path)
+        burnt[0].SetMetadataItem(FEATURE_IDS_KEY, os.path.basename(ids_path))
         with atomic_output(output_path) as temporary:
             counts = _write_mask(burnt, image, grid, temporary, classes,
-                                 SubProgress(progress, 0.6, 1.0))
+                                 SubProgress(progress, 0.6, 0.95))
+            write_feature_ids(features, burnt[0], ids_path)
             if class_map_json:
                 with atomic_output(class_map_json) as json_temporary:
                     classes.write_json(json_temporary)
     finally:
-        for dataset in burnt:
+        for dataset in burnt + [features]:
             _discard(dataset)
 
     per_class = {c.id: int(counts[c.id]) for c in classes.classes}
@@ -118,8 +127,9 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
 
 
 def _burn(shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid, all_touched: bool,
-          overlap: str, output_path: str, progress: Progress) -> list[Any]:
-    """Rasterises the shapes; returns one dataset, or two for the "unlabelled" rule.
+          overlap: str, output_path: str, progress: Progress) -> tuple[list[Any], list[Shape]]:
+    """Rasterises the shapes; returns one dataset, or two for the "unlabelled" rule, and the
+    order the first was drawn in.
 
     For "unlabelled", shapes are drawn in ascending and in descending class order: a pixel where
     the two disagree is covered by more than one class.
@@ -141,11 +151,12 @@ def _burn(shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid, all_
         _rasterize(dataset, ordered, ids, grid, all_touched)
         results.append(dataset)
         progress.set_fraction((number + 1) / len(orders))
-    return results
+    return results, orders[0]
 
 
 def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid,
-               all_touched: bool) -> None:
+               all_touched: bool, key: Callable[[Shape], Any] = lambda s: s.code) -> None:
+    """Burns ``ids[key(shape)]`` of each shape, in the given order (the last drawn wins)."""
     from osgeo import gdal, ogr, osr
 
     srs = osr.SpatialReference()
@@ -156,7 +167,7 @@ def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], gr
     definition = layer.GetLayerDefn()
     for shape in shapes:
         feature = ogr.Feature(definition)
-        feature.SetFieldInteger64(0, ids[shape.code])
+        feature.SetFieldInteger64(0, ids[key(shape)])
         feature.SetGeometry(shape.geometry)
         layer.CreateFeature(feature)
     options = ["ATTRIBUTE=burn"] + (["ALL_TOUCHED=TRUE"] if all_touched else [])
@@ -239,17 +250,19 @@ def _clear_strip(labels: np.ndarray, others: list[Any], image: Any, nodata: list
     return True
 
 
-def _scratch(grid: ImageGrid, output_path: str, number: int) -> Any:
-    """A zeroed uint8 raster on the grid: in memory when small, a scratch file when large."""
+def _scratch(grid: ImageGrid, output_path: str, number: int, gdal_type: str = "Byte") -> Any:
+    """A zeroed raster on the grid: in memory when small, a scratch file when large."""
     from osgeo import gdal
 
-    if grid.width * grid.height <= IN_MEMORY_PIXELS:
-        dataset = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, gdal.GDT_Byte)
+    data_type = gdal.GetDataTypeByName(gdal_type)
+    size = gdal.GetDataTypeSize(data_type) // 8
+    if grid.width * grid.height * size <= IN_MEMORY_BYTES:
+        dataset = gdal.GetDriverByName("MEM").Create("", grid.width, grid.height, 1, data_type)
     else:
         folder = os.path.dirname(os.path.abspath(output_path))
         name = os.path.join(folder, f".{os.path.basename(output_path)}.burn{number}.tif")
         dataset = gdal.GetDriverByName("GTiff").Create(
-            name, grid.width, grid.height, 1, gdal.GDT_Byte,
+            name, grid.width, grid.height, 1, data_type,
             ["TILED=YES", "SPARSE_OK=TRUE", "BIGTIFF=YES"])
     dataset.SetGeoTransform(grid.geotransform)
     dataset.SetProjection(grid.crs_wkt)

@@ -1,18 +1,23 @@
-"""Where training windows come from, and which whole blocks are held out for validation.
+"""Which digitised features validate, and where training windows come from.
 
-A random per-window split leaks: neighbouring windows share pixels and look alike, so validation
-would measure memory rather than generalisation. Here each scene is cut into square blocks;
-whole labelled blocks go to validation (stratified so every class appears there where it can
-while still appearing in training), and training windows are only placed where they overlap no
-validation block. Windows are anchored on labelled pixels, with rarer classes drawn more often,
-so a handful of small polygons in a large scene still trains.
+Pixels of one polygon look alike, so any split that cuts a polygon leaks: validation then says
+1.00 while polygons the network never saw score far lower. Here the split is by *whole
+features* (``backend/feature_ids.py`` says which feature each pixel came from), stratified by
+class: every class with at least two features has at least one held out, a class with one
+feature trains and is reported as not validated. The labels of held-out features never reach
+the loss; the image pixels around and under them may still be seen in training windows, as
+they are at inference.
 
-Everything works on a coarse grid of ``cell`` x ``cell`` pixel cells holding per-class label
-counts, so planning a large scene never needs its full-resolution mask in memory.
+Training windows are anchored on training labels, a class drawn first (rarer classes more often
+than their share), then a feature of that class (large polygons do not drown small ones), then a
+labelled cell of it. Everything works on a coarse grid of ``cell`` x ``cell`` pixel cells, so
+planning a large scene never needs its full-resolution mask in memory.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -21,38 +26,260 @@ from .progress import ConsoleProgress, Progress
 from .raster_io import open_raster, windows
 
 CELL = 16
-"""Edge of the label-count cells in pixels; block sizes and window strides are multiples."""
+"""Edge of the label-count cells in pixels; window strides are multiples."""
 CLASS_POWER = 0.5
 """A class is chosen as window anchor with probability proportional to its pixels ** this."""
-MIN_REACHABLE = 0.6
-"""Windows shrink until at least this share of training labels can be reached."""
+FEATURE_POWER = 0.5
+"""Within a class, a feature is chosen with probability proportional to its pixels ** this."""
+VALIDATION_INTERIOR = 128
+"""Held-out labels are scored in windows whose interiors (this many pixels a side) tile the
+scene; each window adds a margin of context on every side."""
+VALIDATION_MARGIN = 16
+MAX_VALIDATION_WINDOWS = 128
+"""At most this many validation windows (a seeded random choice beyond), so memory stays small."""
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One digitised feature (or connected region) of a mask: its class and labelled pixels."""
+
+    scene: int
+    id: int
+    label: int        # output channel + 1
+    pixels: int
+
+
+class SplitLabels:
+    """The labels of one mask split by feature: training labels and held-out labels.
+
+    Args:
+        mask_path: the mask.
+        lookup: 256 entries mapping mask class ids to label indices (0 = ignore).
+        feature_ids: reads the feature ids of a window ``(x, y, w, h)``.
+        heldout: feature ids whose labels validate and never train.
+    """
+
+    def __init__(self, mask_path: str, lookup: np.ndarray,
+                 feature_ids: Callable[[int, int, int, int], np.ndarray],
+                 heldout: np.ndarray | None = None) -> None:
+        self.mask_path, self.lookup, self.feature_ids = mask_path, lookup, feature_ids
+        self.heldout = np.asarray(sorted(heldout if heldout is not None else []), np.int64)
+        dataset = open_raster(mask_path)
+        self.width, self.height = dataset.RasterXSize, dataset.RasterYSize
+        self._local = threading.local()
+
+    def _band(self):
+        if not hasattr(self._local, "band"):
+            self._local.dataset = open_raster(self.mask_path)
+            self._local.band = self._local.dataset.GetRasterBand(1)
+        return self._local.band
+
+    def read(self, x: int, y: int, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+        """(training labels, held-out labels) of a window, label indices (0 = none)."""
+        labels = self.lookup[self._band().ReadAsArray(x, y, w, h)]
+        if not len(self.heldout):
+            return labels, np.zeros_like(labels)
+        held = np.isin(self.feature_ids(x, y, w, h), self.heldout) & (labels > 0)
+        return np.where(held, 0, labels).astype(np.uint8), np.where(held, labels, 0).astype(
+            np.uint8)
+
+    def features(self, scene: int) -> list[Feature]:
+        """Every feature with labelled pixels, with its class (the most common, should a
+        connected region or an odd mask mix them) and pixel count."""
+        counts: dict[tuple[int, int], int] = {}
+        for x, y, w, h in windows(self.width, self.height, 1024):
+            labels = self.lookup[self._band().ReadAsArray(x, y, w, h)]
+            keep = labels > 0
+            if not keep.any():
+                continue
+            key = self.feature_ids(x, y, w, h)[keep] * 256 + labels[keep]
+            values, number = np.unique(key, return_counts=True)
+            for value, n in zip(values.tolist(), number.tolist()):
+                counts[(value // 256, value % 256)] = counts.get((value // 256, value % 256),
+                                                                 0) + n
+        best: dict[int, tuple[int, int]] = {}
+        total: dict[int, int] = {}
+        for (feature, label), n in counts.items():
+            total[feature] = total.get(feature, 0) + n
+            if feature not in best or n > best[feature][1]:
+                best[feature] = (label, n)
+        return [Feature(scene, f, label, total[f]) for f, (label, _) in sorted(best.items())]
+
+
+@dataclass
+class FeatureSplit:
+    """Held-out feature ids per scene, and the classes that cannot be validated."""
+
+    heldout: list[np.ndarray]
+    unvalidated: list[int]          # output channels with fewer than two features
+    features_per_class: np.ndarray  # (classes,) features in all
+
+
+def split_features(features: list[Feature], scenes: int, classes: int, fraction: float,
+                   seed: int) -> FeatureSplit:
+    """Holds out whole features, stratified by class.
+
+    Each class with n >= 2 features holds out round(fraction * n) of them, at least one and at
+    most n - 1, chosen at random (seeded). A class with one feature only trains.
+
+    Args:
+        features: every feature of every scene.
+        scenes: number of scenes.
+        classes: number of output channels.
+        fraction: wanted share of each class's features held out (0: none).
+        seed: makes the split repeatable.
+    """
+    rng = np.random.default_rng([seed, 7])
+    heldout: list[list[int]] = [[] for _ in range(scenes)]
+    per_class = np.zeros(classes, np.int64)
+    unvalidated = []
+    for c in range(classes):
+        mine = [f for f in features if f.label == c + 1]
+        per_class[c] = len(mine)
+        if len(mine) < 2 or fraction <= 0:
+            if mine:
+                unvalidated.append(c)
+            continue
+        k = min(len(mine) - 1, max(1, int(round(fraction * len(mine)))))
+        for i in rng.permutation(len(mine))[:k]:
+            heldout[mine[i].scene].append(mine[i].id)
+    return FeatureSplit([np.asarray(sorted(h), np.int64) for h in heldout], unvalidated,
+                        per_class)
 
 
 @dataclass
 class SceneLabels:
-    """Per-class label counts of one mask on a grid of ``cell``-pixel cells.
+    """Label counts of one scene on a grid of ``cell``-pixel cells.
 
     Attributes:
-        width: mask width in pixels.
-        height: mask height in pixels.
+        width: scene width in pixels.
+        height: scene height in pixels.
         cell: edge of a cell in pixels.
-        counts: (cell rows, cell columns, classes) pixel counts of output channel c
-            (mask label index c + 1).
+        counts: (cell rows, cell columns, classes) pixel counts of output channel c.
+        feature_cells: per output channel, per feature: (flat cell indices, pixel counts).
     """
 
     width: int
     height: int
     cell: int
     counts: np.ndarray
+    feature_cells: list[dict[int, tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
 
     @property
     def totals(self) -> np.ndarray:
         return self.counts.sum(axis=(0, 1))
 
 
+def summarise_labels(read: Callable[[int, int, int, int], np.ndarray], width: int, height: int,
+                     classes: int, cell: int = CELL, progress: Progress | None = None,
+                     feature_ids: Callable[[int, int, int, int], np.ndarray] | None = None
+                     ) -> SceneLabels:
+    """Counts labels per cell (and per feature, when ids are given), reading block by block.
+
+    Args:
+        read: returns the label indices (0 = none, 1..classes) of a window ``(x, y, w, h)``.
+        width: scene width.
+        height: scene height.
+        classes: number of output channels.
+        cell: cell edge in pixels (divides 1024).
+        progress: cancel and fraction.
+        feature_ids: reads the feature ids of a window, for feature-balanced sampling.
+    """
+    progress = progress or ConsoleProgress(quiet=True)
+    rows, cols = -(-height // cell), -(-width // cell)
+    counts = np.zeros((rows, cols, classes), dtype=np.int64)
+    pieces: list[dict[int, list]] = [{} for _ in range(classes)]
+    blocks = list(windows(width, height, 1024))
+    for number, (x, y, w, h) in enumerate(blocks):
+        if progress.cancelled():
+            raise Cancelled()
+        labels = read(x, y, w, h)
+        ph, pw = -(-h // cell) * cell, -(-w // cell) * cell
+        padded = np.zeros((ph, pw), dtype=labels.dtype)
+        padded[:h, :w] = labels
+        grid = padded.reshape(ph // cell, cell, pw // cell, cell)
+        r0, c0 = y // cell, x // cell
+        for c in range(classes):
+            counts[r0:r0 + ph // cell, c0:c0 + pw // cell, c] = (grid == c + 1).sum(axis=(1, 3))
+        if feature_ids is not None and labels.any():
+            ids = np.zeros((ph, pw), np.int64)
+            ids[:h, :w] = feature_ids(x, y, w, h)
+            yy, xx = np.nonzero(padded)
+            flat = (r0 + yy // cell) * cols + (c0 + xx // cell)
+            key = np.stack([padded[yy, xx].astype(np.int64), ids[yy, xx], flat])
+            unique, n = np.unique(key, axis=1, return_counts=True)
+            for (label, feature, where), k in zip(unique.T.tolist(), n.tolist()):
+                pieces[label - 1].setdefault(feature, []).append((where, k))
+        progress.set_fraction((number + 1) / len(blocks))
+    feature_cells = [{f: (np.array([w for w, _ in v]), np.array([k for _, k in v]))
+                      for f, v in per.items()} for per in pieces]
+    return SceneLabels(width, height, cell, counts, feature_cells)
+
+
+@dataclass
+class WindowSampler:
+    """Draws training windows anchored on training labels: class, then feature, then cell.
+
+    Attributes:
+        scenes: label summaries of the training labels.
+        tile: (height, width) of the windows.
+        class_power: rarer classes are drawn with probability ~ pixels ** class_power.
+        feature_power: within a class, features are drawn ~ pixels ** feature_power (without
+            feature ids, cells are drawn by their pixel counts).
+    """
+
+    scenes: list[SceneLabels]
+    tile: tuple[int, int]
+    class_power: float = CLASS_POWER
+    feature_power: float = FEATURE_POWER
+    _choices: list = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        classes = self.scenes[0].counts.shape[-1]
+        self.pixels = sum(s.totals for s in self.scenes).astype(np.float64)
+        self._choices = []
+        for c in range(classes):
+            groups = []  # (scene, flat cells, cumulative counts, pixels)
+            for i, scene in enumerate(self.scenes):
+                per_feature = scene.feature_cells[c] if scene.feature_cells else {}
+                if per_feature:
+                    for cells, n in per_feature.values():
+                        groups.append((i, cells, np.cumsum(n), float(n.sum())))
+                else:
+                    flat = scene.counts[..., c].ravel()
+                    cells = np.flatnonzero(flat)
+                    if len(cells):
+                        groups.append((i, cells, np.cumsum(flat[cells]), float(flat.sum())))
+            weights = np.array([g[3] ** self.feature_power for g in groups]) if groups else \
+                np.zeros(0)
+            self._choices.append((groups, np.cumsum(weights)))
+        with np.errstate(divide="ignore"):
+            p = np.where(self.pixels > 0, self.pixels ** self.class_power, 0.0)
+        self.class_probability = p / p.sum() if p.sum() > 0 else p
+
+    def sample(self, rng: np.random.Generator) -> tuple[int, int, int]:
+        """Draws one window: (scene index, x, y) of its top-left pixel, covering a label of the
+        drawn class at a random place inside the window."""
+        c = int(rng.choice(len(self.class_probability), p=self.class_probability))
+        groups, cumulative = self._choices[c]
+        g = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")),
+                len(groups) - 1)
+        scene_index, cells, counts, _ = groups[g]
+        k = min(int(np.searchsorted(counts, rng.random() * counts[-1], side="right")),
+                len(cells) - 1)
+        scene = self.scenes[scene_index]
+        row, col = divmod(int(cells[k]), scene.counts.shape[1])
+        th, tw = self.tile
+        px = col * scene.cell + int(rng.integers(scene.cell))
+        py = row * scene.cell + int(rng.integers(scene.cell))
+        x = min(max(px - int(rng.integers(tw)), 0), scene.width - tw)
+        y = min(max(py - int(rng.integers(th)), 0), scene.height - th)
+        return scene_index, x, y
+
+
 @dataclass(frozen=True)
-class Block:
-    """A square block of a scene (clipped at the scene's edge), in pixels."""
+class Window:
+    """A validation window's scored interior (clipped at the scene's edge), in pixels."""
 
     scene: int
     x: int
@@ -60,309 +287,27 @@ class Block:
     width: int
     height: int
 
-    def overlaps(self, x: int, y: int, width: int, height: int) -> bool:
-        """Whether a window shares at least one pixel with this block."""
-        return (x < self.x + self.width and self.x < x + width
-                and y < self.y + self.height and self.y < y + height)
 
+def validation_windows(heldout: list[SceneLabels], seed: int,
+                       interior: int = VALIDATION_INTERIOR,
+                       limit: int = MAX_VALIDATION_WINDOWS) -> list[Window]:
+    """The interiors that hold held-out labels, on a grid that tiles each scene.
 
-def summarise_labels(mask_path: str, lookup: np.ndarray, classes: int, cell: int = CELL,
-                     progress: Progress | None = None) -> SceneLabels:
-    """Counts a mask's labels per cell, reading it block by block.
-
-    Args:
-        mask_path: a mask from buildmasks (uint8, 0 = no label).
-        lookup: 256 entries mapping mask class ids to label indices (0 = ignore, 1..classes).
-        classes: number of output channels.
-        cell: cell edge in pixels (divides 1024).
-        progress: cancel and fraction.
+    Interiors do not overlap, so every held-out pixel is scored once; beyond ``limit`` windows a
+    seeded random choice is kept (an unbiased sample of the held-out pixels).
     """
-    progress = progress or ConsoleProgress(quiet=True)
-    dataset = open_raster(mask_path)
-    width, height = dataset.RasterXSize, dataset.RasterYSize
-    rows, cols = -(-height // cell), -(-width // cell)
-    counts = np.zeros((rows, cols, classes), dtype=np.int64)
-    blocks = list(windows(width, height, 1024))
-    band = dataset.GetRasterBand(1)
-    for number, (x, y, w, h) in enumerate(blocks):
-        if progress.cancelled():
-            raise Cancelled()
-        labels = lookup[band.ReadAsArray(x, y, w, h)]
-        ph, pw = -(-h // cell) * cell, -(-w // cell) * cell
-        padded = np.zeros((ph, pw), dtype=labels.dtype)
-        padded[:h, :w] = labels
-        grid = padded.reshape(ph // cell, cell, pw // cell, cell)
-        for c in range(classes):
-            counts[y // cell:y // cell + ph // cell, x // cell:x // cell + pw // cell, c] = \
-                (grid == c + 1).sum(axis=(1, 3))
-        progress.set_fraction((number + 1) / len(blocks))
-    return SceneLabels(width, height, cell, counts)
-
-
-def block_counts(scene: SceneLabels, index: int, block_size: int) -> list[tuple[Block, np.ndarray]]:
-    """The labelled blocks of a scene with their per-class counts."""
-    per = block_size // scene.cell
-    result = []
-    rows, cols, _ = scene.counts.shape
-    for r in range(0, rows, per):
-        for c in range(0, cols, per):
-            counts = scene.counts[r:r + per, c:c + per].sum(axis=(0, 1))
-            if counts.sum() == 0:
-                continue
-            x, y = c * scene.cell, r * scene.cell
-            block = Block(index, x, y, min(block_size, scene.width - x),
-                          min(block_size, scene.height - y))
-            result.append((block, counts))
-    return result
-
-
-def choose_block_size(scenes: list[SceneLabels], tile: int, minimum: int = 2 * CELL,
-                      wanted_blocks: int = 10) -> int:
-    """Half the tile, halved further until the scenes have enough labelled blocks to split.
-
-    Args:
-        scenes: the label summaries.
-        tile: the training window edge asked for.
-        minimum: the smallest block edge.
-        wanted_blocks: how many labelled blocks make a usable split.
-    """
-    size = max(minimum, (tile // 2) // CELL * CELL)
-    while size > minimum:
-        labelled = sum(len(block_counts(s, i, size)) for i, s in enumerate(scenes))
-        if labelled >= wanted_blocks:
-            break
-        size = max(minimum, size // 2 // CELL * CELL)
-    return size
-
-
-def split_validation(scenes: list[SceneLabels], block_size: int, fraction: float,
-                     seed: int) -> list[Block]:
-    """Chooses whole labelled blocks for validation, stratified by class.
-
-    First, rarest class first, each class that occurs in at least two blocks gets a validation
-    block (the one holding the share of that class closest to ``fraction``). Then random blocks
-    are added until validation holds ``fraction`` of the labelled pixels. A block is never taken
-    when that would leave a class with no training pixel.
-
-    Args:
-        scenes: label summaries of the training scenes.
-        block_size: block edge in pixels (a multiple of the cell size).
-        fraction: wanted share of labelled pixels in validation.
-        seed: makes the split repeatable.
-
-    Returns:
-        The validation blocks (empty when ``fraction`` is 0 or only one block is labelled).
-    """
-    candidates = [bc for i, s in enumerate(scenes) for bc in block_counts(s, i, block_size)]
-    if fraction <= 0 or len(candidates) < 2:
-        return []
-    rng = np.random.default_rng(seed)
-    matrix = np.stack([counts for _, counts in candidates]).astype(np.float64)
-    class_total = matrix.sum(axis=0)
-    target = fraction * class_total.sum()
-    chosen: list[int] = []
-    val = np.zeros_like(class_total)
-
-    def keeps_training(i: int) -> bool:
-        remaining = class_total - val - matrix[i]
-        return bool(np.all((remaining > 0) | (class_total == 0)))
-
-    occurrences = (matrix > 0).sum(axis=0)
-    for c in np.argsort(class_total):
-        if class_total[c] == 0 or occurrences[c] < 2 or val[c] > 0:
-            continue
-        options = [i for i in range(len(candidates))
-                   if i not in chosen and matrix[i, c] > 0 and keeps_training(i)]
-        if not options:
-            continue
-        share = np.array([matrix[i, c] for i in options]) / class_total[c]
-        size = np.array([matrix[i].sum() for i in options])
-        # the class share nearest the fraction, then the smaller block, then chance
-        order = np.lexsort((rng.random(len(options)), size, np.abs(share - fraction)))
-        pick = options[int(order[0])]
-        chosen.append(pick)
-        val += matrix[pick]
-    for i in rng.permutation(len(candidates)):
-        if val.sum() >= target:
-            break
-        if i in chosen or val.sum() + matrix[i].sum() > 1.5 * target or not keeps_training(i):
-            continue
-        chosen.append(int(i))
-        val += matrix[i]
-    return [candidates[i][0] for i in chosen]
-
-
-@dataclass
-class _ScenePlan:
-    """Allowed window positions of one scene."""
-
-    xs: np.ndarray
-    ys: np.ndarray
-    allowed: np.ndarray          # (len(ys), len(xs)) bool
-    blocked: np.ndarray          # (cell rows + 1, cell cols + 1) prefix sums of validation cells
-    reachable: np.ndarray        # (cell rows, cell cols) bool: some allowed window covers it
-
-
-@dataclass
-class WindowSampler:
-    """Draws training windows that avoid the validation blocks, anchored on labels.
-
-    Attributes:
-        scenes: label summaries.
-        validation: the validation blocks.
-        tile: (height, width) of the windows.
-        class_power: rarer classes are drawn with probability ~ pixels ** class_power.
-    """
-
-    scenes: list[SceneLabels]
-    validation: list[Block]
-    tile: tuple[int, int]
-    class_power: float = CLASS_POWER
-    plans: list[_ScenePlan] = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.plans = [self._plan(i, s) for i, s in enumerate(self.scenes)]
-        classes = self.scenes[0].counts.shape[-1]
-        self._cells: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-        reach = np.zeros(classes)
-        for c in range(classes):
-            scene_ids, flat, weights = [], [], []
-            for i, (scene, plan) in enumerate(zip(self.scenes, self.plans)):
-                counts = np.where(plan.reachable, scene.counts[..., c], 0).ravel()
-                nonzero = np.flatnonzero(counts)
-                scene_ids.append(np.full(len(nonzero), i))
-                flat.append(nonzero)
-                weights.append(counts[nonzero])
-            w = np.concatenate(weights).astype(np.float64)
-            reach[c] = w.sum()
-            self._cells.append((np.concatenate(scene_ids), np.concatenate(flat),
-                                np.cumsum(w)))
-        self.reachable_pixels = reach
-        with np.errstate(divide="ignore"):
-            p = np.where(reach > 0, reach ** self.class_power, 0.0)
-        self.class_probability = p / p.sum() if p.sum() > 0 else p
-
-    # ----- planning ------------------------------------------------------------------------
-    def _plan(self, index: int, scene: SceneLabels) -> _ScenePlan:
-        th, tw = self.tile
-        cell = scene.cell
+    found = []
+    for index, scene in enumerate(heldout):
+        per = interior // scene.cell
         rows, cols, _ = scene.counts.shape
-        blocked_cells = np.zeros((rows, cols), dtype=np.int32)
-        for block in self.validation:
-            if block.scene == index:
-                blocked_cells[block.y // cell:-(-(block.y + block.height) // cell),
-                              block.x // cell:-(-(block.x + block.width) // cell)] = 1
-        prefix = np.zeros((rows + 1, cols + 1), dtype=np.int64)
-        prefix[1:, 1:] = blocked_cells.cumsum(0).cumsum(1)
-        xs = _positions(scene.width, tw, cell)
-        ys = _positions(scene.height, th, cell)
-        c0, c1 = xs // cell, (xs + tw - 1) // cell + 1
-        r0, r1 = ys // cell, (ys + th - 1) // cell + 1
-        inside = (prefix[r1][:, c1] - prefix[r0][:, c1] - prefix[r1][:, c0]
-                  + prefix[r0][:, c0])
-        allowed = inside == 0
-        cover = np.zeros((rows + 1, cols + 1), dtype=np.int64)
-        iy, ix = np.nonzero(allowed)
-        if len(iy):
-            np.add.at(cover, (r0[iy], c0[ix]), 1)
-            np.add.at(cover, (r1[iy], c0[ix]), -1)
-            np.add.at(cover, (r0[iy], c1[ix]), -1)
-            np.add.at(cover, (r1[iy], c1[ix]), 1)
-        reachable = cover.cumsum(0).cumsum(1)[:rows, :cols] > 0
-        return _ScenePlan(xs, ys, allowed, prefix, reachable)
-
-    def reachable_fraction(self) -> float:
-        """Share of the training labels (outside validation) that some window can see."""
-        total = 0.0
-        for scene, plan in zip(self.scenes, self.plans):
-            rows, cols = plan.reachable.shape
-            blocked = np.diff(np.diff(plan.blocked, axis=0), axis=1) > 0
-            training = scene.counts.sum(-1) * ~blocked[:rows, :cols]
-            total += training.sum()
-        return float(self.reachable_pixels.sum() / total) if total else 0.0
-
-    # ----- sampling ------------------------------------------------------------------------
-    def overlaps_validation(self, scene: int, x: int, y: int) -> bool:
-        """Whether a window at (x, y) touches a validation block (exact, in pixels)."""
-        th, tw = self.tile
-        return any(b.scene == scene and b.overlaps(x, y, tw, th) for b in self.validation)
-
-    def _blocked(self, scene: int, x: int, y: int) -> bool:
-        plan, cell = self.plans[scene], self.scenes[scene].cell
-        th, tw = self.tile
-        r0, r1 = y // cell, (y + th - 1) // cell + 1
-        c0, c1 = x // cell, (x + tw - 1) // cell + 1
-        p = plan.blocked
-        return bool(p[r1, c1] - p[r0, c1] - p[r1, c0] + p[r0, c0])
-
-    def sample(self, rng: np.random.Generator) -> tuple[int, int, int]:
-        """Draws one window: (scene index, x, y) of its top-left pixel.
-
-        A class is drawn (rarer ones more often than their share), then a labelled cell of that
-        class that a training window can reach, then one of the allowed windows covering that
-        cell, shifted by up to a cell at random when the shift stays clear of validation.
-        """
-        c = int(rng.choice(len(self.class_probability), p=self.class_probability))
-        scene_ids, flat, cumulative = self._cells[c]
-        k = int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"))
-        k = min(k, len(flat) - 1)
-        scene_index = int(scene_ids[k])
-        scene, plan = self.scenes[scene_index], self.plans[scene_index]
-        cell = scene.cell
-        row, col = divmod(int(flat[k]), scene.counts.shape[1])
-        th, tw = self.tile
-        ix = np.flatnonzero((plan.xs <= col * cell + cell - 1) & (plan.xs + tw > col * cell))
-        iy = np.flatnonzero((plan.ys <= row * cell + cell - 1) & (plan.ys + th > row * cell))
-        options = np.argwhere(plan.allowed[np.ix_(iy, ix)])
-        oy, ox = options[rng.integers(len(options))]
-        x, y = int(plan.xs[ix[ox]]), int(plan.ys[iy[oy]])
-        jx, jy = (int(v) for v in rng.integers(-cell // 2, cell // 2 + 1, size=2))
-        nx = min(max(x + jx, 0), scene.width - tw)
-        ny = min(max(y + jy, 0), scene.height - th)
-        if not self._blocked(scene_index, nx, ny):
-            x, y = nx, ny
-        return scene_index, x, y
-
-
-def _positions(size: int, tile: int, stride: int) -> np.ndarray:
-    """Window starts along one axis: every ``stride`` pixels, plus the last one that fits."""
-    starts = list(range(0, size - tile + 1, stride))
-    if starts[-1] != size - tile:
-        starts.append(size - tile)
-    return np.asarray(starts, dtype=np.int64)
-
-
-def plan_windows(scenes: list[SceneLabels], validation: list[Block], tile: tuple[int, int],
-                 multiple: int, minimum: int = 64) -> tuple[WindowSampler, list[str]]:
-    """Builds the sampler, shrinking the windows until enough training labels are reachable.
-
-    In a small scene, large windows cannot avoid the validation blocks; halving them keeps the
-    split honest and most labels usable.
-
-    Args:
-        scenes: label summaries.
-        validation: validation blocks.
-        tile: (height, width) asked for (multiples of ``multiple``, within the smallest scene).
-        multiple: window edges stay multiples of this (2 ** network depth).
-        minimum: the smallest edge tried.
-
-    Returns:
-        The sampler and messages for the log about any adjustment.
-    """
-    messages = []
-    th, tw = tile
-    while True:
-        sampler = WindowSampler(scenes, validation, (th, tw))
-        fraction = sampler.reachable_fraction()
-        if fraction >= MIN_REACHABLE or max(th, tw) <= minimum:
-            break
-        nh = max(minimum, th // 2 // multiple * multiple)
-        nw = max(minimum, tw // 2 // multiple * multiple)
-        nh, nw = min(nh, th), min(nw, tw)
-        if (nh, nw) == (th, tw):
-            break
-        messages.append(f"Windows of {th} x {tw} pixels reach only {fraction:.0%} of the "
-                        f"training labels without touching a validation block; trying "
-                        f"{nh} x {nw}.")
-        th, tw = nh, nw
-    return sampler, messages
+        labelled = scene.counts.sum(-1)
+        for r in range(0, rows, per):
+            for c in range(0, cols, per):
+                if labelled[r:r + per, c:c + per].any():
+                    x, y = c * scene.cell, r * scene.cell
+                    found.append(Window(index, x, y, min(interior, scene.width - x),
+                                        min(interior, scene.height - y)))
+    if len(found) > limit:
+        keep = np.random.default_rng([seed, 11]).choice(len(found), limit, replace=False)
+        found = [found[i] for i in sorted(keep.tolist())]
+    return found

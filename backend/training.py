@@ -27,16 +27,16 @@ from .model_file import ModelMetadata, read_metadata
 from .normalization import BandStats, compute_band_stats
 from .progress import ConsoleProgress, Progress, SubProgress
 from .raster_io import atomic_output, open_raster
-from .sampling import (CELL, Block, SceneLabels, choose_block_size, plan_windows,
-                       split_validation, summarise_labels)
+from .sampling import (CELL, VALIDATION_INTERIOR, SplitLabels, WindowSampler, split_features,
+                       summarise_labels, validation_windows)
 from .training_scores import Scores, confusion_matrix, scores
 
 MODEL_SIZES = ("small", "medium", "large")
 PIXELS_PER_EPOCH = 2 ** 21
 """Pixels seen per epoch when the number of steps is automatic (about 128 windows of 128^2)."""
 MIN_STEPS = 4
-MAX_VALIDATION_BLOCKS = 64
-"""Validation uses at most this many blocks (in stratified order), so it stays a small share."""
+FEW_PIXELS = 50
+"""A class with fewer labelled pixels than this gets a warning: its scores are unreliable."""
 REPORT_SAMPLES = 4
 LABEL_SMOOTHING = 0.1
 """Label smoothing of the cross-entropy losses: a few polygons should not make the network sure."""
@@ -285,9 +285,20 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     classes = len(inputs.class_map)
     setup = SubProgress(progress, 0.0, 0.05)
 
-    # labels, validation split, windows
-    scenes = [summarise_labels(m, inputs.lookup, classes, CELL, setup) for m in inputs.masks]
-    totals = sum(s.totals for s in scenes)
+    # labels, the split by whole features, windows
+    from .feature_ids import feature_id_reader
+
+    id_readers = []
+    for mask in inputs.masks:
+        reader, source = feature_id_reader(mask)
+        id_readers.append(reader)
+        (progress.info if source.startswith("features from") else progress.warn)(
+            f"Validation groups of {os.path.basename(mask)}: {source}.")
+    full = [SplitLabels(m, inputs.lookup, r) for m, r in zip(inputs.masks, id_readers)]
+    features = [f for i, labels in enumerate(full) for f in labels.features(i)]
+    totals = np.zeros(classes, np.int64)
+    for f in features:
+        totals[f.label - 1] += f.pixels
     if totals.sum() == 0:
         raise UserError("The mask holds no labelled pixel (all 0): digitise some polygons and "
                         "build the mask again, and check that they cover image pixels with "
@@ -300,53 +311,58 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         if totals[c] == 0:
             progress.warn(f"class '{inputs.class_map.names[c]}' has no labelled pixel; the "
                           "network keeps an output for it but cannot learn it.")
+    split = split_features(features, len(full), classes, config.validation_fraction,
+                           config.seed)
+    if not any(len(h) for h in split.heldout):
+        raise UserError("No class has two or more digitised features, so none can be held out "
+                        "to validate the network honestly. Digitise at least two separate "
+                        "polygons of each class.")
+    labels = [SplitLabels(m, inputs.lookup, r, h)
+              for m, r, h in zip(inputs.masks, id_readers, split.heldout)]
 
     architecture = dict(init_metadata.architecture) if init_metadata else {
         "model_size": config.model_size, **_preset_dict(PRESETS[config.model_size])}
     multiple = 2 ** int(architecture["depth"])
-    tile = _fit_tile(config.tile_size, scenes, multiple, progress)
-    block_size = choose_block_size(scenes, max(tile))
-    validation = split_validation(scenes, block_size, config.validation_fraction, config.seed)
-    if not validation:
-        raise UserError("The labels lie in too small an area to hold out validation blocks "
-                        f"({block_size} px blocks). Digitise examples in more places of the "
-                        "image.")
-    sampler, messages = plan_windows(scenes, validation, tile, multiple)
-    for message in messages:
-        progress.info(message)
-    if sampler.reachable_pixels.sum() == 0:
-        raise UserError("No training window fits beside the validation blocks. Digitise "
-                        "examples in more places, or lower VALIDATION_FRACTION.")
-    tile = sampler.tile
-    if tile != (config.tile_size, config.tile_size):
-        progress.info(f"Training windows are {tile[0]} x {tile[1]} pixels (asked: "
-                      f"{config.tile_size}); the network is fully convolutional, so it "
-                      "classifies larger windows all the same.")
-    val_totals = _block_totals(scenes, validation, block_size)
-    train_totals = totals - val_totals
-    progress.info(f"Validation: {len(validation)} blocks of {block_size} x {block_size} pixels "
-                  f"hold {int(val_totals.sum())} of {int(totals.sum())} labelled pixels; no "
-                  "training window overlaps them.")
-    for c, info in enumerate(inputs.class_map.classes):
-        progress.info(f"  class {info.id} '{info.name}': {int(train_totals[c])} training, "
-                      f"{int(val_totals[c])} validation pixels")
-        if totals[c] > 0 and val_totals[c] == 0:
-            progress.warn(f"class '{info.name}' has no validation pixels (all its labels are "
-                          "in one block); its score cannot be measured.")
+    sizes = [(l.width, l.height) for l in labels]
+    tile = _fit_tile(config.tile_size, sizes, multiple, progress)
 
     # normalisation
     if init_metadata is not None:
         stats = BandStats(list(init_metadata.mean), list(init_metadata.std), 0)
         progress.info("Normalisation statistics are the starting model's.")
     else:
-        stats = compute_band_stats(inputs.images, inputs.bands, SubProgress(progress, 0.05,
-                                                                            0.08))
+        stats = compute_band_stats(inputs.images, inputs.bands, SubProgress(progress, 0.02,
+                                                                            0.05))
     from .training_data import SceneReader, TrainingBatches, read_validation
 
-    readers = [SceneReader(i, m, inputs.bands, stats, inputs.lookup)
-               for i, m in zip(inputs.images, inputs.masks)]
-    validation_used = validation[:MAX_VALIDATION_BLOCKS]
-    val_set = read_validation(readers, validation_used, block_size, multiple)
+    readers = [SceneReader(i, l, inputs.bands, stats) for i, l in zip(inputs.images, labels)]
+    scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h)[1], r.width, r.height,
+                               classes, CELL, setup, feature_ids=ids)
+              for r, ids in zip(readers, id_readers)]
+    heldout_scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h, True)[1],
+                                       r.width, r.height, classes, CELL)
+                      for r in readers]
+    train_totals = sum(s.totals for s in scenes)
+    val_totals = sum(s.totals for s in heldout_scenes)
+    sampler = WindowSampler(scenes, tile)
+    windows = validation_windows(heldout_scenes, config.seed)
+    val_set = read_validation(readers, windows, VALIDATION_INTERIOR, multiple)
+    heldout_count = sum(len(h) for h in split.heldout)
+    progress.info(f"Validation: {heldout_count} of {len(features)} digitised features, held out "
+                  f"whole ({int(val_totals.sum())} of {int(totals.sum())} labelled pixels"
+                  + (f"; {val_set.labelled_pixels} of them in {len(windows)} sampled windows"
+                     if val_set.labelled_pixels < val_totals.sum() else "")
+                  + "). Their labels never reach the loss.")
+    for c, info in enumerate(inputs.class_map.classes):
+        progress.info(f"  class {info.id} '{info.name}': {int(split.features_per_class[c])} "
+                      f"features, {int(train_totals[c])} training, {int(val_totals[c])} "
+                      "validation pixels")
+        if c in split.unvalidated:
+            progress.warn(f"class '{info.name}' has a single digitised feature: it trains but "
+                          "is not validated. Digitise a second, separate polygon of it.")
+        elif 0 < totals[c] < FEW_PIXELS:
+            progress.warn(f"class '{info.name}' has only {int(totals[c])} labelled pixels; its "
+                          "scores are unreliable. Digitise more of it.")
     data = TrainingBatches(readers, sampler, config.batch_size, config.augment, config.seed)
     steps = config.steps_per_epoch or max(
         MIN_STEPS, round(PIXELS_PER_EPOCH / (config.batch_size * tile[0] * tile[1])))
@@ -381,8 +397,9 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         mean=stats.mean, std=stats.std, class_map=inputs.class_map.to_dict(),
         tile_size=int(max(tile)), architecture=architecture, pixel_size=inputs.pixel_size,
         crs_wkt=inputs.crs_wkt,
-        metrics=_metrics(loop, best_scores, inputs, device, config, len(validation_used),
-                         block_size, train_totals, val_totals, time.time() - started))
+        metrics=_metrics(loop, best_scores, inputs, device, config, heldout_count,
+                         len(features), split.unvalidated, train_totals, val_totals,
+                         time.time() - started))
     from .model_file import save_model
 
     # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
@@ -415,14 +432,14 @@ def _preset_dict(preset: Any) -> dict:
             "dropout": float(preset.dropout)}
 
 
-def _fit_tile(tile_size: int, scenes: list[SceneLabels], multiple: int,
+def _fit_tile(tile_size: int, sizes: list[tuple[int, int]], multiple: int,
               progress: Progress) -> tuple[int, int]:
     """The window (height, width): the tile size, cut to the smallest scene, in multiples."""
     if tile_size < multiple or tile_size % multiple:
         raise UserError(f"The tile size must be a multiple of {multiple} (2 to the power of the "
                         f"network depth); got {tile_size}.")
-    height = min(s.height for s in scenes) // multiple * multiple
-    width = min(s.width for s in scenes) // multiple * multiple
+    height = min(h for _, h in sizes) // multiple * multiple
+    width = min(w for w, _ in sizes) // multiple * multiple
     if min(height, width) < multiple * 2:
         raise UserError(f"The image is too small to train on: at least {multiple * 2} pixels "
                         "are needed in each direction.")
@@ -431,16 +448,6 @@ def _fit_tile(tile_size: int, scenes: list[SceneLabels], multiple: int,
         progress.info(f"The image is smaller than the {tile_size}-pixel tile size: windows "
                       f"are {tile[0]} x {tile[1]} pixels.")
     return tile
-
-
-def _block_totals(scenes: list[SceneLabels], blocks: list[Block], block_size: int) -> np.ndarray:
-    total = np.zeros(scenes[0].counts.shape[-1], dtype=np.int64)
-    for block in blocks:
-        scene = scenes[block.scene]
-        cell = scene.cell
-        total += scene.counts[block.y // cell:(block.y + block_size) // cell,
-                              block.x // cell:(block.x + block_size) // cell].sum(axis=(0, 1))
-    return total
 
 
 def class_weights(pixels: np.ndarray, power: float = 0.5, limit: float = 20.0) -> list[float]:
@@ -690,7 +697,8 @@ def pick_samples(labels: np.ndarray, count: int) -> list[int]:
 
 
 def _metrics(loop: _Loop, best_scores: Scores, inputs: Inputs, device, config: TrainingConfig,
-             validation_blocks: int, block_size: int, train_totals: np.ndarray,
+             heldout_features: int, features: int, unvalidated: list[int],
+             train_totals: np.ndarray,
              val_totals: np.ndarray, seconds: float) -> dict:
     best = loop.best_record
 
@@ -717,8 +725,9 @@ def _metrics(loop: _Loop, best_scores: Scores, inputs: Inputs, device, config: T
         "steps_per_epoch": loop.steps,
         "augment": config.augment,
         "seed": config.seed,
-        "validation_blocks": validation_blocks,
-        "validation_block_size": block_size,
+        "validation_features": heldout_features,
+        "features": features,
+        "not_validated": [inputs.class_map.names[c] for c in unvalidated],
         "device": device.kind,
         "precision": device.precision,
         "init_model": os.path.basename(config.init_model) if config.init_model else None,

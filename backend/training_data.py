@@ -18,7 +18,7 @@ import numpy as np
 
 from .normalization import BandStats, read_bands
 from .raster_io import band_nodata, invalid_pixels, open_raster
-from .sampling import Block, WindowSampler
+from .sampling import VALIDATION_MARGIN, SplitLabels, Window, WindowSampler
 
 IN_MEMORY_BYTES = 512 * 1024 ** 2
 """A scene whose normalised pixels fit in this many bytes is read once and kept in memory."""
@@ -29,55 +29,56 @@ NOISE = 0.1
 
 
 class SceneReader:
-    """Reads normalised windows of one image with the label indices of its mask.
+    """Reads normalised windows of one image with its training (and held-out) labels.
 
     Args:
         image_path: the image.
-        mask_path: its mask (same grid).
+        labels: its mask's labels, split into training and held-out features.
         bands: 1-based band numbers, in channel order.
         stats: normalisation statistics.
-        lookup: 256 entries mapping mask ids to label indices (0 = ignore).
         in_memory_bytes: scenes up to this size are loaded whole.
     """
 
-    def __init__(self, image_path: str, mask_path: str, bands: list[int], stats: BandStats,
-                 lookup: np.ndarray, in_memory_bytes: int = IN_MEMORY_BYTES) -> None:
-        self.image_path, self.mask_path = image_path, mask_path
-        self.bands, self.stats, self.lookup = bands, stats, lookup
+    def __init__(self, image_path: str, labels: SplitLabels, bands: list[int], stats: BandStats,
+                 in_memory_bytes: int = IN_MEMORY_BYTES) -> None:
+        self.image_path, self.labels = image_path, labels
+        self.bands, self.stats = bands, stats
         dataset = open_raster(image_path)
         self.width, self.height = dataset.RasterXSize, dataset.RasterYSize
         self.nodata = [band_nodata(dataset)[b - 1] for b in bands]
         self._local = threading.local()
-        size = self.width * self.height * (len(bands) * 4 + 2)
+        size = self.width * self.height * (len(bands) * 4 + 3)
         self.in_memory = size <= in_memory_bytes
-        self._image = self._labels = self._valid = None
+        self._whole = None
         if self.in_memory:
-            self._image, self._labels, self._valid = self._read_from_files(
-                0, 0, self.width, self.height)
+            self._whole = self._read_from_files(0, 0, self.width, self.height)
 
-    def _datasets(self):
+    def _image(self):
         if not hasattr(self._local, "image"):
             self._local.image = open_raster(self.image_path)
-            self._local.mask = open_raster(self.mask_path)
-        return self._local.image, self._local.mask
+        return self._local.image
 
     def _read_from_files(self, x: int, y: int, w: int, h: int):
-        image, mask = self._datasets()
-        raw = read_bands(image, self.bands, x, y, w, h)
+        raw = read_bands(self._image(), self.bands, x, y, w, h)
         invalid = invalid_pixels(raw, self.nodata)
         pixels = self.stats.normalise(np.moveaxis(raw, 0, -1), invalid)
-        labels = self.lookup[mask.GetRasterBand(1).ReadAsArray(x, y, w, h)]
+        labels, heldout = self.labels.read(x, y, w, h)
         labels[invalid] = 0
-        return pixels, labels, ~invalid
+        heldout[invalid] = 0
+        return pixels, labels, ~invalid, heldout
 
-    def read(self, x: int, y: int, w: int, h: int):
-        """A window inside the scene: (pixels (h, w, C) float32, labels (h, w) uint8, valid)."""
+    def read(self, x: int, y: int, w: int, h: int, heldout: bool = False):
+        """A window inside the scene: (pixels (h, w, C) float32, labels (h, w) uint8, valid).
+
+        The labels are the training labels, or with ``heldout`` those of the held-out features.
+        """
         if self.in_memory:
-            return (self._image[y:y + h, x:x + w], self._labels[y:y + h, x:x + w],
-                    self._valid[y:y + h, x:x + w])
-        return self._read_from_files(x, y, w, h)
+            pixels, labels, valid, held = (a[y:y + h, x:x + w] for a in self._whole)
+        else:
+            pixels, labels, valid, held = self._read_from_files(x, y, w, h)
+        return pixels, held if heldout else labels, valid
 
-    def read_padded(self, x: int, y: int, w: int, h: int):
+    def read_padded(self, x: int, y: int, w: int, h: int, heldout: bool = False):
         """Like :meth:`read` for a window that may reach outside the scene (padded as nodata)."""
         pixels = np.zeros((h, w, len(self.bands)), dtype=np.float32)
         labels = np.zeros((h, w), dtype=np.uint8)
@@ -85,7 +86,7 @@ class SceneReader:
         x0, y0 = max(x, 0), max(y, 0)
         x1, y1 = min(x + w, self.width), min(y + h, self.height)
         if x1 > x0 and y1 > y0:
-            p, l, v = self.read(x0, y0, x1 - x0, y1 - y0)
+            p, l, v = self.read(x0, y0, x1 - x0, y1 - y0, heldout)
             pixels[y0 - y:y1 - y, x0 - x:x1 - x] = p
             labels[y0 - y:y1 - y, x0 - x:x1 - x] = l
             valid[y0 - y:y1 - y, x0 - x:x1 - x] = v
@@ -197,36 +198,38 @@ def prefetch(make: Callable[[object], object], jobs: Iterable, workers: int = 2,
 
 @dataclass
 class ValidationSet:
-    """Validation blocks read once, each with some context around it, at one fixed size.
+    """The held-out features' labels in windows read once, each with context around it.
 
-    Labels are kept only inside the block itself; the context only helps the prediction near the
-    block's edge. The context may include training pixels (as inference would), never labels.
+    Labels are those of held-out features, kept only inside the window's interior (interiors
+    tile the scene, so each pixel is scored once); the context only helps the prediction near
+    the interior's edge. The image is seen there as at inference; training labels never are.
     """
 
     pixels: np.ndarray    # (N, S, S, C)
-    labels: np.ndarray    # (N, S, S) label indices, 0 outside the block
+    labels: np.ndarray    # (N, S, S) label indices of held-out features, 0 elsewhere
     valid: np.ndarray     # (N, S, S) where the image has data
-    blocks: list[Block]
+    windows: list[Window]
 
     @property
     def labelled_pixels(self) -> int:
         return int((self.labels > 0).sum())
 
 
-def read_validation(readers: list[SceneReader], blocks: list[Block], block_size: int,
-                    multiple: int, margin: int = 16) -> ValidationSet:
-    """Reads the validation blocks with ``margin`` pixels of context, padded to one size."""
-    size = -(-(block_size + 2 * margin) // multiple) * multiple
+def read_validation(readers: list[SceneReader], windows: list[Window], interior: int,
+                    multiple: int, margin: int = VALIDATION_MARGIN) -> ValidationSet:
+    """Reads the validation windows with ``margin`` pixels of context, padded to one size."""
+    size = -(-(interior + 2 * margin) // multiple) * multiple
     channels = len(readers[0].bands)
-    pixels = np.zeros((len(blocks), size, size, channels), np.float32)
-    labels = np.zeros((len(blocks), size, size), np.uint8)
-    valid = np.zeros((len(blocks), size, size), bool)
-    for i, block in enumerate(blocks):
-        x = block.x - (size - block.width) // 2
-        y = block.y - (size - block.height) // 2
-        p, l, valid[i] = readers[block.scene].read_padded(x, y, size, size)
+    pixels = np.zeros((len(windows), size, size, channels), np.float32)
+    labels = np.zeros((len(windows), size, size), np.uint8)
+    valid = np.zeros((len(windows), size, size), bool)
+    for i, window in enumerate(windows):
+        x = window.x - (size - window.width) // 2
+        y = window.y - (size - window.height) // 2
+        p, l, valid[i] = readers[window.scene].read_padded(x, y, size, size, heldout=True)
         keep = np.zeros_like(l, dtype=bool)
-        keep[block.y - y:block.y - y + block.height, block.x - x:block.x - x + block.width] = True
+        keep[window.y - y:window.y - y + window.height,
+             window.x - x:window.x - x + window.width] = True
         pixels[i] = p
         labels[i] = np.where(keep, l, 0)
-    return ValidationSet(pixels, labels, valid, list(blocks))
+    return ValidationSet(pixels, labels, valid, list(windows))

@@ -233,11 +233,11 @@ def _on_grid(geometry: Any, transform: Any, buffer: "_Buffer | None", source_srs
             repaired = "repaired"
         if transform is not None and geometry.Transform(transform) != 0:
             return None, "untransformable"
+    elif buffer is None:
+        # width 0: a point labels the pixel it falls in, a line the pixels it passes through
+        if transform is not None and geometry.Transform(transform) != 0:
+            return None, "untransformable"
     else:
-        if buffer is None:
-            raise UserError(
-                f"The layer '{label}' holds lines or points, which need a line width above "
-                "0 (LINE_WIDTH, in metres on the ground) to become areas in the mask.")
         geometry = buffer.apply(geometry, source_srs, transform)
         if geometry is None:
             return None, "untransformable"

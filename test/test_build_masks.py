@@ -184,9 +184,6 @@ def test_loaded_mask_gets_palette_through_post_processor(plugin, tmp_path):
 @pytest.mark.parametrize("case, parameters, message", [
     ("missing field", dict(CLASS_FIELD="nope"), "has no field 'nope'"),
     ("no overlap", dict(INPUT=str(SOLARIS / "sample_geotiff.tif")), "None of the features"),
-    ("zero width", dict(VECTORS=[str(SOLARIS / "sample_roads_for_masking.geojson")],
-                        INPUT=str(SOLARIS / "road_mask_input.tif"), CLASS_FIELD=""),
-     "line width above 0"),
     ("no crs", dict(VECTORS=[str(SOLARIS / "geotiff_custom_proj_labels.geojson")],
                     INPUT=str(SOLARIS / "sample_geotiff_custom_proj.tif"), CLASS_FIELD=""),
      "cannot be degrees"),
