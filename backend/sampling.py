@@ -258,8 +258,8 @@ class WindowSampler:
         self.class_probability = p / p.sum() if p.sum() > 0 else p
 
     def sample(self, rng: np.random.Generator) -> tuple[int, int, int]:
-        """Draws one window: (scene index, x, y) of its top-left pixel, covering a label of the
-        drawn class at a random place inside the window."""
+        """Draws one window: (scene index, x, y) of its top-left pixel, covering a labelled
+        cell of the drawn class at a random place inside the window."""
         c = int(rng.choice(len(self.class_probability), p=self.class_probability))
         groups, cumulative = self._choices[c]
         g = min(int(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right")),
@@ -270,11 +270,19 @@ class WindowSampler:
         scene = self.scenes[scene_index]
         row, col = divmod(int(cells[k]), scene.counts.shape[1])
         th, tw = self.tile
-        px = col * scene.cell + int(rng.integers(scene.cell))
-        py = row * scene.cell + int(rng.integers(scene.cell))
-        x = min(max(px - int(rng.integers(tw)), 0), scene.width - tw)
-        y = min(max(py - int(rng.integers(th)), 0), scene.height - th)
+        x = self._start(col * scene.cell, scene.cell, tw, scene.width, rng)
+        y = self._start(row * scene.cell, scene.cell, th, scene.height, rng)
         return scene_index, x, y
+
+    @staticmethod
+    def _start(first: int, cell: int, tile: int, size: int, rng: np.random.Generator) -> int:
+        """A window start along one axis at a random place where the window covers the cell
+        (or, for windows smaller than a cell, a random pixel of it)."""
+        if tile >= cell:
+            start = first - int(rng.integers(tile - cell + 1))
+        else:
+            start = first + int(rng.integers(cell)) - int(rng.integers(tile))
+        return min(max(start, 0), size - tile)
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ class TrainingConfig:
         output_report: the HTML report (optional).
         tensorboard_dir: a TensorBoard log folder (optional).
         workers: threads preparing batches.
+        final_fit: after the validated run has chosen the number of epochs, train again on
+            all features (held-out ones included) for that many epochs and write that model;
+            the validation figures remain those of the validated run.
     """
 
     images: list[str]
@@ -95,6 +98,7 @@ class TrainingConfig:
     output_report: str | None = None
     tensorboard_dir: str | None = None
     workers: int = 2
+    final_fit: bool = True
 
 
 @dataclass
@@ -317,13 +321,11 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         raise UserError("No class has two or more digitised features, so none can be held out "
                         "to validate the network honestly. Digitise at least two separate "
                         "polygons of each class.")
-    labels = [SplitLabels(m, inputs.lookup, r, h)
-              for m, r, h in zip(inputs.masks, id_readers, split.heldout)]
 
     architecture = dict(init_metadata.architecture) if init_metadata else {
         "model_size": config.model_size, **_preset_dict(PRESETS[config.model_size])}
     multiple = 2 ** int(architecture["depth"])
-    sizes = [(l.width, l.height) for l in labels]
+    sizes = [(l.width, l.height) for l in full]
     tile = _fit_tile(config.tile_size, sizes, multiple, progress)
 
     # normalisation
@@ -333,12 +335,10 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     else:
         stats = compute_band_stats(inputs.images, inputs.bands, SubProgress(progress, 0.02,
                                                                             0.05))
-    from .training_data import SceneReader, TrainingBatches, read_validation
+    from .training_data import TrainingBatches, open_scenes, read_validation
 
-    readers = [SceneReader(i, l, inputs.bands, stats) for i, l in zip(inputs.images, labels)]
-    scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h)[1], r.width, r.height,
-                               classes, CELL, setup, feature_ids=ids)
-              for r, ids in zip(readers, id_readers)]
+    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, id_readers,
+                                  split.heldout, inputs.bands, stats, classes, setup)
     heldout_scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h, True)[1],
                                        r.width, r.height, classes, CELL)
                       for r in readers]
@@ -348,6 +348,7 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     windows = validation_windows(heldout_scenes, config.seed)
     val_set = read_validation(readers, windows, VALIDATION_INTERIOR, multiple)
     heldout_count = sum(len(h) for h in split.heldout)
+    warnings: list[str] = []
     progress.info(f"Validation: {heldout_count} of {len(features)} digitised features, held out "
                   f"whole ({int(val_totals.sum())} of {int(totals.sum())} labelled pixels"
                   + (f"; {val_set.labelled_pixels} of them in {len(windows)} sampled windows"
@@ -358,11 +359,13 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
                       f"features, {int(train_totals[c])} training, {int(val_totals[c])} "
                       "validation pixels")
         if c in split.unvalidated:
-            progress.warn(f"class '{info.name}' has a single digitised feature: it trains but "
-                          "is not validated. Digitise a second, separate polygon of it.")
-        elif 0 < totals[c] < FEW_PIXELS:
-            progress.warn(f"class '{info.name}' has only {int(totals[c])} labelled pixels; its "
-                          "scores are unreliable. Digitise more of it.")
+            warnings.append(f"Class '{info.name}' has a single digitised feature: it trains but "
+                            "is not validated. Digitise a second, separate polygon of it.")
+        if 0 < totals[c] < FEW_PIXELS:
+            warnings.append(f"Class '{info.name}' has only {int(totals[c])} labelled pixels; "
+                            "its scores are unreliable. Digitise more of it.")
+    for warning in warnings:
+        progress.warn(warning)
     data = TrainingBatches(readers, sampler, config.batch_size, config.augment, config.seed)
     steps = config.steps_per_epoch or max(
         MIN_STEPS, round(PIXELS_PER_EPOCH / (config.batch_size * tile[0] * tile[1])))
@@ -383,13 +386,37 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
                       f"{config.epochs} epochs (early stop after {config.patience} without "
                       f"improvement), loss {config.loss}.")
         loop = _Loop(keras, model, config, steps, data, val_set, inputs, weights,
-                     SubProgress(progress, 0.08, 0.95), progress)
+                     SubProgress(progress, 0.08, 0.55 if config.final_fit else 0.95), progress)
         loop.run()
     if not loop.history:
         raise Cancelled()
+    model.set_weights(loop.best_weights)
+    final_fit = False
+    if config.final_fit and not loop.cancelled:
+        epochs = int(loop.best_record["epoch"])
+        progress.info(f"Final fit: training again on all {len(features)} features, held-out "
+                      f"ones included, for the {epochs} epochs validation chose. The validation "
+                      "figures are those of the run without the held-out features.")
+        everything, all_scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
+                                             id_readers, None, inputs.bands, stats, classes)
+        all_data = TrainingBatches(everything, WindowSampler(all_scenes, tile),
+                                   config.batch_size, config.augment, config.seed)
+        keras.utils.set_random_seed(config.seed)
+        with keras.device(device.keras_device):
+            final_model = _make_model(keras, config, inputs, init_metadata, architecture,
+                                      device, precision_scope)
+            final = _Loop(keras, final_model, config, steps, all_data, None, inputs,
+                          class_weights(sum(s.totals for s in all_scenes)),
+                          SubProgress(progress, 0.55, 0.95), progress, fit_epochs=epochs)
+            final.run()
+        if final.best_weights is not None:
+            model, final_fit = final_model, True
+            model.set_weights(final.best_weights)
+        else:
+            progress.warn("The final fit was cancelled: the model written is the validated "
+                          "one, trained without the held-out features.")
 
     # outputs
-    model.set_weights(loop.best_weights)
     best = loop.best_record
     best_scores = scores(loop.best_confusion)
     metadata = ModelMetadata(
@@ -399,7 +426,7 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         crs_wkt=inputs.crs_wkt,
         metrics=_metrics(loop, best_scores, inputs, device, config, heldout_count,
                          len(features), split.unvalidated, train_totals, val_totals,
-                         time.time() - started))
+                         time.time() - started) | {"final_fit": final_fit})
     from .model_file import save_model
 
     # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
@@ -419,8 +446,15 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     report = None
     if config.output_report:
         report = config.output_report
+        validated = (f"Validation: {heldout_count} of {len(features)} digitised features were "
+                     "held out whole; the curves and scores are theirs, from the run that never "
+                     "saw their labels.")
+        if final_fit:
+            validated += (f" The model file was then trained again on all features for the "
+                          f"{best['epoch']} epochs chosen (final fit); expect it to do a little "
+                          "better than these figures.")
         _write_report(report, loop, inputs, best_scores, config, device, architecture, tile,
-                      note)
+                      [validated] + warnings + ([note] if note else []))
     progress.set_fraction(1.0)
     return TrainingResult(config.output_model, loop.csv_path, report, float(best["val_miou"]),
                           int(best["epoch"]), len(loop.history), loop.cancelled,
@@ -429,7 +463,7 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
 
 def _preset_dict(preset: Any) -> dict:
     return {"depth": int(preset.depth), "filters": int(preset.filters),
-            "dropout": float(preset.dropout)}
+            "dropout": float(preset.dropout), "spectral": int(preset.spectral)}
 
 
 def _fit_tile(tile_size: int, sizes: list[tuple[int, int]], multiple: int,
@@ -487,7 +521,8 @@ def _make_model(keras, config: TrainingConfig, inputs: Inputs, init_metadata, ar
         else:
             model = build_unet(len(inputs.bands), len(inputs.class_map),
                                UNetConfig(architecture["depth"], architecture["filters"],
-                                          architecture["dropout"]))
+                                          architecture["dropout"],
+                                          architecture.get("spectral", 0)))
     return model
 
 
@@ -495,7 +530,10 @@ class _Loop:
     """The epoch loop: train steps, validation, logging, best weights, early stop, cancel."""
 
     def __init__(self, keras, model, config: TrainingConfig, steps: int, data, val_set,
-                 inputs: Inputs, weights: list[float], bar: Progress, log: Progress) -> None:
+                 inputs: Inputs, weights: list[float], bar: Progress, log: Progress,
+                 fit_epochs: int = 0) -> None:
+        """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
+        same schedule and keeps the final (averaged) weights."""
         from ..models.losses import make_loss
         from ..models.metrics import MaskedMeanIoU
 
@@ -519,9 +557,10 @@ class _Loop:
         self.best_confusion = np.zeros((self.classes, self.classes), np.int64)
         self.best_predictions: np.ndarray | None = None
         self.cancelled = self.stopped_early = False
-        self.samples = pick_samples(val_set.labels, REPORT_SAMPLES)
+        self.fit_epochs = fit_epochs
+        self.samples = pick_samples(val_set.labels, REPORT_SAMPLES) if val_set else []
         self.board = None
-        if config.tensorboard_dir:
+        if config.tensorboard_dir and not fit_epochs:
             if keras.backend.backend() == "tensorflow":
                 from .training_report import TensorBoardLog
 
@@ -533,7 +572,8 @@ class _Loop:
         from .training_data import prefetch
 
         config, wait = self.config, 0
-        for epoch in range(1, config.epochs + 1):
+        last = self.fit_epochs or config.epochs
+        for epoch in range(1, last + 1):
             started = time.time()
             self.model.reset_metrics()
             logs: dict = {}
@@ -545,7 +585,7 @@ class _Loop:
                     logs = self.model.train_on_batch(x, y, return_dict=True)
                     done += 1
                     self.bar.set_fraction(((epoch - 1) * self.steps + done)
-                                          / (config.epochs * self.steps))
+                                          / (last * self.steps))
                     if self.bar.cancelled():
                         self.cancelled = True
                         break
@@ -558,6 +598,13 @@ class _Loop:
                 self.log.warn(f"Epoch {epoch}: the loss is not a number; training stops. Try "
                               "a lower learning rate.")
                 break
+            if self.fit_epochs:
+                self.history.append({"epoch": epoch, "loss": loss})
+                self.log.info(f"Final fit, epoch {epoch}/{last}: loss {loss:.4f}, "
+                              f"{time.time() - started:.1f} s")
+                if self.cancelled:
+                    break
+                continue
             record = self._validate(epoch, loss, float(logs.get("miou", math.nan)), done,
                                     time.time() - started)
             # only a better mIoU resets the patience: a tie kept for its lower loss is a stall
@@ -571,6 +618,11 @@ class _Loop:
                 break
         if self.board is not None:
             self.board.close()
+        if self.fit_epochs and not self.cancelled and len(self.history) == last:
+            optimizer = self.model.optimizer
+            if optimizer.use_ema:
+                optimizer.finalize_variable_values(self.model.trainable_variables)
+            self.best_weights = self.model.get_weights()
 
     def _validate(self, epoch: int, loss: float, miou: float, steps_done: int,
                   seconds: float) -> dict:
@@ -738,7 +790,7 @@ def _metrics(loop: _Loop, best_scores: Scores, inputs: Inputs, device, config: T
 
 def _write_report(path: str, loop: _Loop, inputs: Inputs, best_scores: Scores,
                   config: TrainingConfig, device, architecture: dict, tile: tuple[int, int],
-                  note: str) -> None:
+                  notes: list[str]) -> None:
     from .training_report import ReportData, Sample, rgb_channels_for, write_report
 
     channels, rgb_label = rgb_channels_for(inputs.band_names)
@@ -767,5 +819,5 @@ def _write_report(path: str, loop: _Loop, inputs: Inputs, best_scores: Scores,
         history=loop.history, best_epoch=int(loop.best_record["epoch"]),
         confusion=loop.best_confusion, scores=best_scores, samples=samples,
         rgb_channels=channels, rgb_label=rgb_label, settings=settings,
-        notes=[note] if note else [])
+        notes=notes)
     write_report(path, data)

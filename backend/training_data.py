@@ -18,7 +18,9 @@ import numpy as np
 
 from .normalization import BandStats, read_bands
 from .raster_io import band_nodata, invalid_pixels, open_raster
-from .sampling import VALIDATION_MARGIN, SplitLabels, Window, WindowSampler
+from .progress import Progress
+from .sampling import (CELL, VALIDATION_MARGIN, SceneLabels, SplitLabels, Window, WindowSampler,
+                       summarise_labels)
 
 IN_MEMORY_BYTES = 512 * 1024 ** 2
 """A scene whose normalised pixels fit in this many bytes is read once and kept in memory."""
@@ -26,6 +28,8 @@ JITTER = 0.1
 """Standard deviation of the per-channel gain and offset jitter, in normalised units."""
 NOISE = 0.1
 """Standard deviation of per-pixel Gaussian noise added in augmentation (normalised units)."""
+BAND_DROPOUT = 0.0
+"""Chance that augmentation blanks a band of a window (sets it to the scene mean, 0)."""
 
 
 class SceneReader:
@@ -93,6 +97,33 @@ class SceneReader:
         return pixels, labels, valid
 
 
+def open_scenes(images: list[str], masks: list[str], lookup: np.ndarray,
+                feature_ids: list[Callable[[int, int, int, int], np.ndarray]],
+                heldout: list[np.ndarray] | None, bands: list[int], stats: BandStats,
+                classes: int, progress: Progress | None = None
+                ) -> tuple[list[SceneReader], list[SceneLabels]]:
+    """Readers of the training scenes, and the per-cell summaries of their training labels.
+
+    Args:
+        images: the images.
+        masks: one mask per image.
+        lookup: mask ids to label indices.
+        feature_ids: one feature-id reader per mask (``backend.feature_ids``).
+        heldout: per scene, the feature ids held out for validation (None: none).
+        bands: 1-based bands.
+        stats: normalisation.
+        classes: output channels.
+        progress: cancel and fraction while summarising.
+    """
+    heldout = heldout if heldout is not None else [None] * len(images)
+    readers = [SceneReader(image, SplitLabels(mask, lookup, ids, held), bands, stats)
+               for image, mask, ids, held in zip(images, masks, feature_ids, heldout)]
+    scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h)[1], r.width, r.height,
+                               classes, CELL, progress, feature_ids=ids)
+              for r, ids in zip(readers, feature_ids)]
+    return readers, scenes
+
+
 def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
             rng: np.random.Generator, jitter: float | None = None):
     """A random flip / 90-degree rotation / transpose and mild radiometric jitter.
@@ -129,6 +160,8 @@ def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
         offset = rng.normal(0.0, jitter, channels).astype(np.float32)
         pixels = pixels * gain + offset
         pixels += rng.normal(0.0, NOISE, pixels.shape).astype(np.float32)
+        if BAND_DROPOUT:
+            pixels[..., rng.random(channels) < BAND_DROPOUT] = 0.0
         pixels[~valid] = 0.0
     return pixels, np.ascontiguousarray(labels), np.ascontiguousarray(valid)
 

@@ -101,8 +101,8 @@ def buildings(folder: Path, squares: int = 60, edge: float = 10.0) -> Dataset:
     dataset = gdal.Open(image)
     x0, px, _, y0, _, py = dataset.GetGeoTransform()
     right, bottom = x0 + dataset.RasterXSize * px, y0 + dataset.RasterYSize * py
-    layer = ogr.Open(str(SOLARIS / "geotiff_labels.geojson")).GetLayer(0)
-    shapes = [f.GetGeometryRef().Clone() for f in layer]
+    source = ogr.Open(str(SOLARIS / "geotiff_labels.geojson"))  # keeps the layer alive
+    shapes = [f.GetGeometryRef().Clone() for f in source.GetLayer(0)]
     keep_out = ogr.Geometry(ogr.wkbMultiPolygon)
     for g in shapes:
         keep_out = keep_out.Union(g)
@@ -302,12 +302,30 @@ def goal(dataset: Dataset, forest: float) -> tuple[float, str]:
     return forest + 0.05, "forest + 0.05"
 
 
+def patch(item: str) -> None:
+    """Sets a constant for an experiment: ``training.NAME=1`` or ``unet.PRESETS.small=[d,f,p,s]``."""
+    import importlib
+
+    target, value = item.split("=", 1)
+    parsed = json.loads(value)
+    module_name, *path = target.split(".")
+    package = "models" if module_name in ("unet", "losses", "metrics") else "backend"
+    module = importlib.import_module(f"landcoverunet.{package}.{module_name}")
+    if path[0] == "PRESETS":
+        module.PRESETS[path[1]] = module.UNetConfig(*parsed)
+    else:
+        setattr(module, path[0], parsed)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default=",".join(DATASETS))
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE",
                         help="override a TrainingConfig default (JSON value) to try a candidate")
+    parser.add_argument("--patch", nargs="*", default=[], metavar="MODULE.NAME=VALUE",
+                        help="set a backend or models constant (JSON value), e.g. "
+                             "training_data.JITTER=0.2 or unet.PRESETS.small=[1,16,0.3,64]")
     parser.add_argument("--tta", default=None, help="classify with this TTA mode, not the default")
     parser.add_argument("--folder", default=None, help="work folder (kept; default: a temp one)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
@@ -319,11 +337,14 @@ def main() -> int:
             overrides[key] = json.loads(value)
         except json.JSONDecodeError:
             overrides[key] = value
+    for item in args.patch:
+        patch(item)
     seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-heldout-"))
     folder.mkdir(parents=True, exist_ok=True)
-    print(f"U-Net: {'DEFAULTS' if not overrides and not args.tta else 'NOT the defaults'} "
-          f"{overrides or ''}{' tta=' + args.tta if args.tta else ''}; seeds {seeds}; "
+    print(f"U-Net: {'DEFAULTS' if not (overrides or args.tta or args.patch) else 'NOT the defaults'}"
+          f" {overrides or ''}{' tta=' + args.tta if args.tta else ''} {' '.join(args.patch)}; "
+          f"seeds {seeds}; "
           f"{os.cpu_count()} CPUs; work folder {folder}")
     figures = []
     for name in [n.strip() for n in args.datasets.split(",") if n.strip()]:
@@ -363,6 +384,7 @@ def main() -> int:
               f"{max(r['seconds'] for r in f['runs']):.0f} |")
     if args.json:
         Path(args.json).write_text(json.dumps({"overrides": overrides, "tta": args.tta,
+                                               "patch": args.patch,
                                                "figures": figures}, indent=1))
     return 0
 

@@ -3,7 +3,7 @@
 Usage (from the repository root):
     source scripts/env.sh && .venv/bin/python bench/bench_training.py [--steps 30] [--tile 64] [--batch 8]
 
-The pipeline (window sampling away from validation blocks, reading, normalising, augmenting,
+The pipeline (window sampling on training features, reading, normalising, augmenting,
 in 2 worker threads) should hide behind the training step: the target is an overhead of at most
 10 %. Runs on the NC Landsat scene from ../shared/data with the default model, tile and batch.
 """
@@ -34,10 +34,10 @@ def main() -> None:
 
     import keras
     from landcoverunet.backend.normalization import compute_band_stats
-    from landcoverunet.backend.sampling import (CELL, plan_windows, split_validation,
-                                                summarise_labels)
+    from landcoverunet.backend.feature_ids import feature_id_reader
+    from landcoverunet.backend.sampling import SplitLabels, WindowSampler, split_features
     from landcoverunet.backend.training import TrainingConfig, check_inputs
-    from landcoverunet.backend.training_data import SceneReader, TrainingBatches, prefetch
+    from landcoverunet.backend.training_data import TrainingBatches, open_scenes, prefetch
     from landcoverunet.models.losses import make_loss
     from landcoverunet.models.metrics import MaskedMeanIoU
     from landcoverunet.models.unet import PRESETS, build_unet
@@ -46,12 +46,13 @@ def main() -> None:
     stack, mask = nc_stack_and_mask(folder)
     inputs = check_inputs(TrainingConfig([stack], [mask], str(folder / "m.keras")))
     classes = len(inputs.class_map)
-    scene = summarise_labels(mask, inputs.lookup, classes, CELL)
-    validation = split_validation([scene], 64, 0.2, seed=42)
-    sampler, _ = plan_windows([scene], validation, (args.tile, args.tile), 16,
-                              minimum=args.tile)
+    ids, _ = feature_id_reader(mask)
+    split = split_features(SplitLabels(mask, inputs.lookup, ids).features(0), 1, classes, 0.2,
+                           seed=42)
     stats = compute_band_stats([stack], inputs.bands)
-    reader = SceneReader(stack, mask, inputs.bands, stats, inputs.lookup)
+    (reader,), scenes = open_scenes([stack], [mask], inputs.lookup, [ids], split.heldout,
+                                    inputs.bands, stats, classes)
+    sampler = WindowSampler(scenes, (args.tile, args.tile))
     data = TrainingBatches([reader], sampler, args.batch, augment=True, seed=0)
 
     model = build_unet(len(inputs.bands), classes, PRESETS[config_default("model_size")])

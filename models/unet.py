@@ -19,12 +19,17 @@ class UNetConfig:
     Attributes:
         depth: number of down-sampling steps (the input size must be a multiple of 2**depth).
         filters: filters of the first level; each level down doubles them.
-        dropout: dropout rate in the bottleneck and the deepest decoder level.
+        dropout: dropout rate in the bottleneck and the deepest decoder level (with a spectral
+            path: on the context branch's output).
+        spectral: width of a per-pixel (1 x 1) path; 0 for none. With it the network is
+            spectral-first: the pixel's own bands carry the decision, and the U-Net becomes a
+            context branch of small receptive field beside it (see :func:`build_unet`).
     """
 
     depth: int = 4
     filters: int = 32
     dropout: float = 0.1
+    spectral: int = 0
 
 
 PRESETS: dict[str, UNetConfig] = {
@@ -49,6 +54,15 @@ def conv_block(x, filters: int, name: str):
     return x
 
 
+def spectral_block(x, width: int, name: str, count: int = 2):
+    """1 x 1 conv - batch-norm - ReLU layers: a per-pixel network over the bands."""
+    for i in range(1, count + 1):
+        x = layers.Conv2D(width, 1, use_bias=False, name=f"{name}_conv{i}")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn{i}")(x)
+        x = layers.Activation("relu", name=f"{name}_relu{i}")(x)
+    return x
+
+
 def build_unet(bands: int, classes: int, config: UNetConfig = UNetConfig(),
                name: str = "unet") -> keras.Model:
     """Builds a U-Net that maps (H, W, bands) images to (H, W, classes) softmax probabilities.
@@ -61,19 +75,29 @@ def build_unet(bands: int, classes: int, config: UNetConfig = UNetConfig(),
     """
     inputs = keras.Input(shape=(None, None, bands), name="image")
     x = inputs
+    if config.spectral:
+        x = spectral_block(inputs, config.spectral, "spectral")
+        pixel = x
     skips = []
     for level in range(config.depth):
         x = conv_block(x, config.filters * 2 ** level, f"down{level}")
         skips.append(x)
         x = layers.MaxPooling2D(2, name=f"pool{level}")(x)
     x = conv_block(x, config.filters * 2 ** config.depth, "bottleneck")
-    if config.dropout:
+    if config.dropout and not config.spectral:
         x = layers.Dropout(config.dropout, name="bottleneck_dropout")(x)
     for level in reversed(range(config.depth)):
         x = layers.Conv2DTranspose(config.filters * 2 ** level, 2, strides=2, padding="same",
                                    name=f"up{level}_transpose")(x)
         x = layers.Concatenate(name=f"up{level}_concat")([x, skips[level]])
         x = conv_block(x, config.filters * 2 ** level, f"up{level}")
+    if config.spectral:
+        # Dropping context features in training makes the per-pixel path carry the decision:
+        # with a few dozen polygons, context is what a network memorises first.
+        if config.dropout:
+            x = layers.Dropout(config.dropout, name="context_dropout")(x)
+        x = layers.Concatenate(name="fuse_concat")([pixel, x])
+        x = spectral_block(x, config.spectral, "fuse", count=1)
     # float32 output keeps the softmax stable under mixed precision.
     outputs = layers.Conv2D(classes, 1, activation="softmax", dtype="float32",
                             name="probabilities")(x)

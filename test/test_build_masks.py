@@ -109,6 +109,38 @@ def test_buildings_equal_solaris_reference(plugin, tmp_path):
     assert category_names(dataset)[1] == "geotiff_labels"
 
 
+def test_feature_ids_beside_the_mask_name_each_building(plugin, tmp_path):
+    """Training holds out whole features: the sidecar numbers the feature of every pixel."""
+    from landcoverunet.backend.feature_ids import METADATA_KEY, sidecar_path
+
+    result = run(tmp_path, INPUT=str(SOLARIS / "sample_geotiff.tif"),
+                 VECTORS=[str(SOLARIS / "geotiff_labels.geojson")])
+    mask = read(result["OUTPUT"])
+    ids_path = sidecar_path(result["OUTPUT"])
+    assert gdal.Open(result["OUTPUT"]).GetMetadataItem(METADATA_KEY) == os.path.basename(ids_path)
+    ids = read(ids_path)
+    assert ((ids > 0) == (mask > 0)).all()
+    layer = ogr.Open(str(SOLARIS / "geotiff_labels.geojson")).GetLayer(0)
+    transform = gdal.Open(result["OUTPUT"]).GetGeoTransform()
+    for number, feature in enumerate(layer, start=1):
+        inside = ids == number
+        centroid = feature.GetGeometryRef().Centroid()
+        col = int((centroid.GetX() - transform[0]) / transform[1])
+        row = int((centroid.GetY() - transform[3]) / transform[5])
+        if inside.sum() > 20 and feature.GetGeometryRef().Contains(centroid):
+            assert ids[row, col] == number   # the pixel under the roof's centre is its own
+    assert len(np.unique(ids[ids > 0])) == 43
+
+
+def test_points_without_width_label_the_pixel_they_fall_in(plugin, tmp_path):
+    naip = NC.parent / "naip_river_points"
+    result = run(tmp_path, INPUT=str(naip / "river_subset.tif"),
+                 VECTORS=[str(naip / "training_data.shp")], CLASS_FIELD="label")
+    mask = read(result["OUTPUT"])
+    assert (mask > 0).sum() == 60
+    assert sorted(np.bincount(mask.ravel())[1:].tolist()) == [20, 20, 20]
+
+
 def test_roads_with_width_match_solaris_reference(plugin, tmp_path):
     result = run(tmp_path, INPUT=str(SOLARIS / "road_mask_input.tif"),
                  VECTORS=[str(SOLARIS / "sample_roads_for_masking.geojson")], LINE_WIDTH=4.0)

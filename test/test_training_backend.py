@@ -13,8 +13,9 @@ import pytest
 from osgeo import gdal, osr
 
 from landcoverunet.backend.class_map import ClassMap
-from landcoverunet.backend.sampling import (Block, SceneLabels, WindowSampler, plan_windows,
-                                            split_validation, summarise_labels)
+from landcoverunet.backend.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
+                                            split_features, summarise_labels,
+                                            validation_windows)
 
 
 # ----- helpers ---------------------------------------------------------------------------------
@@ -140,76 +141,112 @@ def test_augmentation_keeps_pixels_and_labels_aligned(shape):
     assert (p[~v] == 0).all() and not np.allclose(p[v][:, 1], 1.0)
 
 
-# ----- split and sampling -----------------------------------------------------------------------
-def _random_scene(rng, height, width, classes, cell=16) -> SceneLabels:
-    counts = np.zeros((-(-height // cell), -(-width // cell), classes), np.int64)
-    for _ in range(40):
-        r, c = rng.integers(0, counts.shape[0]), rng.integers(0, counts.shape[1])
-        k = rng.choice(classes, p=[0.7, 0.2, 0.08, 0.02][:classes])
-        counts[r, c, k] += rng.integers(20, 200)
-    return SceneLabels(width, height, cell, counts)
-
-
-def test_training_windows_never_overlap_validation_blocks():
-    rng = np.random.default_rng(0)
-    scenes = [_random_scene(rng, 420, 500, 4), _random_scene(rng, 300, 333, 4)]
-    validation = split_validation(scenes, 64, 0.2, seed=1)
-    assert validation
-    sampler = WindowSampler(scenes, validation, (96, 128))
-    draws = np.random.default_rng(5)
-    counts = np.zeros(2, int)
-    for _ in range(3000):
-        scene, x, y = sampler.sample(draws)
-        counts[scene] += 1
-        assert 0 <= x <= scenes[scene].width - 128 and 0 <= y <= scenes[scene].height - 96
-        assert not any(b.scene == scene and b.overlaps(x, y, 128, 96) for b in validation)
-        assert not sampler.overlaps_validation(scene, x, y)
-    assert counts.min() > 0
-    # rarer classes are drawn more often than their share of the pixels
-    share = sampler.reachable_pixels / sampler.reachable_pixels.sum()
-    rare = int(np.argmin(np.where(share > 0, share, 1)))
-    assert sampler.class_probability[rare] > share[rare]
-
-
-def test_validation_split_is_stratified_and_keeps_training_classes():
+# ----- split by whole features, and sampling ----------------------------------------------------
+def test_split_holds_out_whole_features_stratified_by_class():
     rng = np.random.default_rng(2)
-    scene = _random_scene(rng, 640, 640, 4)
-    totals = scene.totals
-    validation = split_validation([scene], 64, 0.2, seed=3)
-    in_validation = np.zeros(4)
-    for block in validation:
-        in_validation += scene.counts[block.y // 16:(block.y + 64) // 16,
-                                      block.x // 16:(block.x + 64) // 16].sum((0, 1))
-    blocks_with = [(scene.counts[..., c] > 0).sum() for c in range(4)]
-    for c in range(4):
-        if totals[c] and blocks_with[c] >= 2:
-            assert in_validation[c] > 0, f"class {c} missing from validation"
-        assert totals[c] == 0 or in_validation[c] < totals[c], f"class {c} left training"
-    assert 0.1 < in_validation.sum() / totals.sum() < 0.45
-    assert split_validation([scene], 64, 0.2, seed=3) == validation
+    # class 1: 10 features, class 2: 3, class 3: 2, class 4: 1 (cannot be validated)
+    features = [Feature(int(rng.integers(2)), i, label, int(rng.integers(5, 500)))
+                for i, label in enumerate([1] * 10 + [2] * 3 + [3] * 2 + [4])]
+    split = split_features(features, 2, 4, 0.2, seed=3)
+    held = {(s, int(f)) for s, ids in enumerate(split.heldout) for f in ids}
+    for label in (1, 2, 3):
+        mine = [(f.scene, f.id) for f in features if f.label == label]
+        out = sum(m in held for m in mine)
+        assert 1 <= out <= len(mine) - 1, f"class {label}: {out} of {len(mine)} held out"
+    assert not any((f.scene, f.id) in held for f in features if f.label == 4)
+    assert split.unvalidated == [3]
+    assert sum(len(h) for h in split.heldout) == 2 + 1 + 1 + 0  # round(0.2 * n), at least one
+    again = split_features(features, 2, 4, 0.2, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(again.heldout, split.heldout))
 
 
-def test_nc_split_and_windows(nc_mask):
-    """On the real NC labels: windows shrink to fit, and none touches a validation block."""
+def test_no_heldout_label_reaches_training_on_real_polygons(nc_stack, nc_mask):
+    """NC's digitised polygons: the feature-id file from buildmasks groups the pixels; training
+    windows and batches carry no label of a held-out polygon, validation only those labels."""
+    from landcoverunet.backend.feature_ids import feature_id_reader
+    from landcoverunet.backend.normalization import compute_band_stats
+    from landcoverunet.backend.training_data import (SceneReader, TrainingBatches,
+                                                     read_validation)
+
+    mask = gdal.Open(str(nc_mask)).ReadAsArray()
     lookup = np.arange(256).astype(np.uint8)
     lookup[8:] = 0
-    scene = summarise_labels(str(nc_mask), lookup, 7)
-    assert scene.totals.sum() == (gdal.Open(str(nc_mask)).ReadAsArray() > 0).sum()
-    validation = split_validation([scene], 128, 0.2, seed=42)
-    sampler, messages = plan_windows([scene], validation, (256, 256), 16)
-    assert sampler.tile[0] < 256 and messages
-    assert sampler.reachable_fraction() >= 0.6
+    read_ids, source = feature_id_reader(str(nc_mask))
+    assert source.startswith("features from")
+    ids = read_ids(0, 0, mask.shape[1], mask.shape[0])
+    assert ((ids > 0) == (mask > 0)).all()
+    labels = SplitLabels(str(nc_mask), lookup, read_ids)
+    features = labels.features(0)
+    assert len(features) >= 20 and sum(f.pixels for f in features) == (mask > 0).sum()
+    split = split_features(features, 1, 7, 0.3, seed=42)
+    held_ids = split.heldout[0]
+    held_pixels = np.isin(ids, held_ids)
+    assert held_pixels.any()
+    reader = SceneReader(str(nc_stack), SplitLabels(str(nc_mask), lookup, read_ids, held_ids),
+                         [1, 2, 3, 4, 5, 6], compute_band_stats([str(nc_stack)], [1, 2, 3, 4, 5, 6]))
+    _, train, valid = reader.read(0, 0, reader.width, reader.height)
+    _, heldout, _ = reader.read(0, 0, reader.width, reader.height, heldout=True)
+    assert not (train[held_pixels] > 0).any()
+    assert (heldout[~held_pixels] == 0).all()
+    assert ((train > 0) | (heldout > 0) | ~valid)[mask > 0].all()
+
+    scene = summarise_labels(lambda x, y, w, h: reader.read(x, y, w, h)[1], reader.width,
+                             reader.height, 7, feature_ids=read_ids)
+    sampler = WindowSampler([scene], (64, 64))
+    batches = TrainingBatches([reader], sampler, 8, augment=False, seed=0)
+    windows_seen = 0
     rng = np.random.default_rng(0)
-    th, tw = sampler.tile
-    for _ in range(1000):
+    for _ in range(300):
         _, x, y = sampler.sample(rng)
-        assert not any(b.overlaps(x, y, tw, th) for b in validation)
+        window_labels = reader.read(x, y, 64, 64)[1]
+        assert window_labels.any(), "windows are anchored on training labels"
+        assert not (window_labels[held_pixels[y:y + 64, x:x + 64]] > 0).any()
+        windows_seen += 1
+    pixels, batch_labels = batches.batch(1, 0)
+    assert pixels.shape == (8, 64, 64, 6) and batch_labels.any()
+
+    heldout_scene = summarise_labels(lambda x, y, w, h: reader.read(x, y, w, h, True)[1],
+                                     reader.width, reader.height, 7)
+    val = read_validation([reader], validation_windows([heldout_scene], 0), 128, 4)
+    assert val.labelled_pixels == (heldout > 0).sum()
 
 
-def test_block_overlap_is_exact():
-    block = Block(0, 64, 64, 64, 64)
-    assert block.overlaps(0, 0, 65, 65) and not block.overlaps(0, 0, 64, 200)
-    assert not block.overlaps(128, 64, 10, 10) and block.overlaps(127, 127, 10, 10)
+def test_masks_from_other_tools_fall_back_to_connected_regions(tmp_path):
+    from landcoverunet.backend.feature_ids import feature_id_reader
+
+    labels = np.zeros((40, 40), np.uint8)
+    labels[2:8, 2:8] = 1
+    labels[20:30, 20:25] = 1
+    labels[8:12, 8:12] = 2        # touches the first square diagonally: another class
+    path = write_raster(tmp_path / "mask.tif", labels, class_map=ClassMap.from_codes([1, 2]))
+    read, source = feature_id_reader(path)
+    assert "connected regions" in source
+    regions = read(0, 0, 40, 40)
+    assert len(np.unique(regions[labels == 1])) == 2
+    assert len(np.unique(regions[labels == 2])) == 1
+    assert (regions[labels == 0] == 0).all()
+
+
+def test_sampler_favours_rare_classes_and_small_features():
+    counts = np.zeros((10, 10, 2), np.int64)
+    counts[0, 0, 0] = 1000       # one big feature of class 0
+    counts[9, 9, 0] = 10         # a small one of class 0
+    counts[5, 5, 1] = 40         # class 1 is rare
+    cells = [{1: (np.array([0]), np.array([1000])), 2: (np.array([99]), np.array([10]))},
+             {3: (np.array([55]), np.array([40]))}]
+    sampler = WindowSampler([SceneLabels(160, 160, 16, counts, cells)], (32, 32))
+    rng = np.random.default_rng(1)
+    hits = {"big": 0, "small": 0, "rare": 0}
+    for _ in range(4000):
+        _, x, y = sampler.sample(rng)
+        assert 0 <= x <= 128 and 0 <= y <= 128
+        covers = lambda r, c: x <= c * 16 + 15 and c * 16 < x + 32 and y <= r * 16 + 15 and \
+            r * 16 < y + 32
+        hits["big"] += covers(0, 0)
+        hits["small"] += covers(9, 9)
+        hits["rare"] += covers(5, 5)
+    assert hits["rare"] / 4000 > 40 / 1050        # more than its pixel share
+    assert hits["small"] / 4000 > 10 / 1050 * 3   # sqrt weighting of features
 
 
 # ----- learning ---------------------------------------------------------------------------------
