@@ -18,7 +18,7 @@ from ..backend.training import config_default
 from .base import FeedbackProgress, LandCoverAlgorithm
 
 MODEL_SIZES = ["small", "medium", "large"]
-MODEL_SIZE_LABELS = ["Small (depth 2, 16 filters; for a few dozen polygons, fast on a CPU)",
+MODEL_SIZE_LABELS = ["Small (spectral-first: per-pixel path + depth-1 context, fast on a CPU)",
                      "Medium (depth 4, 32 filters; for many labels, about 6x slower)",
                      "Large (depth 5, 48 filters; for many labels and a GPU)"]
 LOSSES = ["cross_entropy", "weighted_cross_entropy", "focal", "dice", "focal_dice"]
@@ -46,6 +46,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
     VALIDATION_FRACTION = "VALIDATION_FRACTION"
     PATIENCE = "PATIENCE"
     SEED = "SEED"
+    TEACHER = "TEACHER"
+    FINAL_FIT = "FINAL_FIT"
     STEPS_PER_EPOCH = "STEPS_PER_EPOCH"
     INIT_MODEL = "INIT_MODEL"
     DEVICE = "DEVICE"
@@ -64,11 +66,15 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         "that carries everything 'Classify raster' needs: bands, normalisation, classes, names "
         "and colours.\n\n"
         "Partial labels are the normal case: only labelled pixels (mask > 0, image with data) "
-        "count. Training windows are drawn around the labels, rarer classes more often. Whole "
-        "blocks of the scene are held out for validation, and no training window overlaps them, "
-        "so the validation mIoU is an honest estimate.\n\n"
-        "Each epoch is a fixed number of sampled windows; the epoch with the best validation "
-        "mIoU is kept, and training stops early when it stalls. Cancel stops after the current "
+        "count. Training windows are drawn around the labels, rarer classes and smaller "
+        "polygons more often. Whole digitised features (polygons, points) of each class are "
+        "held out for validation and their labels never reach the training, so the validation "
+        "mIoU estimates how the map does on polygons it never saw.\n\n"
+        "A per-pixel random forest fitted on the training labels teaches the network the "
+        "spectra of the rest of the scene (soft pseudo-labels); the model file holds the U-Net "
+        "alone. Each epoch is a fixed number of sampled windows; the epoch with the best "
+        "validation mIoU is chosen and training stops early when it stalls; then the model is "
+        "trained again on all features for that many epochs. Cancel stops after the current "
         "batch and still writes the best model so far.\n\n"
         "Runs on the GPU (mixed precision) when TensorFlow sees one, otherwise on the CPU. The "
         "report shows learning curves, per-class scores, the confusion matrix and validation "
@@ -120,6 +126,12 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.SEED, "Random seed", QgsProcessingParameterNumber.Integer,
             defaultValue=config_default("seed"), minValue=0))
+        for name, label in ((self.TEACHER, "Random-forest teacher (pseudo-labels)"),
+                            (self.FINAL_FIT, "Train again on all features after validation")):
+            option = QgsProcessingParameterBoolean(
+                name, label, defaultValue=config_default(name.lower()))
+            option.setFlags(option.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
+            self.addParameter(option)
         steps = QgsProcessingParameterNumber(
             self.STEPS_PER_EPOCH, "Steps per epoch (0: automatic)",
             QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=100000)
@@ -176,6 +188,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
                                                        context),
             patience=self.parameterAsInt(parameters, self.PATIENCE, context),
             seed=self.parameterAsInt(parameters, self.SEED, context),
+            teacher=self.parameterAsBool(parameters, self.TEACHER, context),
+            final_fit=self.parameterAsBool(parameters, self.FINAL_FIT, context),
             steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
@@ -200,16 +214,17 @@ PARAMETER_HELP = {
     TrainUNetAlgorithm.BANDS: "Bands fed to the network, in this order. Leave empty to use all "
                               "bands. Classification will use the same bands.",
     TrainUNetAlgorithm.TILE_SIZE: "Edge of the training windows in pixels, a multiple of 2 to "
-                                  "the network depth (4 for small, 16 medium, 32 large). The "
+                                  "the network depth (2 for small, 16 medium, 32 large). The "
                                   "default 64 draws many small windows around the labels, so "
                                   "each batch mixes many polygons; smaller scenes get smaller "
                                   "windows, with a message. Classification is not limited to "
                                   "this size.",
-    TrainUNetAlgorithm.MODEL_SIZE: "Network size. Small (the default) looks at a few dozen "
-                                   "pixels around each pixel: with a few dozen polygons it maps "
-                                   "the whole scene better than deeper networks, which learn "
-                                   "the polygons' surroundings by heart. Larger sizes need many "
-                                   "more labels and time.",
+    TrainUNetAlgorithm.MODEL_SIZE: "Network size. Small (the default) is spectral-first: a "
+                                   "per-pixel path over the bands carries the decision and a "
+                                   "shallow U-Net adds about 15 pixels of context. With a few "
+                                   "dozen polygons it maps unseen polygons better than deeper "
+                                   "networks, which learn the polygons' surroundings by heart. "
+                                   "Larger sizes need many more labels and time.",
     TrainUNetAlgorithm.EPOCHS: "The most epochs to run. An epoch is a fixed number of sampled "
                                "windows, not a pass over the scene.",
     TrainUNetAlgorithm.BATCH_SIZE: "Windows per training step. Larger batches need more "
@@ -221,14 +236,26 @@ PARAMETER_HELP = {
     TrainUNetAlgorithm.AUGMENT: "Random flips, 90-degree rotations, transposes, per-band "
                                 "brightness and offset changes and pixel noise of training "
                                 "windows (not validation).",
-    TrainUNetAlgorithm.VALIDATION_FRACTION: "Share of labelled pixels held out, as whole blocks "
-                                            "of the scene, to measure the model honestly.",
+    TrainUNetAlgorithm.VALIDATION_FRACTION: "Share of each class's digitised features held "
+                                            "out whole to measure the model honestly (at least "
+                                            "one per class with two or more; a class with one "
+                                            "feature trains and is reported as not validated).",
+    TrainUNetAlgorithm.TEACHER: "Fit a per-pixel random forest (scikit-learn) on the training "
+                                "labels and let its class probabilities teach the network on "
+                                "a sample of the unlabelled pixels, at half the weight of real "
+                                "labels. The network then learns the spectra of the whole scene "
+                                "rather than the surroundings of the polygons. Needs the scene "
+                                "in memory (up to about 512 MB of pixels).",
+    TrainUNetAlgorithm.FINAL_FIT: "After validation has chosen the number of epochs, train "
+                                  "again from scratch on all features, held-out ones included, "
+                                  "and write that model. The report's validation figures stay "
+                                  "those of the run that never saw the held-out features.",
     TrainUNetAlgorithm.PATIENCE: "Training stops after this many epochs without a better "
                                  "validation mIoU. The weights validated and kept are a moving "
                                  "average of the last epoch's weights, which with few labels "
                                  "is steadier than the last step's.",
-    TrainUNetAlgorithm.SEED: "Fixes the split, the windows and the initial weights, so a run "
-                             "can be repeated.",
+    TrainUNetAlgorithm.SEED: "Fixes the split, the windows, the teacher and the initial "
+                             "weights, so a run can be repeated.",
     TrainUNetAlgorithm.STEPS_PER_EPOCH: "Batches per epoch; 0 chooses about two million pixels "
                                         "per epoch.",
     TrainUNetAlgorithm.INIT_MODEL: "A model file from an earlier run to continue from (same bands "

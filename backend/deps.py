@@ -10,15 +10,16 @@ import importlib.util
 import os
 
 INSTALL_HELP = (
-    "Training and classification need TensorFlow (with Keras 3) in the Python that QGIS runs. "
+    "Training and classification need TensorFlow (with Keras 3; training also scikit-learn) in "
+    "the Python that QGIS runs. "
     "Install it, then restart QGIS:\n"
     "- Windows (OSGeo4W / QGIS installer): open the 'OSGeo4W Shell' as administrator and run "
-    "  python -m pip install tensorflow-cpu==2.17.1\n"
+    "  python -m pip install tensorflow-cpu==2.17.1 scikit-learn\n"
     "- macOS (official QGIS.app): /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip "
-    "install --user tensorflow==2.17.1\n"
+    "install --user tensorflow==2.17.1 scikit-learn\n"
     "- Linux (Debian/Ubuntu packages): python3 -m venv --system-site-packages ~/.qgis-tf && "
-    "~/.qgis-tf/bin/pip install tensorflow-cpu==2.17.1 'numpy<2', then make QGIS see it "
-    "(see the plugin README, 'TensorFlow in QGIS's Python').\n"
+    "~/.qgis-tf/bin/pip install tensorflow-cpu==2.17.1 scikit-learn 'numpy<2', then make QGIS "
+    "see it (see the plugin README, 'TensorFlow in QGIS's Python').\n"
     "Check in the QGIS Python console: import tensorflow, keras; print(tensorflow.__version__)")
 
 
@@ -45,6 +46,18 @@ def require_keras():
         raise UserError(f"Keras {keras.__version__} is too old; Keras 3 is needed.\n"
                         + INSTALL_HELP)
     return keras
+
+
+def require_sklearn():
+    """Imports scikit-learn (the training teacher's forest), or says how to install it."""
+    from .errors import UserError
+
+    try:
+        return importlib.import_module("sklearn")
+    except ImportError:
+        raise UserError("Training needs scikit-learn beside TensorFlow (its random forest teaches "
+                        "the U-Net). Install it the same way: python -m pip install "
+                        "scikit-learn (or turn the teacher off with TEACHER=False).") from None
 
 
 def _import_h5py_isolated() -> None:

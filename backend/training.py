@@ -76,6 +76,8 @@ class TrainingConfig:
         final_fit: after the validated run has chosen the number of epochs, train again on
             all features (held-out ones included) for that many epochs and write that model;
             the validation figures remain those of the validated run.
+        teacher: fit a per-pixel random forest on the training labels and train on its soft
+            pseudo-labels of unlabelled pixels too (``backend.teacher``).
     """
 
     images: list[str]
@@ -84,13 +86,13 @@ class TrainingConfig:
     bands: list[int] | None = None
     tile_size: int = 64
     model_size: str = "small"
-    epochs: int = 50
+    epochs: int = 30
     batch_size: int = 8
     learning_rate: float = 2e-3
     loss: str = "weighted_cross_entropy"
     augment: bool = True
     validation_fraction: float = 0.2
-    patience: int = 10
+    patience: int = 8
     seed: int = 42
     init_model: str | None = None
     device: str = "auto"
@@ -99,6 +101,7 @@ class TrainingConfig:
     tensorboard_dir: str | None = None
     workers: int = 2
     final_fit: bool = True
+    teacher: bool = True
 
 
 @dataclass
@@ -366,6 +369,8 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
                             "its scores are unreliable. Digitise more of it.")
     for warning in warnings:
         progress.warn(warning)
+    if config.teacher:
+        _teach(readers, classes, config.seed, progress)
     data = TrainingBatches(readers, sampler, config.batch_size, config.augment, config.seed)
     steps = config.steps_per_epoch or max(
         MIN_STEPS, round(PIXELS_PER_EPOCH / (config.batch_size * tile[0] * tile[1])))
@@ -397,8 +402,11 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         progress.info(f"Final fit: training again on all {len(features)} features, held-out "
                       f"ones included, for the {epochs} epochs validation chose. The validation "
                       "figures are those of the run without the held-out features.")
+        loop.data = data = readers = None  # the scenes are read again, with every label
         everything, all_scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
                                              id_readers, None, inputs.bands, stats, classes)
+        if config.teacher:
+            _teach(everything, classes, config.seed, progress)
         all_data = TrainingBatches(everything, WindowSampler(all_scenes, tile),
                                    config.batch_size, config.augment, config.seed)
         keras.utils.set_random_seed(config.seed)
@@ -459,6 +467,22 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     return TrainingResult(config.output_model, loop.csv_path, report, float(best["val_miou"]),
                           int(best["epoch"]), len(loop.history), loop.cancelled,
                           loop.stopped_early, loop.history, metadata)
+
+
+def _teach(readers: list, classes: int, seed: int, progress: Progress) -> None:
+    """Gives the in-memory scenes the pseudo-labels of a forest fitted on their training labels."""
+    from .deps import require_sklearn
+    from .teacher import fit_teacher, pseudo_labels
+
+    require_sklearn()
+    forest = fit_teacher(readers, classes, seed, progress)
+    if forest is None:
+        progress.warn("No teacher: the scenes are too large to hold in memory, or fewer than "
+                      "two classes have training pixels. Training goes on from the labels alone.")
+        return
+    for reader in readers:
+        if reader.in_memory:
+            reader.soft = pseudo_labels(reader, forest, classes, seed)
 
 
 def _preset_dict(preset: Any) -> dict:
@@ -541,6 +565,11 @@ class _Loop:
         self.data, self.val_set, self.inputs, self.bar, self.log = data, val_set, inputs, bar, log
         self.classes = len(inputs.class_map)
         self.loss = make_loss(config.loss, weights, LABEL_SMOOTHING)
+        if data is not None and any(r.soft is not None for r in data.readers):
+            from ..models.losses import PseudoLabelLoss
+            from .teacher import PSEUDO_WEIGHT
+
+            self.loss = PseudoLabelLoss(self.loss, PSEUDO_WEIGHT)
         total = steps * config.epochs
         warmup = min(steps, max(total // 10, 1))
         self.schedule = keras.optimizers.schedules.CosineDecay(

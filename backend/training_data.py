@@ -54,8 +54,15 @@ class SceneReader:
         size = self.width * self.height * (len(bands) * 4 + 3)
         self.in_memory = size <= in_memory_bytes
         self._whole = None
+        self.soft: np.ndarray | None = None
+        """(H, W, classes + 1) pseudo-labels and their weight (``backend.teacher``), or None."""
         if self.in_memory:
             self._whole = self._read_from_files(0, 0, self.width, self.height)
+
+    @property
+    def whole(self):
+        """(pixels, training labels, valid, held-out labels) of an in-memory scene."""
+        return self._whole
 
     def _image(self):
         if not hasattr(self._local, "image"):
@@ -125,7 +132,8 @@ def open_scenes(images: list[str], masks: list[str], lookup: np.ndarray,
 
 
 def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
-            rng: np.random.Generator, jitter: float | None = None):
+            rng: np.random.Generator, jitter: float | None = None,
+            extra: np.ndarray | None = None):
     """A random flip / 90-degree rotation / transpose and mild radiometric jitter.
 
     Square windows get any of the 8 symmetries of the square; non-square ones only those that
@@ -138,21 +146,23 @@ def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
         valid: (h, w) where the image has data.
         rng: the random generator.
         jitter: spread of gain and offset; None for :data:`JITTER`.
+        extra: (h, w, K) values that follow the geometry only (pseudo-labels); when given,
+            it is returned as a fourth item.
     """
     jitter = JITTER if jitter is None else jitter
     square = pixels.shape[0] == pixels.shape[1]
     k = int(rng.integers(8 if square else 4))
+    arrays = [pixels, labels, valid] + ([extra] if extra is not None else [])
     if square:
         if k >= 4:
-            pixels, labels, valid = (np.swapaxes(pixels, 0, 1), labels.T, valid.T)
-        turns = k % 4
-        pixels, labels, valid = (np.rot90(pixels, turns), np.rot90(labels, turns),
-                                 np.rot90(valid, turns))
+            arrays = [np.swapaxes(a, 0, 1) for a in arrays]
+        arrays = [np.rot90(a, k % 4) for a in arrays]
     else:
         if k & 1:
-            pixels, labels, valid = pixels[::-1], labels[::-1], valid[::-1]
+            arrays = [a[::-1] for a in arrays]
         if k & 2:
-            pixels, labels, valid = pixels[:, ::-1], labels[:, ::-1], valid[:, ::-1]
+            arrays = [a[:, ::-1] for a in arrays]
+    pixels, labels, valid = arrays[:3]
     pixels = np.array(pixels, dtype=np.float32)
     if jitter:
         channels = pixels.shape[-1]
@@ -163,7 +173,8 @@ def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
         if BAND_DROPOUT:
             pixels[..., rng.random(channels) < BAND_DROPOUT] = 0.0
         pixels[~valid] = 0.0
-    return pixels, np.ascontiguousarray(labels), np.ascontiguousarray(valid)
+    result = (pixels, np.ascontiguousarray(labels), np.ascontiguousarray(valid))
+    return result + (np.ascontiguousarray(arrays[3]),) if extra is not None else result
 
 
 class TrainingBatches:
@@ -183,17 +194,35 @@ class TrainingBatches:
         self.batch_size, self.augment, self.seed = batch_size, augment, seed
 
     def batch(self, epoch: int, step: int) -> tuple[np.ndarray, np.ndarray]:
-        """(pixels (B, h, w, C) float32, labels (B, h, w) uint8) for one training step."""
+        """(pixels (B, h, w, C) float32, labels (B, h, w) uint8) for one training step.
+
+        When the readers carry pseudo-labels, the targets are (B, h, w, classes + 2) float32
+        instead: the label, the pseudo-label probabilities and their weight
+        (``models.losses.PseudoLabelLoss`` unpacks them).
+        """
         rng = np.random.default_rng([self.seed, epoch, step])
         th, tw = self.sampler.tile
         pixels = np.empty((self.batch_size, th, tw, len(self.readers[0].bands)), np.float32)
-        labels = np.empty((self.batch_size, th, tw), np.uint8)
+        soft = next((r.soft for r in self.readers if r.soft is not None), None)
+        if soft is None:
+            labels = np.empty((self.batch_size, th, tw), np.uint8)
+        else:
+            labels = np.zeros((self.batch_size, th, tw, soft.shape[-1] + 1), np.float32)
         for i in range(self.batch_size):
             scene, x, y = self.sampler.sample(rng)
-            p, l, v = self.readers[scene].read(x, y, tw, th)
+            reader = self.readers[scene]
+            p, l, v = reader.read(x, y, tw, th)
+            extra = reader.soft[y:y + th, x:x + tw] if reader.soft is not None else None
             if self.augment:
-                p, l, v = augment(p, l, v, rng)
-            pixels[i], labels[i] = p, l
+                p, l, v, *rest = augment(p, l, v, rng, extra=extra)
+                extra = rest[0] if rest else None
+            pixels[i] = p
+            if soft is None:
+                labels[i] = l
+            else:
+                labels[i, ..., 0] = l
+                if extra is not None:
+                    labels[i, ..., 1:] = extra
         return pixels, labels
 
 

@@ -263,7 +263,8 @@ class Protocol:
         predicted[rows[ok], cols[ok]] = forest.predict(raw[rows[ok], cols[ok]])
         return score(self.truth, self.names_of(predicted, self.class_map), self.names), seconds
 
-    def unet(self, seed: int, overrides: dict, tta: str | None = None) -> dict:
+    def unet(self, seed: int, overrides: dict, tta: str | None = None,
+             compare: tuple[str, ...] = ()) -> dict:
         from osgeo import gdal
 
         from landcoverunet.backend.class_map import ClassMap
@@ -285,7 +286,14 @@ class Protocol:
         classes = gdal.Open(output).ReadAsArray()
         class_map = ClassMap.read_from_raster(output)
         held = score(self.truth, self.names_of(classes, class_map), self.names)
+        others = {}
+        for mode in compare:  # the same model classified another way
+            other = str(self.folder / f"{self.dataset.name}_{seed}_{mode}.tif")
+            classify_raster(self.dataset.image, model, other, tta=mode)
+            others[mode] = score(self.truth, self.names_of(gdal.Open(other).ReadAsArray(),
+                                                           class_map), self.names).miou
         return {"seed": seed, "miou": held.miou, "oa": held.oa, "iou": held.iou,
+                "other_tta": others,
                 "val_miou": result.best_val_miou, "seconds": seconds,
                 "classify_seconds": classify_seconds, "epochs": result.epochs_run,
                 "best_epoch": result.best_epoch,
@@ -327,6 +335,8 @@ def main() -> int:
                         help="set a backend or models constant (JSON value), e.g. "
                              "training_data.JITTER=0.2 or unet.PRESETS.small=[1,16,0.3,64]")
     parser.add_argument("--tta", default=None, help="classify with this TTA mode, not the default")
+    parser.add_argument("--compare-tta", default="", help="comma-separated TTA modes to also "
+                        "score each trained model with (e.g. flips,dihedral)")
     parser.add_argument("--folder", default=None, help="work folder (kept; default: a temp one)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
@@ -357,12 +367,15 @@ def main() -> int:
               + "  ".join(f"{k} {v:.2f}" for k, v in forest.iou.items()))
         runs = []
         for seed in seeds:
-            run = protocol.unet(seed, overrides, args.tta)
+            run = protocol.unet(seed, overrides, args.tta,
+                                tuple(m for m in args.compare_tta.split(",") if m))
             runs.append(run)
             print(f"  U-Net seed {seed}: mIoU {run['miou']:.3f}  OA {run['oa']:.3f}  val mIoU "
                   f"{run['val_miou']:.3f} (off by {run['val_miou'] - run['miou']:+.3f})  "
                   f"train {run['seconds']:.0f} s ({run['epochs']} epochs, best {run['best_epoch']})"
-                  f"  classify {run['classify_seconds']:.1f} s\n    "
+                  f"  classify {run['classify_seconds']:.1f} s"
+                  + "".join(f"  [tta {m}: mIoU {v:.3f}]" for m, v in run["other_tta"].items())
+                  + "\n    "
                   + "  ".join(f"{k} {v:.2f}" for k, v in run["iou"].items()))
             for line in run["log"]:
                 print("     ", line)

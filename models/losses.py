@@ -155,6 +155,35 @@ class FocalDiceLoss(_MaskedLoss):
         return {**super().get_config(), "gamma": self.gamma, "smooth": self.smooth}
 
 
+class PseudoLabelLoss(_MaskedLoss):
+    """A masked loss on the labels plus a soft cross-entropy on pseudo-labelled pixels.
+
+    Targets are either plain labels (then only the base loss counts, as in validation) or packed
+    as (..., classes + 2): the label, the pseudo-label probabilities and their per-pixel weight.
+    The pseudo part is a weighted mean over the pseudo-labelled pixels, times ``weight``.
+
+    Only used while training: model files are saved without their loss.
+
+    Args:
+        base: the loss on the labelled pixels.
+        weight: weight of the pseudo part.
+    """
+
+    def __init__(self, base: keras.losses.Loss, weight: float = 0.5, name="pseudo_label",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.base, self.weight = base, float(weight)
+
+    def call(self, y_true, y_pred):
+        if len(y_true.shape) != len(y_pred.shape) or y_true.shape[-1] == 1:
+            return self.base.call(y_true, y_pred)
+        labels, soft, given = y_true[..., 0], y_true[..., 1:-1], y_true[..., -1]
+        probabilities = ops.clip(ops.cast(y_pred, "float32"), EPSILON, 1.0 - EPSILON)
+        pixel_loss = -ops.sum(soft * ops.log(probabilities), axis=-1)
+        pseudo = ops.sum(pixel_loss * given) / ops.maximum(ops.sum(given), EPSILON)
+        return self.base.call(labels, y_pred) + self.weight * pseudo
+
+
 LOSSES = ("cross_entropy", "weighted_cross_entropy", "focal", "dice", "focal_dice")
 """Loss names, in the order the Processing algorithm lists them."""
 

@@ -20,10 +20,9 @@ def confusion_counts(y_true, y_pred, classes: int):
         y_pred: class probabilities, channels last.
         classes: number of output channels C.
     """
-    labels = ops.cast(y_true, "int32")
-    if len(labels.shape) == len(y_pred.shape):
-        labels = ops.squeeze(labels, axis=-1)
-    labels = ops.reshape(labels, (-1,))
+    if len(y_true.shape) == len(y_pred.shape):  # (..., 1), or packed with pseudo-labels
+        y_true = y_true[..., 0]
+    labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     predicted = ops.reshape(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), (-1,))
     valid = labels > 0
     index = ops.where(valid, (labels - 1) * classes + predicted, 0)
