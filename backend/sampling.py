@@ -35,7 +35,7 @@ VALIDATION_INTERIOR = 128
 """Held-out labels are scored in windows whose interiors (this many pixels a side) tile the
 scene; each window adds a margin of context on every side."""
 VALIDATION_MARGIN = 16
-MAX_VALIDATION_WINDOWS = 128
+MAX_VALIDATION_WINDOWS = 64
 """At most this many validation windows (a seeded random choice beyond), so memory stays small."""
 
 

@@ -90,6 +90,50 @@ def test_losses_ignore_unlabelled_pixels_and_weight_classes():
             float(loss(labels, probabilities)), rel=1e-5)
 
 
+def test_pseudo_label_loss_adds_soft_targets_only_where_given():
+    from landcoverunet.models.losses import MaskedCrossEntropy, PseudoLabelLoss
+    from landcoverunet.models.metrics import MaskedMeanIoU
+
+    labels = np.array([[[1, 0], [2, 0]]], np.int32)
+    probabilities = np.array([[[[0.8, 0.2], [0.5, 0.5]], [[0.3, 0.7], [0.9, 0.1]]]], np.float32)
+    base = MaskedCrossEntropy()
+    loss = PseudoLabelLoss(base, weight=0.5)
+    assert float(loss(labels, probabilities)) == pytest.approx(float(base(labels, probabilities)))
+    packed = np.zeros((1, 2, 2, 4), np.float32)   # label, two soft probabilities, weight
+    packed[..., 0] = labels
+    packed[0, 0, 1] = [0, 0.25, 0.75, 1.0]        # one pseudo-labelled pixel
+    packed[0, 1, 1] = [0, 1.0, 0.0, 0.0]          # soft values without weight count nothing
+    expected = float(base(labels, probabilities)) - 0.5 * (0.25 * np.log(0.5) + 0.75 * np.log(0.5))
+    assert float(loss(packed, probabilities)) == pytest.approx(expected, rel=1e-5)
+    metric = MaskedMeanIoU(2)
+    metric.update_state(packed, probabilities)     # scores the real labels only
+    assert float(metric.result()) == pytest.approx(1.0)
+
+
+def test_teacher_pseudo_labels_skip_labelled_pixels(tmp_path):
+    from landcoverunet.backend.feature_ids import feature_id_reader
+    from landcoverunet.backend.normalization import compute_band_stats
+    from landcoverunet.backend.progress import ConsoleProgress
+    from landcoverunet.backend.teacher import fit_teacher, pseudo_labels
+    from landcoverunet.backend.training_data import open_scenes
+
+    image, mask, truth = synthetic_scene(tmp_path)
+    lookup = np.zeros(256, np.uint8)
+    lookup[1:4] = [1, 2, 3]
+    ids, _ = feature_id_reader(mask)
+    stats = compute_band_stats([image], [1, 2, 3])
+    (reader,), _ = open_scenes([image], [mask], lookup, [ids], None, [1, 2, 3], stats, 3)
+    forest = fit_teacher([reader], 3, seed=0, progress=ConsoleProgress(quiet=True))
+    soft = pseudo_labels(reader, forest, 3, seed=0).astype(np.float32)
+    _, labels, valid, _ = reader.whole
+    given = soft[..., 3] > 0
+    assert given.any() and not (given & (labels > 0)).any() and not (given & ~valid).any()
+    assert np.allclose(soft[given][:, :3].sum(-1), 1.0, atol=1e-2)
+    # the classes are separable: the forest's most probable class is the truth almost everywhere
+    agree = (soft[..., :3].argmax(-1) + 1 == truth)[given].mean()
+    assert agree > 0.95
+
+
 def test_masked_mean_iou():
     from landcoverunet.models.metrics import MaskedAccuracy, MaskedMeanIoU
 
