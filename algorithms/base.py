@@ -6,6 +6,7 @@ return outputs. A backend :class:`~..backend.errors.UserError` becomes a
 """
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
@@ -60,11 +61,13 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def processAlgorithm(self, parameters: dict, context, feedback) -> dict:  # noqa: N802
         try:
             return self.execute(parameters, context, feedback)
-        except UserError as error:
-            raise QgsProcessingException(str(error)) from None
-        except Cancelled:
-            raise QgsProcessingException("Cancelled by the user: no output was written.") \
-                from None
+        except (UserError, Cancelled) as error:
+            # The backend's frames may hold open GDAL datasets; clearing them closes those now,
+            # not whenever the traceback dies (GDAL objects that outlive QGIS crash the exit).
+            traceback.clear_frames(error.__traceback__)
+            message = str(error) if isinstance(error, UserError) else \
+                "Cancelled by the user: no output was written."
+        raise QgsProcessingException(message)
 
     def set_parameter_help(self, texts: dict[str, str]) -> None:
         """Gives each named parameter its help text (shown in the dialog and qgis_process)."""

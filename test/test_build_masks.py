@@ -120,9 +120,9 @@ def test_feature_ids_beside_the_mask_name_each_building(plugin, tmp_path):
     assert gdal.Open(result["OUTPUT"]).GetMetadataItem(METADATA_KEY) == os.path.basename(ids_path)
     ids = read(ids_path)
     assert ((ids > 0) == (mask > 0)).all()
-    layer = ogr.Open(str(SOLARIS / "geotiff_labels.geojson")).GetLayer(0)
+    source = ogr.Open(str(SOLARIS / "geotiff_labels.geojson"))  # keeps its layer alive
     transform = gdal.Open(result["OUTPUT"]).GetGeoTransform()
-    for number, feature in enumerate(layer, start=1):
+    for number, feature in enumerate(source.GetLayer(0), start=1):
         inside = ids == number
         centroid = feature.GetGeometryRef().Centroid()
         col = int((centroid.GetX() - transform[0]) / transform[1])
