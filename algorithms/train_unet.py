@@ -47,6 +47,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
     PATIENCE = "PATIENCE"
     SEED = "SEED"
     TEACHER = "TEACHER"
+    TIME_LIMIT = "TIME_LIMIT"
     FINAL_FIT = "FINAL_FIT"
     STEPS_PER_EPOCH = "STEPS_PER_EPOCH"
     INIT_MODEL = "INIT_MODEL"
@@ -56,6 +57,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
     TENSORBOARD_DIR = "TENSORBOARD_DIR"
     OUTPUT_CSV = "OUTPUT_CSV"
     BEST_VAL_MIOU = "BEST_VAL_MIOU"
+    VAL_MIOU = "VAL_MIOU"
     EPOCHS_RUN = "EPOCHS_RUN"
 
     NAME = "trainunet"
@@ -132,6 +134,10 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
                 name, label, defaultValue=config_default(name.lower()))
             option.setFlags(option.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
             self.addParameter(option)
+        self.addParameter(QgsProcessingParameterNumber(
+            self.TIME_LIMIT, "Time limit (minutes, 0: none)",
+            QgsProcessingParameterNumber.Double, defaultValue=config_default("time_limit"),
+            minValue=0.0))
         steps = QgsProcessingParameterNumber(
             self.STEPS_PER_EPOCH, "Steps per epoch (0: automatic)",
             QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=100000)
@@ -152,7 +158,9 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             createByDefault=False))
         self.addOutput(QgsProcessingOutputFile(self.OUTPUT_CSV, "Epoch log (CSV)"))
         self.addOutput(QgsProcessingOutputNumber(self.BEST_VAL_MIOU,
-                                                 "Best validation mean IoU"))
+                                                 "Best epoch's validation mean IoU"))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.VAL_MIOU, "Estimated mean IoU on unseen polygons (best epoch and neighbours)"))
         self.addOutput(QgsProcessingOutputNumber(self.EPOCHS_RUN, "Epochs run"))
         self.set_parameter_help(PARAMETER_HELP)
 
@@ -190,6 +198,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             seed=self.parameterAsInt(parameters, self.SEED, context),
             teacher=self.parameterAsBool(parameters, self.TEACHER, context),
             final_fit=self.parameterAsBool(parameters, self.FINAL_FIT, context),
+            time_limit=self.parameterAsDouble(parameters, self.TIME_LIMIT, context),
             steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
@@ -199,7 +208,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         result = train_unet(config, FeedbackProgress(feedback))
         return {self.OUTPUT_MODEL: result.model_path, self.OUTPUT_REPORT: result.report_path,
                 self.TENSORBOARD_DIR: config.tensorboard_dir, self.OUTPUT_CSV: result.csv_path,
-                self.BEST_VAL_MIOU: result.best_val_miou, self.EPOCHS_RUN: result.epochs_run}
+                self.BEST_VAL_MIOU: result.best_val_miou, self.VAL_MIOU: result.val_miou,
+                self.EPOCHS_RUN: result.epochs_run}
 
 
 PARAMETER_HELP = {
@@ -246,6 +256,9 @@ PARAMETER_HELP = {
                                 "labels. The network then learns the spectra of the whole scene "
                                 "rather than the surroundings of the polygons. Needs the scene "
                                 "in memory (up to about 512 MB of pixels).",
+    TrainUNetAlgorithm.TIME_LIMIT: "Training stops validating after 45 % of this time (the best "
+                                   "epoch so far is kept), so that the final fit on all features "
+                                   "fits in the rest. 0: only the epochs and patience limit it.",
     TrainUNetAlgorithm.FINAL_FIT: "After validation has chosen the number of epochs, train "
                                   "again from scratch on all features, held-out ones included, "
                                   "and write that model. The report's validation figures stay "

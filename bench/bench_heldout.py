@@ -294,7 +294,8 @@ class Protocol:
                                                            class_map), self.names).miou
         return {"seed": seed, "miou": held.miou, "oa": held.oa, "iou": held.iou,
                 "other_tta": others,
-                "val_miou": result.best_val_miou, "seconds": seconds,
+                "val_miou": result.val_miou, "best_val_miou": result.best_val_miou,
+                "seconds": seconds,
                 "classify_seconds": classify_seconds, "epochs": result.epochs_run,
                 "best_epoch": result.best_epoch,
                 "log": [m for m in progress.messages if m.startswith(

@@ -37,6 +37,7 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
         **TINY))
     assert result["OUTPUT_MODEL"] == str(model) and model.is_file()
     assert result["EPOCHS_RUN"] == 2 and 0 < result["BEST_VAL_MIOU"] <= 1
+    assert 0 < result["VAL_MIOU"] <= result["BEST_VAL_MIOU"]   # best epoch and neighbours
 
     from landcoverunet.backend.model_file import read_metadata
     metadata = read_metadata(str(model))
@@ -64,7 +65,8 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
     assert len(images) == 3, "curves, confusion matrix, validation tiles"
     assert all(i.ndim == 3 and i.shape[0] > 100 and i.shape[1] > 100 for i in images)
     for text in ("Per-class scores", "confusion matrix", "Validation tiles", "water",
-                 "sediment", "precision", "recall", "held out whole", "final fit"):
+                 "sediment", "precision", "recall", "held out whole", "final fit",
+                 f"polygons training never saw: {result['VAL_MIOU']:.3f}"):
         assert text in report
     events = [f for _, _, files in os.walk(tmp_path / "tb") for f in files
               if f.startswith("events.out.tfevents")]
