@@ -388,6 +388,10 @@ def main() -> int:
         figures.append({"dataset": name, "forest": dataclasses.asdict(forest),
                         "forest_seconds": forest_seconds, "goal": target, "rule": rule,
                         "runs": runs})
+        if args.json:  # after each dataset, so an interrupted run keeps what it measured
+            Path(args.json).write_text(json.dumps({"overrides": overrides, "tta": args.tta,
+                                                   "patch": args.patch, "figures": figures},
+                                                  indent=1))
     print("\n| dataset | forest mIoU | goal | U-Net mIoU mean (min-max) | val mIoU - held-out "
           "(worst) | training s (max) |\n|---|---|---|---|---|---|")
     for f in figures:
@@ -396,10 +400,6 @@ def main() -> int:
         print(f"| {f['dataset']} | {f['forest']['miou']:.3f} | {f['goal']:.3f} | {m.mean():.3f} "
               f"({m.min():.3f}-{m.max():.3f}) | {gap[np.argmax(np.abs(gap))]:+.3f} | "
               f"{max(r['seconds'] for r in f['runs']):.0f} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"overrides": overrides, "tta": args.tta,
-                                               "patch": args.patch,
-                                               "figures": figures}, indent=1))
     return 0
 
 
