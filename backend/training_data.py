@@ -28,8 +28,6 @@ JITTER = 0.1
 """Standard deviation of the per-channel gain and offset jitter, in normalised units."""
 NOISE = 0.1
 """Standard deviation of per-pixel Gaussian noise added in augmentation (normalised units)."""
-BAND_DROPOUT = 0.0
-"""Chance that augmentation blanks a band of a window (sets it to the scene mean, 0)."""
 
 
 class SceneReader:
@@ -170,8 +168,6 @@ def augment(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarray,
         offset = rng.normal(0.0, jitter, channels).astype(np.float32)
         pixels = pixels * gain + offset
         pixels += rng.normal(0.0, NOISE, pixels.shape).astype(np.float32)
-        if BAND_DROPOUT:
-            pixels[..., rng.random(channels) < BAND_DROPOUT] = 0.0
         pixels[~valid] = 0.0
     result = (pixels, np.ascontiguousarray(labels), np.ascontiguousarray(valid))
     return result + (np.ascontiguousarray(arrays[3]),) if extra is not None else result
