@@ -411,21 +411,26 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
                       f"ones included, for the {epochs} epochs validation chose. The validation "
                       "figures are those of the run without the held-out features.")
         loop.data = data = readers = None  # the scenes are read again, with every label
-        everything, all_scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
-                                             id_readers, None, inputs.bands, stats, classes)
-        if config.teacher:
-            _teach(everything, classes, config.seed, progress)
-        all_data = TrainingBatches(everything, WindowSampler(all_scenes, tile),
-                                   config.batch_size, config.augment, config.seed)
-        keras.utils.set_random_seed(config.seed)
-        with keras.device(device.keras_device):
-            final_model = _make_model(keras, config, inputs, init_metadata, architecture,
-                                      device, precision_scope)
-            final = _Loop(keras, final_model, config, steps, all_data, None, inputs,
-                          class_weights(sum(s.totals for s in all_scenes)),
-                          SubProgress(progress, 0.55, 0.95), progress, fit_epochs=epochs)
-            final.run()
-        if final.best_weights is not None:
+        final = None
+        try:  # a cancel during the final fit keeps the validated model
+            everything, all_scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
+                                                 id_readers, None, inputs.bands, stats, classes,
+                                                 SubProgress(progress, 0.55, 0.56))
+            if config.teacher:
+                _teach(everything, classes, config.seed, progress)
+            all_data = TrainingBatches(everything, WindowSampler(all_scenes, tile),
+                                       config.batch_size, config.augment, config.seed)
+            keras.utils.set_random_seed(config.seed)
+            with keras.device(device.keras_device):
+                final_model = _make_model(keras, config, inputs, init_metadata, architecture,
+                                          device, precision_scope)
+                final = _Loop(keras, final_model, config, steps, all_data, None, inputs,
+                              class_weights(sum(s.totals for s in all_scenes)),
+                              SubProgress(progress, 0.56, 0.95), progress, fit_epochs=epochs)
+                final.run()
+        except Cancelled:
+            pass
+        if final is not None and final.best_weights is not None:
             model, final_fit = final_model, True
             model.set_weights(final.best_weights)
         else:
@@ -491,11 +496,15 @@ def _teach(readers: list, classes: int, seed: int, progress: Progress) -> None:
 
     require_sklearn()
     forest = fit_teacher(readers, classes, seed, progress)
+    if progress.cancelled():  # the forest cannot be interrupted; its few seconds can
+        raise Cancelled()
     if forest is None:
         progress.warn("No teacher: the scenes are too large to hold in memory, or fewer than "
                       "two classes have training pixels. Training goes on from the labels alone.")
         return
     for reader in readers:
+        if progress.cancelled():
+            raise Cancelled()
         if reader.in_memory:
             reader.soft = pseudo_labels(reader, forest, classes, seed)
 

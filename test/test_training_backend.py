@@ -378,3 +378,28 @@ def test_report_picks_true_colour_from_band_names():
     assert rgb_channels_for(["Red", "Green", "Blue"]) == ((0, 1, 2), "true colour")
     # "near infrared" is not red: no true colour without all three
     assert rgb_channels_for(["near infrared", "green", "blue"])[1].startswith("false colour")
+
+
+def test_cancel_during_the_final_fit_writes_the_validated_model(tmp_path):
+    from landcoverunet.backend.model_file import read_metadata
+    from landcoverunet.backend.progress import ConsoleProgress
+    from landcoverunet.backend.training import TrainingConfig, train_unet
+
+    class CancelAtFinalFit(ConsoleProgress):
+        stop = False
+
+        def info(self, message: str) -> None:
+            super().info(message)
+            self.stop = self.stop or message.startswith("Final fit:")
+
+        def cancelled(self) -> bool:
+            return self.stop
+
+    image, mask, _ = synthetic_scene(tmp_path)
+    model = tmp_path / "model.keras"
+    progress = CancelAtFinalFit(quiet=True)
+    result = train_unet(TrainingConfig([image], [mask], str(model), epochs=2,
+                                       steps_per_epoch=2, batch_size=4, seed=1), progress)
+    assert model.is_file() and result.epochs_run == 2
+    assert read_metadata(str(model)).metrics["final_fit"] is False
+    assert any("final fit was cancelled" in m for m in progress.warnings)
