@@ -27,8 +27,8 @@ from .model_file import ModelMetadata, read_metadata
 from .normalization import BandStats, compute_band_stats
 from .progress import ConsoleProgress, Progress, SubProgress
 from .raster_io import atomic_output, open_raster
-from .sampling import (CELL, VALIDATION_INTERIOR, SplitLabels, WindowSampler, split_features,
-                       summarise_labels, validation_windows)
+from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, SplitLabels, WindowSampler,
+                       fold_features, split_features, summarise_labels, validation_windows)
 from .training_scores import Scores, confusion_matrix, scores
 
 MODEL_SIZES = ("small", "medium", "large")
@@ -38,6 +38,12 @@ MIN_STEPS = 4
 VALIDATED_SHARE = 0.45
 """Share of the time limit the validated run may use (the final fit repeats at most its
 epochs, without validation)."""
+CROSS_VALIDATION_BELOW = 60
+"""With fewer digitised features than this, validation is cross-validation of :data:`FOLDS`
+folds by whole features: one held-out share would be a handful of polygons, whose score swings
+by more than 0.1 from one split to the next (docs/benchmarks.md)."""
+FOLDS = 3
+"""Folds of that cross-validation: each costs a validated run, and each trains on two thirds."""
 FEW_PIXELS = 50
 """A class with fewer labelled pixels than this gets a warning: its scores are unreliable."""
 REPORT_SAMPLES = 4
@@ -298,7 +304,6 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         raise UserError(f"Unknown model size '{config.model_size}'; use one of "
                         f"{', '.join(PRESETS)}.")
     classes = len(inputs.class_map)
-    setup = SubProgress(progress, 0.0, 0.05)
 
     # labels, the split by whole features, windows
     from .feature_ids import feature_id_reader
@@ -326,12 +331,15 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         if totals[c] == 0:
             progress.warn(f"class '{inputs.class_map.names[c]}' has no labelled pixel; the "
                           "network keeps an output for it but cannot learn it.")
-    split = split_features(features, len(full), classes, config.validation_fraction,
-                           config.seed)
-    if not any(len(h) for h in split.heldout):
+    folds = FOLDS if 0 < len(features) < CROSS_VALIDATION_BELOW else 1
+    splits = (fold_features(features, len(full), classes, folds, config.seed) if folds > 1 else
+              [split_features(features, len(full), classes, config.validation_fraction,
+                              config.seed)])
+    if not any(len(h) for s in splits for h in s.heldout):
         raise UserError("No class has two or more digitised features, so none can be held out "
                         "to validate the network honestly. Digitise at least two separate "
                         "polygons of each class.")
+    unvalidated = splits[0].unvalidated
 
     architecture = dict(init_metadata.architecture) if init_metadata else {
         "model_size": config.model_size, **_preset_dict(PRESETS[config.model_size])}
@@ -346,30 +354,9 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     else:
         stats = compute_band_stats(inputs.images, inputs.bands, SubProgress(progress, 0.02,
                                                                             0.05))
-    from .training_data import TrainingBatches, open_scenes, read_validation
-
-    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, id_readers,
-                                  split.heldout, inputs.bands, stats, classes, setup)
-    heldout_scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h, True)[1],
-                                       r.width, r.height, classes, CELL)
-                      for r in readers]
-    train_totals = sum(s.totals for s in scenes)
-    val_totals = sum(s.totals for s in heldout_scenes)
-    sampler = WindowSampler(scenes, tile)
-    windows = validation_windows(heldout_scenes, config.seed)
-    val_set = read_validation(readers, windows, VALIDATION_INTERIOR, multiple)
-    heldout_count = sum(len(h) for h in split.heldout)
     warnings: list[str] = []
-    progress.info(f"Validation: {heldout_count} of {len(features)} digitised features, held out "
-                  f"whole ({int(val_totals.sum())} of {int(totals.sum())} labelled pixels"
-                  + (f"; {val_set.labelled_pixels} of them in {len(windows)} sampled windows"
-                     if val_set.labelled_pixels < val_totals.sum() else "")
-                  + "). Their labels never reach the loss.")
     for c, info in enumerate(inputs.class_map.classes):
-        progress.info(f"  class {info.id} '{info.name}': {int(split.features_per_class[c])} "
-                      f"features, {int(train_totals[c])} training, {int(val_totals[c])} "
-                      "validation pixels")
-        if c in split.unvalidated:
+        if c in unvalidated:
             warnings.append(f"Class '{info.name}' has a single digitised feature: it trains but "
                             "is not validated. Digitise a second, separate polygon of it.")
         if 0 < totals[c] < FEW_PIXELS:
@@ -377,42 +364,59 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
                             "its scores are unreliable. Digitise more of it.")
     for warning in warnings:
         progress.warn(warning)
-    if config.teacher:
-        _teach(readers, classes, config.seed, progress)
-    data = TrainingBatches(readers, sampler, config.batch_size, config.augment, config.seed)
+    if folds > 1:
+        progress.info(f"Validation: {len(features)} digitised features are few, so validation "
+                      f"is {folds}-fold cross-validation by whole features: each feature is "
+                      f"held out in one of {folds} runs, whose labels of it never reach the "
+                      "loss, and the figures pool what each run predicted for the features it "
+                      "never saw.")
     steps = config.steps_per_epoch or max(
         MIN_STEPS, round(PIXELS_PER_EPOCH / (config.batch_size * tile[0] * tile[1])))
-    weights = class_weights(train_totals)
 
-    # device, model
+    # device, the validated run(s)
     from .device import choose_device, precision_scope
 
     device = choose_device(config.device)
     progress.info(f"Device: {device.description}.")
-    keras.utils.set_random_seed(config.seed)
-    with keras.device(device.keras_device):
-        model = _make_model(keras, config, inputs, init_metadata, architecture, device,
-                            precision_scope)
-        progress.info(f"U-Net '{architecture['model_size']}': depth {architecture['depth']}, "
-                      f"{architecture['filters']} filters, {model.count_params():,} weights; "
-                      f"{steps} steps of {config.batch_size} windows per epoch, up to "
-                      f"{config.epochs} epochs (early stop after {config.patience} without "
-                      f"improvement), loss {config.loss}.")
-        loop = _Loop(keras, model, config, steps, data, val_set, inputs, weights,
-                     SubProgress(progress, 0.08, 0.55 if config.final_fit else 0.95), progress)
-        loop.run()
+    make_model = lambda: _make_model(keras, config, inputs, init_metadata,  # noqa: E731
+                                     architecture, device, precision_scope)
+    share = SubProgress(progress, 0.08, 0.55 if config.final_fit else 0.95)
+    runs: list[_Validated] = []
+    for k, split in enumerate(splits):
+        runs.append(_validated_run(
+            keras, config, inputs, stats, id_readers, split, tile, multiple, steps, device,
+            make_model,
+            SubProgress(share, k / folds, (k + 1) / folds), progress,
+            fold=f"Fold {k + 1}/{folds}, " if folds > 1 else "",
+            fixed_epochs=len(runs[0].loop.history) if runs else 0,
+            deadline_share=VALIDATED_SHARE / folds,
+            intro=(f"U-Net '{architecture['model_size']}': depth {architecture['depth']}, "
+                   f"{architecture['filters']} filters, {{weights:,}} weights; {steps} steps of "
+                   f"{config.batch_size} windows per epoch, up to {config.epochs} epochs (early "
+                   f"stop after {config.patience} without improvement), loss {config.loss}."
+                   if k == 0 else "")))
+        if runs[-1].loop.cancelled or not runs[-1].loop.history:
+            break
+        runs[-1].loop.data = None  # the fold's scenes are not needed any more
+    loop = runs[0].loop if folds == 1 else pool_folds([r.loop for r in runs])
     if not loop.history:
         raise Cancelled()
-    model.set_weights(loop.best_weights)
+    model = runs[0].model
+    model.set_weights(runs[0].loop.best_weights)
+    heldout_count = sum(len(h) for r in runs for h in r.split.heldout)
+    val_totals = sum(r.val_totals for r in runs)
+    train_totals = runs[0].train_totals if folds == 1 else totals
     final_fit = False
     if config.final_fit and not loop.cancelled:
         epochs = int(loop.best_record["epoch"])
         progress.info(f"Final fit: training again on all {len(features)} features, held-out "
                       f"ones included, for the {epochs} epochs validation chose. The validation "
                       "figures are those of the run without the held-out features.")
-        loop.data = data = readers = None  # the scenes are read again, with every label
         final = None
         try:  # a cancel during the final fit keeps the validated model
+            from .training_data import TrainingBatches, open_scenes
+
+            # the scenes are read again, with every label
             everything, all_scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
                                                  id_readers, None, inputs.bands, stats, classes,
                                                  SubProgress(progress, 0.55, 0.56))
@@ -422,8 +426,7 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
                                        config.batch_size, config.augment, config.seed)
             keras.utils.set_random_seed(config.seed)
             with keras.device(device.keras_device):
-                final_model = _make_model(keras, config, inputs, init_metadata, architecture,
-                                          device, precision_scope)
+                final_model = make_model()
                 final = _Loop(keras, final_model, config, steps, all_data, None, inputs,
                               class_weights(sum(s.totals for s in all_scenes)),
                               SubProgress(progress, 0.56, 0.95), progress, fit_epochs=epochs)
@@ -435,7 +438,8 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
             model.set_weights(final.best_weights)
         else:
             progress.warn("The final fit was cancelled: the model written is the validated "
-                          "one, trained without the held-out features.")
+                          "one, trained without the held-out features"
+                          + (" of the first fold." if folds > 1 else "."))
 
     # outputs
     best = loop.best_record
@@ -447,8 +451,9 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         tile_size=int(max(tile)), architecture=architecture, pixel_size=inputs.pixel_size,
         crs_wkt=inputs.crs_wkt,
         metrics=_metrics(loop, best_scores, inputs, device, config, heldout_count,
-                         len(features), split.unvalidated, train_totals, val_totals,
-                         time.time() - started) | {"final_fit": final_fit})
+                         len(features), unvalidated, train_totals, val_totals,
+                         time.time() - started) | {"final_fit": final_fit,
+                                                   "cross_validation_folds": folds})
     from .model_file import save_model
 
     # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
@@ -472,11 +477,16 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     report = None
     if config.output_report:
         report = config.output_report
-        validated = (f"Validation: {heldout_count} of {len(features)} digitised features were "
-                     "held out whole; the curves and scores are theirs, from the run that never "
-                     f"saw their labels. Estimated mIoU on polygons training never saw: "
-                     f"{estimate:.3f} (best epoch {best['epoch']} and the epochs either side; "
-                     f"that epoch alone: {best['val_miou']:.3f}).")
+        validated = ((f"Validation: {folds}-fold cross-validation by whole features. Each of "
+                      f"the {heldout_count} validated digitised features was held out whole from "
+                      f"one of {folds} runs; the curves and scores pool what each run predicted "
+                      "for the features it never saw." if folds > 1 else
+                      f"Validation: {heldout_count} of {len(features)} digitised features were "
+                      "held out whole; the curves and scores are theirs, from the run that "
+                      "never saw their labels.")
+                     + f" Estimated mIoU on polygons training never saw: {estimate:.3f} (best "
+                     f"epoch {best['epoch']} and the epochs either side; that epoch alone: "
+                     f"{best['val_miou']:.3f}).")
         if final_fit:
             validated += (f" The model file was then trained again on all features for the "
                           f"{best['epoch']} epochs chosen (final fit); expect it to do a little "
@@ -487,6 +497,116 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     return TrainingResult(config.output_model, loop.csv_path, report, float(best["val_miou"]),
                           estimate, int(best["epoch"]), len(loop.history), loop.cancelled,
                           loop.stopped_early, loop.history, metadata)
+
+
+@dataclass
+class _Validated:
+    """One validated run (one fold): its loop, model and label counts."""
+
+    split: FeatureSplit
+    loop: "_Loop"
+    model: Any
+    train_totals: np.ndarray
+    val_totals: np.ndarray
+
+
+def _validated_run(keras, config: TrainingConfig, inputs: Inputs, stats: BandStats,
+                   id_readers: list, split: FeatureSplit, tile: tuple[int, int], multiple: int,
+                   steps: int, device, make_model, bar: Progress, progress: Progress, fold: str = "",
+                   fixed_epochs: int = 0, deadline_share: float = VALIDATED_SHARE,
+                   intro: str = "") -> _Validated:
+    """Trains on the features ``split`` does not hold out, validating on those it does.
+
+    Everything fitted on labels (the teacher) sees the training features only. With
+    ``fixed_epochs`` the run trains exactly that many epochs (the later folds of a
+    cross-validation follow the first one's length); else it stops early or at its deadline.
+    ``intro``, when given, is logged once the model is built (``{weights}``: its size).
+    """
+    from .training_data import TrainingBatches, open_scenes, read_validation
+
+    classes = len(inputs.class_map)
+    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, id_readers,
+                                  split.heldout, inputs.bands, stats, classes, bar)
+    heldout_scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h, True)[1],
+                                       r.width, r.height, classes, CELL)
+                      for r in readers]
+    train_totals = sum(s.totals for s in scenes)
+    val_totals = sum(s.totals for s in heldout_scenes)
+    windows = validation_windows(heldout_scenes, config.seed)
+    val_set = read_validation(readers, windows, VALIDATION_INTERIOR, multiple)
+    heldout = sum(len(h) for h in split.heldout)
+    features = int(split.features_per_class.sum())
+    progress.info(f"{fold or 'Validation: '}{heldout} of {features} digitised features held out "
+                  f"whole ({int(val_totals.sum())} of {int((train_totals + val_totals).sum())} "
+                  "labelled pixels"
+                  + (f"; {val_set.labelled_pixels} of them in {len(windows)} sampled windows"
+                     if val_set.labelled_pixels < val_totals.sum() else "")
+                  + "). Their labels never reach the loss" + (" of this run." if fold else "."))
+    if not fold:
+        for c, info in enumerate(inputs.class_map.classes):
+            progress.info(f"  class {info.id} '{info.name}': "
+                          f"{int(split.features_per_class[c])} features, "
+                          f"{int(train_totals[c])} training, {int(val_totals[c])} validation "
+                          "pixels")
+    if config.teacher:
+        _teach(readers, classes, config.seed, progress)
+    data = TrainingBatches(readers, WindowSampler(scenes, tile), config.batch_size,
+                           config.augment, config.seed)
+    keras.utils.set_random_seed(config.seed)
+    with keras.device(device.keras_device):
+        model = make_model()
+        if intro:
+            progress.info(intro.format(weights=model.count_params()))
+        loop = _Loop(keras, model, config, steps, data, val_set, inputs,
+                     class_weights(train_totals), bar, progress, fixed_epochs=fixed_epochs,
+                     deadline_share=deadline_share, name=fold)
+        loop.run()
+    return _Validated(split, loop, model, train_totals, val_totals)
+
+
+def pool_folds(loops: list["_Loop"]) -> "_Loop":
+    """The first fold's loop, its curves and best epoch replaced by those of all folds pooled.
+
+    Epoch by epoch, the folds' confusion matrices of their held-out features are summed, so
+    every validated feature counts once; the best epoch is chosen on that pooled curve by the
+    same rule as for one run.
+    """
+    first = loops[0]
+    history: list[dict] = []
+    best: dict = {}
+    best_matrix = first.best_confusion
+    for e, record in enumerate(first.history):
+        present = [l for l in loops if len(l.history) > e]
+        matrix = sum(l.confusions[e] for l in present)
+        result = scores(matrix)
+        weighted = [(l.history[e]["val_loss"], l.history[e]["val_weight"]) for l in present
+                    if l.history[e]["val_weight"]]
+        weight = sum(w for _, w in weighted)
+        pooled = dict(record) | {
+            "loss": float(np.mean([l.history[e]["loss"] for l in present])),
+            "miou": float(np.nanmean([l.history[e]["miou"] for l in present])),
+            "val_loss": sum(v * w for v, w in weighted) / weight if weight else math.nan,
+            "val_weight": weight, "val_miou": result.miou, "val_accuracy": result.accuracy,
+            "iou": [float(v) for v in result.iou],
+            "seconds": float(sum(l.history[e]["seconds"] for l in present)),
+            "partial": any(l.history[e]["partial"] for l in present)}
+        pooled["improved"] = pooled["val_miou"] > best.get("val_miou", -1.0) + 1e-4
+        pooled["best"] = is_better(pooled, best)
+        if pooled["best"]:
+            best, best_matrix = pooled, matrix
+        history.append(pooled)
+    first.history, first.best_record, first.best_confusion = history, best, best_matrix
+    first.cancelled = any(l.cancelled for l in loops)
+    first.write_csv()
+    return first
+
+
+def is_better(record: dict, best: dict) -> bool:
+    """Whether an epoch's record beats the best so far: a higher validation mIoU, or a tie in
+    it (common with few validation labels) with a lower validation loss."""
+    value, top = record["val_miou"], best.get("val_miou", -1.0)
+    return value > top + 1e-4 or (value > top - 1e-4 and record["val_loss"]
+                                   < best.get("val_loss", math.inf))
 
 
 def _teach(readers: list, classes: int, seed: int, progress: Progress) -> None:
@@ -579,9 +699,13 @@ class _Loop:
 
     def __init__(self, keras, model, config: TrainingConfig, steps: int, data, val_set,
                  inputs: Inputs, weights: list[float], bar: Progress, log: Progress,
-                 fit_epochs: int = 0) -> None:
+                 fit_epochs: int = 0, fixed_epochs: int = 0,
+                 deadline_share: float = VALIDATED_SHARE, name: str = "") -> None:
         """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
-        same schedule and keeps the final (averaged) weights."""
+        same schedule and keeps the final (averaged) weights. With ``fixed_epochs`` it validates
+        every epoch but runs exactly that many (no early stop, no deadline). Without either it
+        stops early, or once it has used ``deadline_share`` of the time limit. ``name``
+        prefixes its log lines (a fold)."""
         from ..models.losses import make_loss
         from ..models.metrics import MaskedMeanIoU
 
@@ -609,15 +733,17 @@ class _Loop:
         self.best_weights: list | None = None
         self.best_confusion = np.zeros((self.classes, self.classes), np.int64)
         self.best_predictions: np.ndarray | None = None
+        self.confusions: list[np.ndarray] = []
+        """Per epoch, the confusion matrix of the held-out labels (cross-validation pools them)."""
         self.cancelled = self.stopped_early = self.out_of_time = False
-        self.fit_epochs = fit_epochs
+        self.fit_epochs, self.fixed_epochs, self.name = fit_epochs, fixed_epochs, name
         # the validated run may use this share of the time limit; the final fit repeats at
         # most its epochs, so the whole training stays within the limit
-        self.deadline = (time.time() + VALIDATED_SHARE * 60 * config.time_limit
-                         if config.time_limit > 0 and not fit_epochs else 0.0)
+        self.deadline = (time.time() + deadline_share * 60 * config.time_limit
+                         if config.time_limit > 0 and not (fit_epochs or fixed_epochs) else 0.0)
         self.samples = pick_samples(val_set.labels, REPORT_SAMPLES) if val_set else []
         self.board = None
-        if config.tensorboard_dir and not fit_epochs:
+        if config.tensorboard_dir and not (fit_epochs or fixed_epochs):
             if keras.backend.backend() == "tensorflow":
                 from .training_report import TensorBoardLog
 
@@ -629,7 +755,7 @@ class _Loop:
         from .training_data import prefetch
 
         config, wait = self.config, 0
-        last = self.fit_epochs or config.epochs
+        last = self.fit_epochs or self.fixed_epochs or config.epochs
         for epoch in range(1, last + 1):
             started = time.time()
             self.model.reset_metrics()
@@ -670,7 +796,7 @@ class _Loop:
             self._log_epoch(record)
             if self.cancelled:
                 break
-            if wait >= config.patience:
+            if wait >= config.patience and not self.fixed_epochs:
                 self.stopped_early = True
                 break
             if self.deadline and time.time() > self.deadline:
@@ -724,18 +850,16 @@ class _Loop:
                       self.schedule(self.model.optimizer.iterations))),
                   "seconds": seconds + 0.0, "steps": steps_done,
                   "partial": steps_done < self.steps, "best": False, "improved": False,
-                  "iou": [float(v) for v in result.iou]}
-        best = self.best_record.get("val_miou", -1.0)
-        record["improved"] = result.miou > best + 1e-4
-        # a tie in mIoU (common with few validation labels) goes to the lower validation loss
-        if result.miou > best + 1e-4 or (result.miou > best - 1e-4 and record["val_loss"]
-                                          < self.best_record.get("val_loss", math.inf)):
+                  "iou": [float(v) for v in result.iou], "val_weight": weight}
+        record["improved"] = result.miou > self.best_record.get("val_miou", -1.0) + 1e-4
+        self.confusions.append(matrix)
+        if is_better(record, self.best_record):
             record["best"] = True
             self.best_record = record
             self.best_weights = self.model.get_weights()
             self.best_confusion = matrix
             self.best_predictions = predictions[self.samples].copy()
-        self._write_csv(record)
+        self.write_csv(record)
         if self.board is not None:
             self._tensorboard(record, matrix, predictions)
         return record
@@ -746,12 +870,14 @@ class _Loop:
                               if not math.isnan(v))
         partial = " (cancelled mid-epoch)" if record["partial"] else ""
         best = "  * best" if record["best"] else ""
-        self.log.info(f"Epoch {record['epoch']}/{self.config.epochs}{partial}: loss "
+        self.log.info(f"{self.name}{'e' if self.name else 'E'}poch {record['epoch']}/"
+                      f"{self.fixed_epochs or self.config.epochs}{partial}: loss "
                       f"{record['loss']:.4f}, val loss {record['val_loss']:.4f}, val mIoU "
                       f"{record['val_miou']:.3f} [{per_class}], {record['seconds']:.1f} s{best}")
 
-    def _write_csv(self, record: dict) -> None:
-        rows = self.history + [record]
+    def write_csv(self, record: dict | None = None) -> None:
+        """Writes the epoch log: the history so far, and ``record`` when given."""
+        rows = self.history + ([record] if record else [])
         names = self.inputs.class_map.names
         with atomic_output(self.csv_path) as temporary:
             with open(temporary, "w", newline="", encoding="utf-8") as handle:

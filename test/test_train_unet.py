@@ -47,9 +47,11 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
     assert metadata.tile_size == 64
     assert metadata.architecture["depth"] == PRESETS["small"].depth
     assert metadata.architecture["spectral"] == PRESETS["small"].spectral > 0
-    # whole polygons validate (agriculture's one polygon lies outside band 7's footprint)
+    # whole polygons validate (agriculture's one polygon lies outside band 7's footprint); with
+    # so few polygons, by cross-validation: each polygon is held out by one of 3 runs
     assert metadata.metrics["final_fit"] is True
-    assert 1 <= metadata.metrics["validation_features"] < metadata.metrics["features"]
+    assert metadata.metrics["cross_validation_folds"] == 3
+    assert metadata.metrics["validation_features"] == metadata.metrics["features"] >= 20
     assert metadata.metrics["not_validated"] == []
 
     with open(result["OUTPUT_CSV"], newline="") as handle:
@@ -66,6 +68,7 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
     assert all(i.ndim == 3 and i.shape[0] > 100 and i.shape[1] > 100 for i in images)
     for text in ("Per-class scores", "confusion matrix", "Validation tiles", "water",
                  "sediment", "precision", "recall", "held out whole", "final fit",
+                 "3-fold cross-validation",
                  f"polygons training never saw: {result['VAL_MIOU']:.3f}"):
         assert text in report
     events = [f for _, _, files in os.walk(tmp_path / "tb") for f in files
@@ -90,7 +93,7 @@ class CancelAfterFirstEpoch(QgsProcessingFeedback):
 
     def pushInfo(self, info: str) -> None:  # noqa: N802
         super().pushInfo(info)
-        if info.startswith("Epoch 1/"):
+        if info.startswith(("Epoch 1/", "Fold 1/3, epoch 1/")):
             self.cancel()
 
 

@@ -14,7 +14,7 @@ from osgeo import gdal, osr
 
 from landcoverunet.backend.class_map import ClassMap
 from landcoverunet.backend.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
-                                            split_features, summarise_labels,
+                                            fold_features, split_features, summarise_labels,
                                             validation_windows)
 
 
@@ -134,6 +134,28 @@ def test_teacher_pseudo_labels_skip_labelled_pixels(tmp_path):
     assert agree > 0.95
 
 
+def test_teacher_features_are_neighbourhood_statistics_of_valid_pixels():
+    from landcoverunet.backend.teacher import NEIGHBOURHOODS, pixel_features
+
+    rng = np.random.default_rng(3)
+    pixels = rng.normal(size=(12, 15, 2)).astype(np.float32)
+    valid = rng.random((12, 15)) > 0.2
+    pixels[~valid] = 0.0
+    where = np.array([0, 14, 7 * 15 + 7, 11 * 15 + 3, 12 * 15 - 1])
+    features = pixel_features(pixels, valid, where)
+    assert features.shape == (5, 2 * (1 + 2 * len(NEIGHBOURHOODS)))
+    for row, index in enumerate(where):
+        y, x = divmod(int(index), 15)
+        expected = list(pixels[y, x])
+        for size in NEIGHBOURHOODS:  # nodata and the outside of the scene never count
+            half = size // 2
+            window = (slice(max(y - half, 0), y + half + 1), slice(max(x - half, 0), x + half + 1))
+            for c in range(2):
+                values = pixels[window][..., c][valid[window]]
+                expected += [values.mean(), values.std()] if len(values) else [0.0, 0.0]
+        assert np.allclose(features[row], expected, atol=2e-3)  # float32 sums
+
+
 def test_masked_mean_iou():
     from landcoverunet.models.metrics import MaskedAccuracy, MaskedMeanIoU
 
@@ -202,6 +224,26 @@ def test_split_holds_out_whole_features_stratified_by_class():
     assert sum(len(h) for h in split.heldout) == 2 + 1 + 1 + 0  # round(0.2 * n), at least one
     again = split_features(features, 2, 4, 0.2, seed=3)
     assert all(np.array_equal(a, b) for a, b in zip(again.heldout, split.heldout))
+
+
+def test_folds_hold_out_each_feature_once_and_never_a_whole_class():
+    rng = np.random.default_rng(5)
+    features = [Feature(int(rng.integers(2)), i, label, int(rng.integers(5, 500)))
+                for i, label in enumerate([1] * 10 + [2] * 3 + [3] * 2 + [4])]
+    folds = fold_features(features, 2, 4, 3, seed=3)
+    assert len(folds) == 3
+    held = [{(s, int(f)) for s, ids in enumerate(fold.heldout) for f in ids} for fold in folds]
+    for f in features:  # once each, but for the class with one feature (never)
+        assert sum((f.scene, f.id) in h for h in held) == (0 if f.label == 4 else 1)
+    for h in held:
+        for label in (1, 2, 3):
+            mine = [(f.scene, f.id) for f in features if f.label == label]
+            assert sum(m in h for m in mine) < len(mine), "a fold trains on every class"
+        assert len([f for f in features if f.label == 1 and (f.scene, f.id) in h]) in (3, 4)
+    assert all(fold.unvalidated == [3] for fold in folds)
+    again = fold_features(features, 2, 4, 3, seed=3)
+    assert all(np.array_equal(a, b) for x, y in zip(again, folds)
+               for a, b in zip(x.heldout, y.heldout))
 
 
 def test_no_heldout_label_reaches_training_on_real_polygons(nc_stack, nc_mask):
