@@ -14,7 +14,8 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
                        QgsProcessingParameterRasterLayer)
 
 from ..backend.errors import UserError
-from ..backend.training import config_default
+from ..backend.teacher import NEIGHBOURHOODS
+from ..backend.training import CROSS_VALIDATION_BELOW, FOLDS, config_default
 from .base import FeedbackProgress, LandCoverAlgorithm
 
 MODEL_SIZES = ["small", "medium", "large"]
@@ -249,10 +250,16 @@ PARAMETER_HELP = {
     TrainUNetAlgorithm.VALIDATION_FRACTION: "Share of each class's digitised features held "
                                             "out whole to measure the model honestly (at least "
                                             "one per class with two or more; a class with one "
-                                            "feature trains and is reported as not validated).",
-    TrainUNetAlgorithm.TEACHER: "Fit a per-pixel random forest (scikit-learn) on the training "
-                                "labels and let its class probabilities teach the network on "
-                                "a sample of the unlabelled pixels, at half the weight of real "
+                                            "feature trains and is reported as not validated). "
+                                            f"With fewer than {CROSS_VALIDATION_BELOW} features, "
+                                            f"validation is {FOLDS}-fold cross-validation by "
+                                            "whole features instead (each feature held out "
+                                            "once), and this share is unused.",
+    TrainUNetAlgorithm.TEACHER: "Fit a random forest (scikit-learn) on the training labels, "
+                                "on each pixel's bands and their mean and spread over "
+                                + " and ".join(f"{n} x {n}" for n in NEIGHBOURHOODS)
+                                + " pixels, and let its class probabilities teach the network "
+                                "on a sample of the unlabelled pixels, at half the weight of real "
                                 "labels. The network then learns the spectra of the whole scene "
                                 "rather than the surroundings of the polygons. Needs the scene "
                                 "in memory (up to about 512 MB of pixels).",

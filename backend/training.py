@@ -492,7 +492,7 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
                           f"{best['epoch']} epochs chosen (final fit); expect it to do a little "
                           "better than these figures.")
         _write_report(report, loop, inputs, best_scores, config, device, architecture, tile,
-                      [validated] + warnings + ([note] if note else []))
+                      folds, [validated] + warnings + ([note] if note else []))
     progress.set_fraction(1.0)
     return TrainingResult(config.output_model, loop.csv_path, report, float(best["val_miou"]),
                           estimate, int(best["epoch"]), len(loop.history), loop.cancelled,
@@ -988,7 +988,7 @@ def _metrics(loop: _Loop, best_scores: Scores, inputs: Inputs, device, config: T
 
 def _write_report(path: str, loop: _Loop, inputs: Inputs, best_scores: Scores,
                   config: TrainingConfig, device, architecture: dict, tile: tuple[int, int],
-                  notes: list[str]) -> None:
+                  folds: int, notes: list[str]) -> None:
     from .training_report import ReportData, Sample, rgb_channels_for, write_report
 
     channels, rgb_label = rgb_channels_for(inputs.band_names)
@@ -1006,7 +1006,9 @@ def _write_report(path: str, loop: _Loop, inputs: Inputs, best_scores: Scores,
         "training windows": f"{tile[0]} x {tile[1]} px, {loop.steps} x {config.batch_size} per "
                             "epoch",
         "loss": config.loss, "learning rate": config.learning_rate,
-        "augmentation": config.augment, "validation fraction": config.validation_fraction,
+        "augmentation": config.augment,
+        "validation": (f"{folds}-fold cross-validation by whole features" if folds > 1 else
+                       f"{config.validation_fraction:g} of each class's features held out"),
         "patience": config.patience, "seed": config.seed,
         "starting model": config.init_model or "none", "device": device.description,
         "epoch log (CSV)": loop.csv_path}
