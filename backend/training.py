@@ -37,7 +37,8 @@ PIXELS_PER_EPOCH = 2 ** 21
 MIN_STEPS = 4
 VALIDATED_SHARE = 0.45
 """Share of the time limit the validated run may use (the final fit repeats at most its
-epochs, without validation)."""
+epochs, without validation). With K cross-validation folds, each fold may use 2 / (K + 1) of
+this share, so the folds and the final fit still end within about 90 % of the limit."""
 CROSS_VALIDATION_BELOW = 60
 """With fewer digitised features than this, validation is cross-validation of :data:`FOLDS`
 folds by whole features: one held-out share would be a handful of polygons, whose score swings
@@ -389,7 +390,9 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
             SubProgress(share, k / folds, (k + 1) / folds), progress,
             fold=f"Fold {k + 1}/{folds}, " if folds > 1 else "",
             fixed_epochs=len(runs[0].loop.history) if runs else 0,
-            deadline_share=VALIDATED_SHARE / folds,
+            # the final fit repeats at most one fold's epochs: K folds and it fit in the
+            # (K + 1) / 2 validated runs' worth of time that one split would have had
+            deadline_share=VALIDATED_SHARE * 2 / (folds + 1),
             intro=(f"U-Net '{architecture['model_size']}': depth {architecture['depth']}, "
                    f"{architecture['filters']} filters, {{weights:,}} weights; {steps} steps of "
                    f"{config.batch_size} windows per epoch, up to {config.epochs} epochs (early "
