@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from .class_map import ClassMap
+from .cross_validation import is_better, pool_folds
 from .errors import Cancelled, UserError
 from .model_file import ModelMetadata, read_metadata
 from .normalization import BandStats, compute_band_stats
@@ -401,7 +402,14 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         if runs[-1].loop.cancelled or not runs[-1].loop.history:
             break
         runs[-1].loop.data = None  # the fold's scenes are not needed any more
-    loop = runs[0].loop if folds == 1 else pool_folds([r.loop for r in runs])
+        if k:
+            runs[-1].loop.val_set = None  # the report shows the first fold's tiles
+    loop = runs[0].loop
+    if folds > 1:  # the first fold's loop carries the pooled curves from here on
+        loop.history, loop.best_record, loop.best_confusion = pool_folds(
+            [r.loop.history for r in runs], [r.loop.confusions for r in runs])
+        loop.cancelled = any(r.loop.cancelled for r in runs)
+        loop.write_csv()
     if not loop.history:
         raise Cancelled()
     model = runs[0].model
@@ -515,9 +523,9 @@ class _Validated:
 
 def _validated_run(keras, config: TrainingConfig, inputs: Inputs, stats: BandStats,
                    id_readers: list, split: FeatureSplit, tile: tuple[int, int], multiple: int,
-                   steps: int, device, make_model, bar: Progress, progress: Progress, fold: str = "",
-                   fixed_epochs: int = 0, deadline_share: float = VALIDATED_SHARE,
-                   intro: str = "") -> _Validated:
+                   steps: int, device, make_model, bar: Progress, progress: Progress,
+                   fold: str = "", fixed_epochs: int = 0,
+                   deadline_share: float = VALIDATED_SHARE, intro: str = "") -> _Validated:
     """Trains on the features ``split`` does not hold out, validating on those it does.
 
     Everything fitted on labels (the teacher) sees the training features only. With
@@ -565,51 +573,6 @@ def _validated_run(keras, config: TrainingConfig, inputs: Inputs, stats: BandSta
                      deadline_share=deadline_share, name=fold)
         loop.run()
     return _Validated(split, loop, model, train_totals, val_totals)
-
-
-def pool_folds(loops: list["_Loop"]) -> "_Loop":
-    """The first fold's loop, its curves and best epoch replaced by those of all folds pooled.
-
-    Epoch by epoch, the folds' confusion matrices of their held-out features are summed, so
-    every validated feature counts once; the best epoch is chosen on that pooled curve by the
-    same rule as for one run.
-    """
-    first = loops[0]
-    history: list[dict] = []
-    best: dict = {}
-    best_matrix = first.best_confusion
-    for e, record in enumerate(first.history):
-        present = [l for l in loops if len(l.history) > e]
-        matrix = sum(l.confusions[e] for l in present)
-        result = scores(matrix)
-        weighted = [(l.history[e]["val_loss"], l.history[e]["val_weight"]) for l in present
-                    if l.history[e]["val_weight"]]
-        weight = sum(w for _, w in weighted)
-        pooled = dict(record) | {
-            "loss": float(np.mean([l.history[e]["loss"] for l in present])),
-            "miou": float(np.nanmean([l.history[e]["miou"] for l in present])),
-            "val_loss": sum(v * w for v, w in weighted) / weight if weight else math.nan,
-            "val_weight": weight, "val_miou": result.miou, "val_accuracy": result.accuracy,
-            "iou": [float(v) for v in result.iou],
-            "seconds": float(sum(l.history[e]["seconds"] for l in present)),
-            "partial": any(l.history[e]["partial"] for l in present)}
-        pooled["improved"] = pooled["val_miou"] > best.get("val_miou", -1.0) + 1e-4
-        pooled["best"] = is_better(pooled, best)
-        if pooled["best"]:
-            best, best_matrix = pooled, matrix
-        history.append(pooled)
-    first.history, first.best_record, first.best_confusion = history, best, best_matrix
-    first.cancelled = any(l.cancelled for l in loops)
-    first.write_csv()
-    return first
-
-
-def is_better(record: dict, best: dict) -> bool:
-    """Whether an epoch's record beats the best so far: a higher validation mIoU, or a tie in
-    it (common with few validation labels) with a lower validation loss."""
-    value, top = record["val_miou"], best.get("val_miou", -1.0)
-    return value > top + 1e-4 or (value > top - 1e-4 and record["val_loss"]
-                                   < best.get("val_loss", math.inf))
 
 
 def _teach(readers: list, classes: int, seed: int, progress: Progress) -> None:

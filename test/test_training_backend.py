@@ -246,6 +246,30 @@ def test_folds_hold_out_each_feature_once_and_never_a_whole_class():
                for a, b in zip(x.heldout, y.heldout))
 
 
+def test_pooled_folds_score_every_held_out_feature_once():
+    from landcoverunet.backend.cross_validation import pool_folds
+    from landcoverunet.backend.training_scores import scores
+
+    def record(epoch, val_loss, weight):
+        return {"epoch": epoch, "loss": 1.0, "miou": 0.5, "val_loss": val_loss,
+                "val_weight": weight, "seconds": 2.0, "partial": False}
+
+    # fold 1 sees class 0 only, fold 2 class 1 only: alone each looks perfect or useless
+    first = [np.array([[8, 2], [0, 0]]), np.array([[10, 0], [0, 0]])]
+    second = [np.array([[0, 0], [1, 9]]), np.array([[0, 0], [6, 4]])]
+    history, best, matrix = pool_folds(
+        [[record(1, 0.5, 10), record(2, 0.4, 10)], [record(1, 1.0, 30), record(2, 0.2, 10)]],
+        [first, second])
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0]["val_miou"] == pytest.approx(scores(first[0] + second[0]).miou)
+    assert history[0]["val_loss"] == pytest.approx((0.5 * 10 + 1.0 * 30) / 40)
+    assert history[1]["seconds"] == 4.0
+    # epoch 2 is better for fold 1 alone, worse pooled: the pooled curve chooses epoch 1
+    assert scores(first[1]).miou > scores(first[0]).miou
+    assert best["epoch"] == 1 and np.array_equal(matrix, first[0] + second[0])
+    assert history[0]["best"] and not history[1]["best"]
+
+
 def test_no_heldout_label_reaches_training_on_real_polygons(nc_stack, nc_mask):
     """NC's digitised polygons: the feature-id file from buildmasks groups the pixels; training
     windows and batches carry no label of a held-out polygon, validation only those labels."""
