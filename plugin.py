@@ -28,7 +28,7 @@ class LandCoverUNetPlugin:
         from qgis.PyQt.QtGui import QIcon
         from qgis.PyQt.QtWidgets import QAction
 
-        from .algorithms.provider import ICON
+        from .algorithms.icon import ICON
 
         self.initProcessing()
         for name, text in ENTRIES:
@@ -54,7 +54,7 @@ class LandCoverUNetPlugin:
         from qgis.core import Qgis
         from qgis.PyQt.QtWidgets import QMessageBox
 
-        from .backend.installation import format_report, installation_report
+        from .backend.core.installation import format_report, installation_report
 
         text = format_report(installation_report(Qgis.QGIS_VERSION))
         QMessageBox.information(self.iface.mainWindow(), "Land Cover U-Net", text)

@@ -6,10 +6,10 @@ from qgis.core import (QgsMapLayerType, QgsProcessing, QgsProcessingOutputNumber
                        QgsProcessingParameterMapLayer, QgsProcessingParameterRasterLayer,
                        QgsProcessingParameterString, QgsProcessingUtils)
 
-from ..backend.accuracy import assess_accuracy
-from ..backend.accuracy_report import write_report
-from ..backend.errors import UserError
-from ..backend.vector_features import VectorInput
+from ..backend.assess.accuracy import assess_accuracy
+from ..backend.assess.report import write_report
+from ..backend.core.errors import UserError
+from ..backend.masks.features import VectorInput
 from .base import FeedbackProgress, LandCoverAlgorithm
 
 
@@ -31,6 +31,8 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
 
     NAME = "assessaccuracy"
     DISPLAY_NAME = "Assess accuracy"
+    GROUP = "mapping"
+    ADVANCED = (ALL_TOUCHED,)
     HELP = (
         "Compares a classified raster (from Classify raster) with reference labels and writes an "
         "HTML report: the confusion matrix as a picture and a table, per class producer's "

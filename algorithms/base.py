@@ -1,18 +1,27 @@
-"""What every algorithm of the plugin shares: naming, help, icon, errors and progress.
+"""What every algorithm of the plugin shares: naming, groups, help, translation, icon, advanced
+parameters, errors and progress.
 
 Algorithms stay thin: they translate parameters, call the backend through :meth:`execute`, and
-return outputs. A backend :class:`~..backend.errors.UserError` becomes a
-``QgsProcessingException``, so the analyst reads a message, never a traceback.
+return outputs. A backend :class:`~..backend.core.errors.UserError` becomes a
+``QgsProcessingException``, so the analyst reads a message, never a traceback. Every
+user-visible string of an algorithm (name, group, help, parameter and output descriptions,
+choice labels) goes through :meth:`LandCoverAlgorithm.tr`, so the plugin can be translated.
 """
 from __future__ import annotations
 
 import traceback
 from typing import Any
 
-from qgis.core import QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback
+from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback,
+                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum)
+from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..backend.errors import Cancelled, UserError
+from ..backend.core.errors import Cancelled, UserError
+from .icon import ICON
+
+GROUPS = {"training": "Training", "mapping": "Mapping"}
+"""Processing groups (id: name), as QGIS's own algorithms are grouped."""
 
 
 class FeedbackProgress:
@@ -35,25 +44,55 @@ class FeedbackProgress:
 
 
 class LandCoverAlgorithm(QgsProcessingAlgorithm):
-    """Base class: subclasses set NAME, DISPLAY_NAME, HELP and implement :meth:`execute`."""
+    """Base class: subclasses set NAME, DISPLAY_NAME, GROUP, HELP (and ADVANCED, the names of
+    expert parameters) and implement :meth:`execute`."""
 
     NAME = ""
     DISPLAY_NAME = ""
+    GROUP = ""
+    """A key of :data:`GROUPS`."""
     HELP = ""
+    ADVANCED: tuple[str, ...] = ()
+    """Parameters shown under "Advanced parameters" (QGIS core algorithms do the same), so the
+    dialog opens with the few choices that matter."""
+
+    def tr(self, text: str) -> str:
+        """Translates a user-visible string (context ``LandCoverUNet``)."""
+        return QCoreApplication.translate("LandCoverUNet", text)
 
     def name(self) -> str:
         return self.NAME
 
     def displayName(self) -> str:  # noqa: N802
-        return self.DISPLAY_NAME
+        return self.tr(self.DISPLAY_NAME)
+
+    def group(self) -> str:
+        return self.tr(GROUPS[self.GROUP])
+
+    def groupId(self) -> str:  # noqa: N802
+        return self.GROUP
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return self.HELP
+        return self.tr(self.HELP)
 
     def icon(self) -> QIcon:
-        from .provider import ICON
-
         return QIcon(ICON)
+
+    def addParameter(self, definition, createOutput: bool = True) -> bool:  # noqa: N802
+        """Adds a parameter with its description and choices translated, flagged advanced when
+        it is one of :attr:`ADVANCED`."""
+        definition.setDescription(self.tr(definition.description()))
+        if isinstance(definition, QgsProcessingParameterEnum):
+            definition.setOptions([self.tr(option) for option in definition.options()])
+        if definition.name() in self.ADVANCED:
+            definition.setFlags(definition.flags()
+                                | QgsProcessingParameterDefinition.FlagAdvanced)
+        return super().addParameter(definition, createOutput)
+
+    def addOutput(self, definition) -> bool:  # noqa: N802
+        """Adds an output with its description translated."""
+        definition.setDescription(self.tr(definition.description()))
+        return super().addOutput(definition)
 
     def createInstance(self):  # noqa: N802
         return type(self)()
@@ -72,7 +111,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def set_parameter_help(self, texts: dict[str, str]) -> None:
         """Gives each named parameter its help text (shown in the dialog and qgis_process)."""
         for name, text in texts.items():
-            self.parameterDefinition(name).setHelp(text)
+            self.parameterDefinition(name).setHelp(self.tr(text))
 
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""

@@ -10,10 +10,10 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingUtils)
 
-from ..backend.class_map import ClassMap
-from ..backend.errors import UserError
-from ..backend.masks import OVERLAP_RULES, build_mask
-from ..backend.vector_features import VectorInput
+from ..backend.core.class_map import ClassMap
+from ..backend.core.errors import UserError
+from ..backend.masks.burn import OVERLAP_RULES, build_mask
+from ..backend.masks.features import VectorInput
 from .base import FeedbackProgress, LandCoverAlgorithm
 from .styling import ClassPaletteStyler
 
@@ -39,6 +39,8 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
 
     NAME = "buildmasks"
     DISPLAY_NAME = "Build training masks"
+    GROUP = "training"
+    ADVANCED = (ALL_TOUCHED, OVERLAP, LINE_WIDTH)
     HELP = (
         "Turns digitised label layers into a training mask on the image's exact pixel grid "
         "(same CRS, geotransform, width and height); layers in another CRS are reprojected.\n\n"

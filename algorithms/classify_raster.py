@@ -8,14 +8,14 @@ from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterEnum,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer)
 
-from ..backend.errors import UserError
-from ..backend.prediction import DEFAULT_BATCH_SIZE, classify_raster
-from ..backend.predictor import TTA_DIHEDRAL, TTA_FLIPS, TTA_NONE
+from ..backend.core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_MODES, TTA_NONE
+from ..backend.classify.run import DEFAULT_BATCH_SIZE, classify_raster
+from ..backend.core.errors import UserError
 from .base import FeedbackProgress, LandCoverAlgorithm
 from .styling import ClassPaletteStyler
 
-TTA_CHOICES = [(TTA_NONE, "None"), (TTA_FLIPS, "4 flips (4x slower)"),
-               (TTA_DIHEDRAL, "All 8 flips and rotations (8x slower)")]
+TTA_LABELS = {TTA_NONE: "None", TTA_FLIPS: "4 flips (4x slower)",
+              TTA_DIHEDRAL: "All 8 flips and rotations (8x slower)"}
 
 
 class ClassifyRasterAlgorithm(LandCoverAlgorithm):
@@ -34,6 +34,8 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
 
     NAME = "classifyraster"
     DISPLAY_NAME = "Classify raster"
+    GROUP = "mapping"
+    ADVANCED = (OVERLAP, BATCH_SIZE)
     HELP = (
         "Classifies an image of any size with a model trained by 'Train U-Net'. Bands, "
         "normalisation, tile size, classes, names and colours all come from the model file; the "
@@ -59,7 +61,7 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
             defaultValue=DEFAULT_BATCH_SIZE, minValue=1, maxValue=256))
         self.addParameter(QgsProcessingParameterEnum(
             self.TTA, "Test-time augmentation (averaged probabilities)",
-            [label for _, label in TTA_CHOICES], defaultValue=0))
+            [TTA_LABELS[mode] for mode in TTA_MODES], defaultValue=0))
         self.addParameter(QgsProcessingParameterExtent(
             self.EXTENT, "Classify only this extent (empty: the whole image)", optional=True))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -102,7 +104,7 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
         result = classify_raster(
             image.source(), model, output, overlap=overlap,
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
-            tta=TTA_CHOICES[self.parameterAsEnum(parameters, self.TTA, context)][0],
+            tta=TTA_MODES[self.parameterAsEnum(parameters, self.TTA, context)],
             extent=extent, confidence_path=confidence, probabilities_path=probabilities,
             progress=FeedbackProgress(feedback))
         base = os.path.splitext(os.path.basename(image.source()))[0]

@@ -1,17 +1,14 @@
 """The "Land cover U-Net" Processing provider (id ``landcoverunet``)."""
 from __future__ import annotations
 
-import os
-
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
 from .assess_accuracy import AssessAccuracyAlgorithm
 from .build_masks import BuildMasksAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
+from .icon import ICON
 from .train_unet import TrainUNetAlgorithm
-
-ICON = os.path.join(os.path.dirname(os.path.dirname(__file__)), "resources", "icon.svg")
 
 
 class LandCoverUNetProvider(QgsProcessingProvider):

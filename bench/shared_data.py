@@ -14,8 +14,8 @@ def nc_stack_and_mask(folder: Path) -> tuple[str, str]:
     """Stacks the six NC Landsat bands (a VRT) and burns the 34 polygons onto its grid."""
     from osgeo import gdal
 
-    from landcoverunet.backend.masks import build_mask
-    from landcoverunet.backend.vector_features import VectorInput
+    from landcoverunet.backend.masks.burn import build_mask
+    from landcoverunet.backend.masks.features import VectorInput
 
     stack = str(folder / "nc_stack.vrt")
     gdal.BuildVRT(stack, [str(NC / f"lsat7_2000_{b}.tif") for b in (10, 20, 30, 40, 50, 70)],

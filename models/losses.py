@@ -11,6 +11,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from .presets import LOSSES  # noqa: F401  (re-exported: the names make_loss builds)
+
 EPSILON = 1e-7
 PACKAGE = "landcoverunet"
 
@@ -182,10 +184,6 @@ class PseudoLabelLoss(_MaskedLoss):
         pixel_loss = -ops.sum(soft * ops.log(probabilities), axis=-1)
         pseudo = ops.sum(pixel_loss * given) / ops.maximum(ops.sum(given), EPSILON)
         return self.base.call(labels, y_pred) + self.weight * pseudo
-
-
-LOSSES = ("cross_entropy", "weighted_cross_entropy", "focal", "dice", "focal_dice")
-"""Loss names, in the order the Processing algorithm lists them."""
 
 
 def make_loss(name: str, class_weights=None, label_smoothing: float = 0.0) -> keras.losses.Loss:

@@ -32,10 +32,11 @@ def confusion_counts(y_true, y_pred, classes: int):
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MaskedMeanIoU(keras.metrics.Metric):
-    """Mean intersection over union of the classes present, over labelled pixels only.
+    """Mean intersection over union over labelled pixels only, of the classes the labels hold.
 
-    Classes that neither occur nor are predicted are left out of the mean, so an epoch without a
-    rare class is not rewarded or punished for it.
+    The definition of ``backend/core/metrics.py`` (the validation and accuracy figures): the
+    mean over classes present in the labels; a class only predicted counts in the others'
+    unions, not in the mean. An epoch without a rare class is not rewarded or punished for it.
     """
 
     def __init__(self, num_classes: int, name: str = "miou", dtype=None):
@@ -50,8 +51,9 @@ class MaskedMeanIoU(keras.metrics.Metric):
     def result(self):
         matrix = ops.convert_to_tensor(self.matrix)
         true_positive = ops.diagonal(matrix)
-        union = ops.sum(matrix, axis=0) + ops.sum(matrix, axis=1) - true_positive
-        present = ops.cast(union > 0, "float32")
+        labelled = ops.sum(matrix, axis=1)
+        union = ops.sum(matrix, axis=0) + labelled - true_positive
+        present = ops.cast(labelled > 0, "float32")
         iou = true_positive / ops.maximum(union, 1.0)
         return ops.sum(iou * present) / ops.maximum(ops.sum(present), 1.0)
 

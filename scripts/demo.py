@@ -67,7 +67,7 @@ def main() -> int:
                    OUTPUT_REPORT=os.path.join(out, "accuracy_report.html"),
                    OUTPUT_TABLE=os.path.join(out, "accuracy.csv"))
 
-    from landcoverunet.backend.map_picture import render_class_map
+    from landcoverunet.backend.classify.picture import render_class_map
 
     picture = render_class_map(classified["OUTPUT"], os.path.join(out, "classified_map.png"),
                                "Land cover of the sample scene (U-Net)")

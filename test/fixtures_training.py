@@ -11,8 +11,8 @@ from support import NC
 @pytest.fixture(scope="session")
 def nc_mask(nc_stack, tmp_path_factory) -> Path:
     """The NC training polygons burnt onto the band stack's grid (all touched pixels)."""
-    from landcoverunet.backend.masks import build_mask
-    from landcoverunet.backend.vector_features import VectorInput
+    from landcoverunet.backend.masks.burn import build_mask
+    from landcoverunet.backend.masks.features import VectorInput
 
     path = tmp_path_factory.mktemp("nc_mask") / "mask.tif"
     build_mask(str(nc_stack), [VectorInput(str(NC / "landsat96_polygons.shp"))], str(path),
@@ -27,7 +27,7 @@ def nc_model(nc_stack, nc_mask, tmp_path_factory) -> Path:
     Its metadata is complete (6 bands, 7 classes with names and colours, normalisation, tile
     size, pixel size and CRS); its accuracy is whatever three short epochs give.
     """
-    from landcoverunet.backend.training import TrainingConfig, train_unet
+    from landcoverunet.backend.training.run import TrainingConfig, train_unet
 
     path = tmp_path_factory.mktemp("nc_model") / "nc_model.keras"
     train_unet(TrainingConfig(images=[str(nc_stack)], masks=[str(nc_mask)],

@@ -9,11 +9,11 @@ import pytest
 from osgeo import gdal
 from support import NC
 
-from landcoverunet.backend.accuracy import assess_accuracy
-from landcoverunet.backend.metrics import compute_metrics, confusion_counts
-from landcoverunet.backend.accuracy_report import write_report
-from landcoverunet.backend.class_map import ClassMap
-from landcoverunet.backend.errors import UserError
+from landcoverunet.backend.assess.accuracy import assess_accuracy
+from landcoverunet.backend.core.metrics import compute_metrics, confusion_counts
+from landcoverunet.backend.assess.report import write_report
+from landcoverunet.backend.core.class_map import ClassMap
+from landcoverunet.backend.core.errors import UserError
 
 NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
          6: "water", 7: "sediment"}

@@ -11,7 +11,7 @@ from qgis import processing
 from qgis.core import QgsProcessingException
 from support import NC, SOLARIS
 
-from landcoverunet.backend.class_map import ClassMap
+from landcoverunet.backend.core.class_map import ClassMap
 
 ALG = "landcoverunet:assessaccuracy"
 NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",

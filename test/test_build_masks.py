@@ -111,7 +111,7 @@ def test_buildings_equal_solaris_reference(plugin, tmp_path):
 
 def test_feature_ids_beside_the_mask_name_each_building(plugin, tmp_path):
     """Training holds out whole features: the sidecar numbers the feature of every pixel."""
-    from landcoverunet.backend.feature_ids import METADATA_KEY, sidecar_path
+    from landcoverunet.backend.core.feature_ids import METADATA_KEY, sidecar_path
 
     result = run(tmp_path, INPUT=str(SOLARIS / "sample_geotiff.tif"),
                  VECTORS=[str(SOLARIS / "geotiff_labels.geojson")])
@@ -193,7 +193,7 @@ def test_class_map_keeps_ids_and_appends_new_classes(plugin, tmp_path):
                                     [("forest", (630600, 227000, 630900, 227200)),
                                      ("water", (631000, 227300, 631500, 227700))])],
                  CLASS_FIELD="cls", CLASS_MAP=first["OUTPUT"])
-    from landcoverunet.backend.class_map import ClassMap
+    from landcoverunet.backend.core.class_map import ClassMap
     classes = ClassMap.read_from_raster(second["OUTPUT"])
     assert classes.by_name("water").id == 1 and classes.by_name("forest").id == 2
     assert classes.by_name("water").color == ClassMap.read_json(

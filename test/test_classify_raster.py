@@ -11,9 +11,9 @@ from qgis.core import (QgsProcessingContext, QgsProcessingException, QgsProcessi
                        QgsProject)
 from test_prediction_backend import make_image, make_test_model, read, rgb
 
-from landcoverunet.backend.class_map import ClassMap
-from landcoverunet.backend.class_outputs import FLOAT_NODATA
-from landcoverunet.backend.model_file import read_metadata
+from landcoverunet.backend.core.class_map import ClassMap
+from landcoverunet.backend.classify.outputs import FLOAT_NODATA
+from landcoverunet.backend.core.model_file import read_metadata
 
 ALG = "landcoverunet:classifyraster"
 

@@ -39,7 +39,7 @@ def run_desktop(tmp_path, algorithm: str, parameters: dict, output: str) -> dict
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
 def test_desktop_classification_loaded_with_palette(tmp_path, nc_model):
-    from landcoverunet.backend.model_file import read_metadata
+    from landcoverunet.backend.core.model_file import read_metadata
 
     sample = ROOT / "resources" / "sample"
     findings = run_desktop(tmp_path, "landcoverunet:classifyraster", {

@@ -12,8 +12,8 @@ SAMPLE = ROOT / "resources" / "sample"
 
 
 def test_model_chain_runs_with_qgis_process(qgis_process_ready, tmp_path):
-    from landcoverunet.backend.class_map import ClassMap
-    from landcoverunet.backend.model_file import read_metadata
+    from landcoverunet.backend.core.class_map import ClassMap
+    from landcoverunet.backend.core.model_file import read_metadata
 
     answer = qgis_process_ready(str(MODEL), {
         "image": SAMPLE / "nc_landsat7_2000.tif", "polygons": SAMPLE / "training_polygons.gpkg",

@@ -23,7 +23,7 @@ def test_zip_contains_only_the_plugin_and_loads_in_qgis_process(tmp_path):
         archive.extractall(tmp_path / "plugins")
     assert all(n.startswith("landcoverunet/") for n in names)
     for required in ("metadata.txt", "__init__.py", "plugin.py", "LICENSE",
-                     "algorithms/provider.py", "backend/masks.py", "models/unet.py",
+                     "algorithms/provider.py", "backend/masks/burn.py", "models/unet.py",
                      "resources/icon.svg", "resources/sample/nc_landsat7_2000.tif"):
         assert f"landcoverunet/{required}" in names, required
     for excluded in ("test/", "bench/", ".venv/", "build/", ".ci/", "scripts/", "__pycache__"):

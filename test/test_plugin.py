@@ -65,7 +65,7 @@ def test_backend_and_models_import_no_qgis():
 
 def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
     import landcoverunet
-    from landcoverunet.backend.installation import installation_report
+    from landcoverunet.backend.core.installation import installation_report
 
     instance = landcoverunet.classFactory(qgis_iface)
     instance.initGui()

@@ -12,13 +12,13 @@ import pytest
 from osgeo import gdal, osr
 from support import NC
 
-from landcoverunet.backend.class_map import ClassMap
-from landcoverunet.backend.class_outputs import FLOAT_NODATA
-from landcoverunet.backend.errors import Cancelled, UserError
-from landcoverunet.backend.model_file import ModelMetadata, load_model, save_model
-from landcoverunet.backend.prediction import classify_raster
-from landcoverunet.backend.progress import ConsoleProgress
-from landcoverunet.backend.tiling import (axis_weights, interiors, overlap_zones, plan_axis,
+from landcoverunet.backend.core.class_map import ClassMap
+from landcoverunet.backend.classify.outputs import FLOAT_NODATA
+from landcoverunet.backend.core.errors import Cancelled, UserError
+from landcoverunet.backend.core.model_file import ModelMetadata, load_model, save_model
+from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.core.progress import ConsoleProgress
+from landcoverunet.backend.classify.tiling import (axis_weights, interiors, overlap_zones, plan_axis,
                                          weight_sum)
 
 NC_NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",

@@ -39,7 +39,7 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
     assert result["EPOCHS_RUN"] == 2 and 0 < result["BEST_VAL_MIOU"] <= 1
     assert 0 < result["VAL_MIOU"] <= result["BEST_VAL_MIOU"]   # best epoch and neighbours
 
-    from landcoverunet.backend.model_file import read_metadata
+    from landcoverunet.backend.core.model_file import read_metadata
     metadata = read_metadata(str(model))
     assert metadata.bands == [1, 2, 3, 4, 5, 6] and metadata.classes.ids == list(range(1, 8))
     assert metadata.metrics["best_val_miou"] == pytest.approx(result["BEST_VAL_MIOU"], abs=1e-4)
@@ -83,7 +83,7 @@ def test_qgis_process_run(qgis_process_ready, nc_stack, nc_mask, tmp_path):
         "TILE_SIZE": 64, "BATCH_SIZE": 2, "MODEL_SIZE": 0, "BANDS": 4})
     results = answer["results"]
     assert results["EPOCHS_RUN"] == 1 and 0 <= results["BEST_VAL_MIOU"] <= 1
-    from landcoverunet.backend.model_file import read_metadata
+    from landcoverunet.backend.core.model_file import read_metadata
     assert read_metadata(str(tmp_path / "m.keras")).bands == [4]
     assert (tmp_path / "m.html").is_file() and (tmp_path / "m_epochs.csv").is_file()
 
@@ -104,7 +104,7 @@ def test_cancel_keeps_best_model_and_init_model_resumes(plugin, nc_stack, nc_mas
     result = processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
                                       OUTPUT_MODEL=str(first), **{**TINY, "EPOCHS": 20}),
                             feedback=feedback)
-    from landcoverunet.backend.model_file import load_model, read_metadata
+    from landcoverunet.backend.core.model_file import load_model, read_metadata
     assert first.is_file() and result["EPOCHS_RUN"] <= 2
     metadata = read_metadata(str(first))
     assert metadata.metrics["cancelled"] is True
@@ -138,8 +138,8 @@ def bad_inputs(nc_stack, nc_mask, tmp_path):
     cropped = str(tmp_path / "cropped.tif")
     gdal.Translate(cropped, str(nc_mask), srcWin=[0, 0, 300, 300])
     text_classes = str(tmp_path / "text_classes.tif")
-    from landcoverunet.backend.masks import build_mask
-    from landcoverunet.backend.vector_features import VectorInput
+    from landcoverunet.backend.masks.burn import build_mask
+    from landcoverunet.backend.masks.features import VectorInput
     build_mask(str(nc_stack), [VectorInput(str(NC / "landsat96_polygons.shp"))], text_classes,
                class_field="label")
     return dict(no_labels=no_labels, one_class=one_class, cropped=cropped,
@@ -168,7 +168,7 @@ def test_bad_inputs_are_clear_errors_and_leave_no_model(plugin, nc_stack, nc_mas
             processing.run(ALG, parameters)
         assert not out.exists() or not [f for f in os.listdir(out) if f.endswith(".keras")]
 
-    import landcoverunet.backend.deps as deps
+    import landcoverunet.backend.core.deps as deps
     monkeypatch.setattr(deps, "keras_available", lambda: False)
     with pytest.raises(QgsProcessingException, match="need TensorFlow"):
         processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
@@ -180,7 +180,7 @@ def test_algorithm_defaults_suit_real_scenes(plugin):
     from qgis.core import QgsApplication
     algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
     defaults = {p.name(): p.defaultValue() for p in algorithm.parameterDefinitions()}
-    from landcoverunet.backend.training import config_default
+    from landcoverunet.backend.training.config import config_default
     assert defaults["TILE_SIZE"] == config_default("tile_size") == 64
     assert defaults["VALIDATION_FRACTION"] == 0.2 and defaults["MODEL_SIZE"] == 0
     assert defaults["LOSS"] == 1 and defaults["AUGMENT"] is True

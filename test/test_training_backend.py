@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from landcoverunet.backend.class_map import ClassMap
-from landcoverunet.backend.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
+from landcoverunet.backend.core.class_map import ClassMap
+from landcoverunet.backend.training.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
                                             fold_features, split_features, summarise_labels,
                                             validation_windows)
 
@@ -111,11 +111,11 @@ def test_pseudo_label_loss_adds_soft_targets_only_where_given():
 
 
 def test_teacher_pseudo_labels_skip_labelled_pixels(tmp_path):
-    from landcoverunet.backend.feature_ids import feature_id_reader
-    from landcoverunet.backend.normalization import compute_band_stats
-    from landcoverunet.backend.progress import ConsoleProgress
-    from landcoverunet.backend.teacher import fit_teacher, pseudo_labels
-    from landcoverunet.backend.training_data import open_scenes
+    from landcoverunet.backend.core.feature_ids import feature_id_reader
+    from landcoverunet.backend.core.normalization import compute_band_stats
+    from landcoverunet.backend.core.progress import ConsoleProgress
+    from landcoverunet.backend.training.teacher import fit_teacher, pseudo_labels
+    from landcoverunet.backend.training.data import open_scenes
 
     image, mask, truth = synthetic_scene(tmp_path)
     lookup = np.zeros(256, np.uint8)
@@ -135,7 +135,7 @@ def test_teacher_pseudo_labels_skip_labelled_pixels(tmp_path):
 
 
 def test_teacher_features_are_neighbourhood_statistics_of_valid_pixels():
-    from landcoverunet.backend.teacher import NEIGHBOURHOODS, pixel_features
+    from landcoverunet.backend.training.teacher import NEIGHBOURHOODS, pixel_features
 
     rng = np.random.default_rng(3)
     pixels = rng.normal(size=(12, 15, 2)).astype(np.float32)
@@ -156,6 +156,23 @@ def test_teacher_features_are_neighbourhood_statistics_of_valid_pixels():
         assert np.allclose(features[row], expected, atol=2e-3)  # float32 sums
 
 
+def test_training_miou_is_defined_like_validation_and_assessment():
+    from landcoverunet.backend.core.metrics import compute_metrics, confusion_counts
+    from landcoverunet.models.metrics import MaskedMeanIoU
+
+    rng = np.random.default_rng(4)
+    labels = rng.integers(0, 4, size=(2, 16, 16))     # 0 = no label; class 3 never labelled ...
+    labels[labels == 3] = 1
+    probabilities = rng.random((2, 16, 16, 3)).astype(np.float32)
+    probabilities[..., 2] += 0.3                      # ... but often predicted
+    metric = MaskedMeanIoU(3)
+    metric.update_state(labels, probabilities)
+    predicted = probabilities.argmax(-1)
+    matrix = confusion_counts(labels[labels > 0] - 1, predicted[labels > 0], 3)
+    assert matrix[2].sum() == 0 and matrix[:, 2].sum() > 0
+    assert float(metric.result()) == pytest.approx(compute_metrics(matrix).miou, rel=1e-5)
+
+
 def test_masked_mean_iou():
     from landcoverunet.models.metrics import MaskedAccuracy, MaskedMeanIoU
 
@@ -171,7 +188,7 @@ def test_masked_mean_iou():
 
 # ----- normalisation and augmentation -----------------------------------------------------------
 def test_normalisation_uses_valid_pixels_only(tmp_path):
-    from landcoverunet.backend.normalization import compute_band_stats
+    from landcoverunet.backend.core.normalization import compute_band_stats
 
     data = np.arange(2 * 20 * 30, dtype=np.float32).reshape(2, 20, 30)
     data[0, 0, :5] = -99999
@@ -190,7 +207,7 @@ def test_normalisation_uses_valid_pixels_only(tmp_path):
 
 @pytest.mark.parametrize("shape", [(12, 12), (8, 20)])
 def test_augmentation_keeps_pixels_and_labels_aligned(shape):
-    from landcoverunet.backend.training_data import augment
+    from landcoverunet.backend.training.data import augment
 
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 5, shape).astype(np.uint8)
@@ -247,8 +264,8 @@ def test_folds_hold_out_each_feature_once_and_never_a_whole_class():
 
 
 def test_pooled_folds_score_every_held_out_feature_once():
-    from landcoverunet.backend.cross_validation import pool_folds
-    from landcoverunet.backend.training_scores import scores
+    from landcoverunet.backend.training.cross_validation import pool_folds
+    from landcoverunet.backend.training.scores import scores
 
     def record(epoch, val_loss, weight):
         return {"epoch": epoch, "loss": 1.0, "miou": 0.5, "val_loss": val_loss,
@@ -273,9 +290,9 @@ def test_pooled_folds_score_every_held_out_feature_once():
 def test_no_heldout_label_reaches_training_on_real_polygons(nc_stack, nc_mask):
     """NC's digitised polygons: the feature-id file from buildmasks groups the pixels; training
     windows and batches carry no label of a held-out polygon, validation only those labels."""
-    from landcoverunet.backend.feature_ids import feature_id_reader
-    from landcoverunet.backend.normalization import compute_band_stats
-    from landcoverunet.backend.training_data import (SceneReader, TrainingBatches,
+    from landcoverunet.backend.core.feature_ids import feature_id_reader
+    from landcoverunet.backend.core.normalization import compute_band_stats
+    from landcoverunet.backend.training.data import (SceneReader, TrainingBatches,
                                                      read_validation)
 
     mask = gdal.Open(str(nc_mask)).ReadAsArray()
@@ -322,7 +339,7 @@ def test_no_heldout_label_reaches_training_on_real_polygons(nc_stack, nc_mask):
 
 
 def test_masks_from_other_tools_fall_back_to_connected_regions(tmp_path):
-    from landcoverunet.backend.feature_ids import feature_id_reader
+    from landcoverunet.backend.core.feature_ids import feature_id_reader
 
     labels = np.zeros((40, 40), np.uint8)
     labels[2:8, 2:8] = 1
@@ -362,8 +379,8 @@ def test_sampler_favours_rare_classes_and_small_features():
 # ----- learning ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_synthetic_separable_scene_reaches_high_miou(tmp_path):
-    from landcoverunet.backend.progress import ConsoleProgress
-    from landcoverunet.backend.training import TrainingConfig, train_unet
+    from landcoverunet.backend.core.progress import ConsoleProgress
+    from landcoverunet.backend.training.run import TrainingConfig, train_unet
 
     image, mask, _ = synthetic_scene(tmp_path)
     progress = ConsoleProgress(quiet=True)
@@ -401,7 +418,7 @@ def test_model_loads_with_plain_keras_in_fresh_process(nc_model):
 def test_metadata_reads_without_tensorflow(nc_model):
     done = _fresh(f"""
         import sys, json
-        from landcoverunet.backend.model_file import read_metadata
+        from landcoverunet.backend.core.model_file import read_metadata
         m = read_metadata({str(nc_model)!r})
         print('META', json.dumps({{'bands': m.bands, 'names': m.classes.names,
                                    'n': len(m.mean), 'tile': m.tile_size}}))
@@ -415,7 +432,7 @@ def test_metadata_reads_without_tensorflow(nc_model):
 
 
 def test_model_file_metadata_is_complete(nc_model, nc_stack):
-    from landcoverunet.backend.model_file import load_model, read_metadata
+    from landcoverunet.backend.core.model_file import load_model, read_metadata
 
     metadata = read_metadata(str(nc_model))
     assert metadata.band_count == 6 and metadata.input_dtype == "float32"
@@ -437,7 +454,7 @@ def test_model_file_metadata_is_complete(nc_model, nc_stack):
 
 
 def test_report_picks_true_colour_from_band_names():
-    from landcoverunet.backend.training_report import rgb_channels_for
+    from landcoverunet.backend.training.report import rgb_channels_for
 
     assert rgb_channels_for(["ETM+ blue", "ETM+ green", "ETM+ red", "ETM+ nir"]) == \
         ((2, 1, 0), "true colour")
@@ -447,9 +464,9 @@ def test_report_picks_true_colour_from_band_names():
 
 
 def test_cancel_during_the_final_fit_writes_the_validated_model(tmp_path):
-    from landcoverunet.backend.model_file import read_metadata
-    from landcoverunet.backend.progress import ConsoleProgress
-    from landcoverunet.backend.training import TrainingConfig, train_unet
+    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.core.progress import ConsoleProgress
+    from landcoverunet.backend.training.run import TrainingConfig, train_unet
 
     class CancelAtFinalFit(ConsoleProgress):
         stop = False

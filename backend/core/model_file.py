@@ -109,7 +109,7 @@ def load_model(path: str) -> tuple[Any, ModelMetadata]:
 
     metadata = read_metadata(path)
     keras = require_keras()
-    from ..models import custom_objects  # registers the serialisable losses and metrics
+    from ...models import custom_objects  # registers the serialisable losses and metrics
 
     model = keras.saving.load_model(path, compile=False, safe_mode=True,
                                     custom_objects=custom_objects())

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .metrics import compute_metrics, confusion_counts
+from ..core.metrics import compute_metrics, confusion_counts
 
 
 @dataclass

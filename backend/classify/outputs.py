@@ -10,12 +10,12 @@ once everything is written.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from .class_map import NO_LABEL, ClassMap
-from .raster_io import GTIFF_OPTIONS
+from ..core.class_map import NO_LABEL, ClassMap
+from ..core.grid import Grid
+from ..core.raster_io import GTIFF_OPTIONS
 
 FLOAT_NODATA = -1.0
 """Nodata of the confidence and probabilities rasters (a probability is never negative)."""
@@ -26,16 +26,6 @@ FEW_CLASSES = 16
 """Up to this many classes, pixels are counted class by class (see ClassOutputs._count)."""
 BLOCK_ROWS = 256
 """Rows of one GeoTIFF block (see GTIFF_OPTIONS): rows are written a whole block row at a time."""
-
-
-@dataclass
-class Grid:
-    """Where the output lies: size, geotransform and CRS (WKT)."""
-
-    width: int
-    height: int
-    geotransform: tuple
-    projection: str
 
 
 def overview_levels(width: int, height: int, smallest: int = 128) -> list[int]:
@@ -96,11 +86,11 @@ class ClassOutputs:
             path, self.grid.width, self.grid.height, bands, data_type,
             GTIFF_OPTIONS + ["INTERLEAVE=BAND"] + (options or []))
         if dataset is None:
-            from .errors import UserError
+            from ..core.errors import UserError
             raise UserError(f"Cannot create the raster '{path}': is the folder writable?")
         dataset.SetGeoTransform(self.grid.geotransform)
-        if self.grid.projection:
-            dataset.SetProjection(self.grid.projection)
+        if self.grid.crs_wkt:
+            dataset.SetProjection(self.grid.crs_wkt)
         for index in range(bands):
             dataset.GetRasterBand(index + 1).SetNoDataValue(nodata)
         return dataset
@@ -201,7 +191,7 @@ class ClassOutputs:
         for number, (dataset, method) in enumerate(work):
             dataset.FlushCache()
             if dataset.BuildOverviews(method, levels) != gdal.CE_None:
-                from .errors import UserError
+                from ..core.errors import UserError
                 raise UserError(f"Building overviews failed: {gdal.GetLastErrorMsg()}")
             if progress is not None:
                 progress.set_fraction((number + 1) / len(work))

@@ -13,10 +13,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-TTA_NONE = "none"
-TTA_FLIPS = "flips"
-TTA_DIHEDRAL = "dihedral"
-TTA_MODES = (TTA_NONE, TTA_FLIPS, TTA_DIHEDRAL)
+from ..core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_NONE
+from ..core.normalization import normalise_values
 
 # A transform is (transpose, flip rows, flip columns) applied in that order to (n, h, w, c).
 _TRANSFORMS = {
@@ -101,7 +99,7 @@ def _network_function(model: Any, mean: Sequence[float] | None, scale: Sequence[
     def network(raw):
         x = ops.cast(raw, "float32")
         if mean is not None:
-            x = (x - np.asarray(mean, np.float32)) * np.asarray(scale, np.float32)
+            x = normalise_values(x, mean, np.asarray(scale, np.float32))
         probabilities = ops.cast(model(x, training=False), "float32")
         return (probabilities,) if pick is None else (probabilities, pick(probabilities))
 

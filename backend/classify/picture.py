@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .class_map import ClassMap
-from .errors import UserError
-from .raster_io import open_raster
+from ..core.class_map import ClassMap
+from ..core.errors import UserError
+from ..core.raster_io import open_raster
 
 MAX_SIDE = 1600
 """Larger rasters are read decimated (nearest) to about this many pixels on the long side."""

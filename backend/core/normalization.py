@@ -19,6 +19,19 @@ MIN_STD = 1e-6
 """A band with a smaller spread is constant; its std is taken as 1 so it normalises to 0."""
 
 
+def inverse_std(std: list[float]) -> np.ndarray:
+    """1 / std per band as float32 (1 where a band's std is not positive)."""
+    std = np.asarray(std, dtype=np.float32)
+    return (1.0 / np.where(std > 0, std, 1.0)).astype(np.float32)
+
+
+def normalise_values(values, mean: list[float], scale: np.ndarray):
+    """The one normalisation rule, ``(values - mean) * scale`` with ``scale`` from
+    :func:`inverse_std`: for NumPy arrays in training and for Keras tensors inside the network
+    call of classification alike, so both normalise exactly the same way."""
+    return (values - np.asarray(mean, dtype=np.float32)) * scale
+
+
 @dataclass
 class BandStats:
     """Mean and standard deviation per selected band (channel order)."""
@@ -34,9 +47,8 @@ class BandStats:
             block: raw pixel values, channels last, in the order of ``bands``.
             invalid: (rows, cols) True where any band has no data.
         """
-        mean = np.asarray(self.mean, dtype=np.float32)
-        std = np.asarray(self.std, dtype=np.float32)
-        out = (block.astype(np.float32, copy=False) - mean) / std
+        out = normalise_values(block.astype(np.float32, copy=False), self.mean,
+                               inverse_std(self.std))
         out[invalid] = 0.0
         np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
         return out

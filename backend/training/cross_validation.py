@@ -13,15 +13,15 @@ import math
 
 import numpy as np
 
-from .training_scores import scores
+from .scores import scores
 
 
 def is_better(record: dict, best: dict) -> bool:
     """Whether an epoch's record beats the best so far: a higher validation mIoU, or a tie in
     it (common with few validation labels) with a lower validation loss."""
     value, top = record["val_miou"], best.get("val_miou", -1.0)
-    return value > top + 1e-4 or (value > top - 1e-4 and record["val_loss"]
-                                   < best.get("val_loss", math.inf))
+    return value > top + 1e-4 or (value > top - 1e-4
+                                  and record["val_loss"] < best.get("val_loss", math.inf))
 
 
 def pool_folds(histories: list[list[dict]], confusions: list[list[np.ndarray]]

@@ -16,9 +16,9 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .normalization import BandStats, read_bands
-from .raster_io import band_nodata, invalid_pixels, open_raster
-from .progress import Progress
+from ..core.normalization import BandStats, read_bands
+from ..core.progress import Progress
+from ..core.raster_io import band_nodata, invalid_pixels, open_raster
 from .sampling import (CELL, VALIDATION_MARGIN, SceneLabels, SplitLabels, Window, WindowSampler,
                        summarise_labels)
 

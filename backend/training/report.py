@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from .palette import hex_to_rgb
-from .raster_io import atomic_output
-from .training_scores import Scores
+from ..core.palette import hex_to_rgb
+from ..core.raster_io import atomic_output
+from .scores import Scores
 
 NO_LABEL_RGB = (40, 40, 40)
 

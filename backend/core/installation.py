@@ -4,10 +4,11 @@ Kept apart from the GUI so the same check runs in a test, in a script or from QG
 """
 from __future__ import annotations
 
-import importlib
 import platform
+import sys
 
-from .deps import INSTALL_HELP, keras_available
+from .deps import INSTALL_HELP, keras_available, require_keras
+from .device import list_gpus
 from .version import plugin_version
 
 
@@ -16,8 +17,8 @@ def installation_report(qgis_version: str = "") -> list[tuple[str, str]]:
 
     Importing TensorFlow takes seconds, so this is only called when the user asks.
     """
-    from osgeo import gdal
     import numpy
+    from osgeo import gdal
 
     rows = [("Land Cover U-Net", plugin_version())]
     if qgis_version:
@@ -29,13 +30,12 @@ def installation_report(qgis_version: str = "") -> list[tuple[str, str]]:
                                            "unavailable.\n" + INSTALL_HELP))
         return rows
     try:
-        keras = importlib.import_module("keras")
+        keras = require_keras()
         backend = keras.backend.backend()
         rows.append(("Keras", f"{keras.__version__} (backend: {backend})"))
         rows.append(("GPU", usable_gpus(backend)))
-        if backend == "tensorflow":
-            tensorflow = importlib.import_module("tensorflow")
-            rows.insert(-2, ("TensorFlow", tensorflow.__version__))
+        if backend == "tensorflow":  # Keras has imported it
+            rows.insert(-2, ("TensorFlow", sys.modules["tensorflow"].__version__))
     except Exception as error:  # a broken install is reported, not raised
         rows.append(("TensorFlow / Keras", f"installed but does not load: {error}"))
     return rows
@@ -44,17 +44,7 @@ def installation_report(qgis_version: str = "") -> list[tuple[str, str]]:
 def usable_gpus(backend: str) -> str:
     """Names the GPUs the Keras backend can use, or says there are none."""
     try:
-        if backend == "tensorflow":
-            import tensorflow as tf
-            gpus = [d.name for d in tf.config.list_physical_devices("GPU")]
-        elif backend == "torch":
-            import torch
-            gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        elif backend == "jax":
-            import jax
-            gpus = [str(d) for d in jax.devices() if d.platform == "gpu"]
-        else:
-            gpus = []
+        gpus = list_gpus(backend)
     except Exception as error:
         return f"could not be checked ({error})"
     if not gpus:

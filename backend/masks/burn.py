@@ -14,13 +14,15 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .class_map import NO_LABEL, ClassMap
-from .errors import Cancelled, UserError
-from .feature_ids import METADATA_KEY as FEATURE_IDS_KEY, sidecar_path, write_feature_ids
-from .progress import ConsoleProgress, Progress, SubProgress
-from .raster_io import GTIFF_OPTIONS, atomic_output, band_nodata, invalid_pixels, open_raster, \
-    remove_with_sidecars
-from .vector_features import FeatureStats, ImageGrid, Shape, VectorInput, read_shapes
+from ..core.class_map import NO_LABEL, ClassMap
+from ..core.errors import Cancelled, UserError
+from ..core.feature_ids import METADATA_KEY as FEATURE_IDS_KEY
+from ..core.feature_ids import sidecar_path, write_feature_ids
+from ..core.progress import ConsoleProgress, Progress, SubProgress
+from ..core.raster_io import (GTIFF_OPTIONS, atomic_output, band_nodata, invalid_pixels,
+                              open_raster, remove_with_sidecars)
+from ..core.grid import Grid
+from .features import FeatureStats, Shape, VectorInput, read_shapes
 
 OVERLAP_SMALLEST = "smallest"
 OVERLAP_LAST = "last"
@@ -76,7 +78,7 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
     if line_width < 0:
         raise UserError("The line width cannot be negative.")
     image = open_raster(image_path)
-    grid = ImageGrid.from_dataset(image, image_path)
+    grid = Grid.from_dataset(image, image_path)
 
     shapes, names, stats = read_shapes(vectors, grid, class_field, class_name_field, line_width,
                                        SubProgress(progress, 0.0, 0.3))
@@ -126,7 +128,7 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
     return MaskResult(output_path, classes, per_class, int(sum(per_class.values())), stats)
 
 
-def _burn(shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid, all_touched: bool,
+def _burn(shapes: list[Shape], ids: dict[Any, int | None], grid: Grid, all_touched: bool,
           overlap: str, output_path: str, progress: Progress) -> tuple[list[Any], list[Shape]]:
     """Rasterises the shapes; returns one dataset, or two for the "unlabelled" rule, and the
     order the first was drawn in.
@@ -154,7 +156,7 @@ def _burn(shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid, all_
     return results, orders[0]
 
 
-def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], grid: ImageGrid,
+def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], grid: Grid,
                all_touched: bool, key: Callable[[Shape], Any] = lambda s: s.code) -> None:
     """Burns ``ids[key(shape)]`` of each shape, in the given order (the last drawn wins)."""
     from osgeo import gdal, ogr, osr
@@ -175,7 +177,7 @@ def _rasterize(dataset: Any, shapes: list[Shape], ids: dict[Any, int | None], gr
         raise UserError(f"GDAL could not rasterise the features: {gdal.GetLastErrorMsg()}")
 
 
-def _write_mask(burnt: list[Any], image: Any, grid: ImageGrid, path: str, classes: ClassMap,
+def _write_mask(burnt: list[Any], image: Any, grid: Grid, path: str, classes: ClassMap,
                 progress: Progress) -> np.ndarray:
     """Clears overlap conflicts and image nodata in the burnt raster, then writes the GeoTIFF.
 
@@ -250,7 +252,7 @@ def _clear_strip(labels: np.ndarray, others: list[Any], image: Any, nodata: list
     return True
 
 
-def _scratch(grid: ImageGrid, output_path: str, number: int, gdal_type: str = "Byte") -> Any:
+def _scratch(grid: Grid, output_path: str, number: int, gdal_type: str = "Byte") -> Any:
     """A zeroed raster on the grid: in memory when small, a scratch file when large."""
     from osgeo import gdal
 

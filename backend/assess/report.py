@@ -16,8 +16,8 @@ import math
 
 import numpy as np
 
+from ..core.raster_io import atomic_output
 from .accuracy import AccuracyResult
-from .raster_io import atomic_output
 
 CONVENTIONS = (
     "Rows are the reference, columns the map's prediction. Producer's accuracy (recall) = correct "

@@ -48,25 +48,32 @@ def cpu_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def gpu_names() -> list[str]:
-    """Names of the GPUs the Keras backend sees (empty without one)."""
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    try:
-        if backend == "tensorflow":
-            import tensorflow as tf
+def list_gpus(backend: str | None = None) -> list[str]:
+    """Names of the GPUs a Keras backend sees (empty without one); raises when the check itself
+    fails (a broken CUDA install), which the installation report shows."""
+    backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    if backend == "tensorflow":
+        import tensorflow as tf
 
-            return [d.name for d in tf.config.list_physical_devices("GPU")]
-        if backend == "torch":
-            import torch
+        return [d.name for d in tf.config.list_physical_devices("GPU")]
+    if backend == "torch":
+        import torch
 
-            return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
-        if backend == "jax":
-            import jax
+        return [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    if backend == "jax":
+        import jax
 
-            return [str(d) for d in jax.devices() if d.platform == "gpu"]
-    except Exception:  # a broken CUDA install: train on the CPU
-        return []
+        return [str(d) for d in jax.devices() if d.platform == "gpu"]
     return []
+
+
+def gpu_names() -> list[str]:
+    """Names of the GPUs the Keras backend sees; empty without one or when the check fails
+    (a broken CUDA install: train on the CPU)."""
+    try:
+        return list_gpus()
+    except Exception:
+        return []
 
 
 def configure_threads(threads: int) -> bool:

@@ -21,9 +21,9 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import Cancelled
-from .progress import ConsoleProgress, Progress
-from .raster_io import open_raster, windows
+from ..core.errors import Cancelled
+from ..core.progress import ConsoleProgress, Progress
+from ..core.raster_io import open_raster, windows
 
 CELL = 16
 """Edge of the label-count cells in pixels; window strides are multiples."""

@@ -10,8 +10,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from .errors import Cancelled, UserError
-from .progress import Progress, SubProgress
+from ..core.errors import Cancelled, UserError
+from ..core.grid import Grid
+from ..core.progress import Progress, SubProgress
 
 
 @dataclass
@@ -68,36 +69,7 @@ class FeatureStats:
         return lines
 
 
-@dataclass
-class ImageGrid:
-    """The pixel grid labels are drawn on."""
-
-    width: int
-    height: int
-    geotransform: tuple[float, ...]
-    crs_wkt: str
-
-    @property
-    def bounds(self) -> tuple[float, float, float, float]:
-        """(minx, miny, maxx, maxy) in the grid's CRS (north-up grids)."""
-        x0, dx, _, y0, _, dy = self.geotransform
-        xs = (x0, x0 + dx * self.width)
-        ys = (y0, y0 + dy * self.height)
-        return min(xs), min(ys), max(xs), max(ys)
-
-    @classmethod
-    def from_dataset(cls, dataset: Any, path: str = "") -> "ImageGrid":
-        wkt = dataset.GetProjection()
-        transform = dataset.GetGeoTransform(can_return_null=True)
-        if not wkt or transform is None:
-            raise UserError(f"The image {path} has no coordinate reference system or "
-                            "georeferencing; labels cannot be placed on it.")
-        if transform[2] != 0 or transform[4] != 0:
-            raise UserError(f"The image {path} is rotated; warp it to a north-up grid first.")
-        return cls(dataset.RasterXSize, dataset.RasterYSize, tuple(transform), wkt)
-
-
-def read_shapes(vectors: list[VectorInput], grid: ImageGrid, class_field: str | None,
+def read_shapes(vectors: list[VectorInput], grid: Grid, class_field: str | None,
                 class_name_field: str | None, line_width: float,
                 progress: Progress) -> tuple[list[Shape], dict[Any, str], FeatureStats]:
     """Reads all features of all layers as shapes on the grid.
@@ -159,7 +131,7 @@ def _field_reader(layer: Any, field: str | None, label: str) -> Callable[[Any], 
     return lambda feature: getter(feature) if feature.IsFieldSetAndNotNull(index) else None
 
 
-def _read_layer(vector: VectorInput, grid: ImageGrid, class_field: str | None,
+def _read_layer(vector: VectorInput, grid: Grid, class_field: str | None,
                 class_name_field: str | None, line_width: float, shapes: list[Shape],
                 names: dict[Any, str], stats: FeatureStats, progress: Progress) -> None:
     from osgeo import osr
@@ -249,7 +221,7 @@ def _on_grid(geometry: Any, transform: Any, buffer: "_Buffer | None", source_srs
 class _Buffer:
     """Buffers lines and points by half the width on the ground, in metres."""
 
-    def __init__(self, width_m: float, target: Any, grid: ImageGrid) -> None:
+    def __init__(self, width_m: float, target: Any, grid: Grid) -> None:
         from osgeo import osr
 
         self.half = width_m / 2.0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .progress import Progress
+from ..core.progress import Progress
 
 TREES = 100
 """Trees of the teacher forest."""

@@ -1,0 +1,189 @@
+"""Bringing the reference onto the classified raster's grid: polygons burnt, points read at
+their pixels, or a class raster resampled (nearest) when its grid differs."""
+from __future__ import annotations
+
+import math
+import os
+from typing import Any
+
+import numpy as np
+
+from ..core.class_map import NO_LABEL, ClassMap
+from ..core.errors import Cancelled, UserError
+from ..core.grid import Grid, same_crs
+from ..core.progress import Progress
+from ..core.raster_io import open_raster, windows
+from ..masks.features import VectorInput, check_plausible, open_layer, srs_from
+
+BLOCK = 1024
+"""Side of the square blocks the rasters are read in."""
+
+
+def rasterise_reference(classified_path: str, classified: Any, vector: VectorInput,
+                        class_field: str | None, class_name_field: str | None,
+                        all_touched: bool, scratch: str,
+                        progress: Progress) -> tuple[Any, ClassMap]:
+    """Burns the reference on the map's grid with buildmasks' rules; returns (dataset, classes).
+
+    The grid is given as a VRT of the map without its nodata, so that reference pixels where the
+    map has no data are burnt too and can be reported.
+    """
+    from osgeo import gdal
+
+    from ..masks.burn import build_mask
+
+    grid_path = os.path.join(scratch, "grid.vrt")
+    gdal.Translate(grid_path, classified, format="VRT", noData="none", bandList=[1])
+    mask_path = os.path.join(scratch, "reference.tif")
+    result = build_mask(grid_path, [vector], mask_path, class_field=class_field,
+                        class_name_field=class_name_field, all_touched=all_touched,
+                        advise_few_pixels=False, progress=progress)
+    return gdal.Open(mask_path), result.class_map
+
+
+def resample_reference(path: str, grid: Grid, scratch: str,
+                       progress: Progress) -> tuple[Any, ClassMap, np.ndarray]:
+    """Opens (or resamples onto the grid) a reference class raster.
+
+    Returns:
+        The dataset on the grid, its classes, and the pixel value of each class (same order).
+    """
+    from osgeo import gdal
+
+    source = open_raster(path)
+    own = ClassMap.read_from_dataset(source)
+    nodata = source.GetRasterBand(1).GetNoDataValue()
+    source_grid = Grid.from_dataset(source, path)
+    same = same_crs(source_grid.crs_wkt, grid.crs_wkt) \
+        and (source_grid.width, source_grid.height) == (grid.width, grid.height) \
+        and np.allclose(source_grid.geotransform, grid.geotransform,
+                        atol=1e-6 * abs(grid.geotransform[1]))
+    if same:
+        dataset = source
+    else:
+        minx, miny, maxx, maxy = grid.bounds
+        dataset = gdal.Warp(os.path.join(scratch, "reference.vrt"), source, format="VRT",
+                            outputBounds=(minx, miny, maxx, maxy), width=grid.width,
+                            height=grid.height, dstSRS=grid.crs_wkt, resampleAlg="near",
+                            dstNodata=nodata if nodata is not None else NO_LABEL)
+        if dataset is None:
+            raise UserError(f"GDAL could not resample the reference raster '{path}' onto the "
+                            f"classified raster's grid: {gdal.GetLastErrorMsg()}")
+    if own is not None:
+        return dataset, own, np.array(own.ids, dtype=np.float64)
+    codes = _distinct_values(dataset, nodata, path, progress)
+    classes = ClassMap.from_codes(codes.tolist())
+    return dataset, classes, np.array([float(c.code) for c in classes.classes])
+
+
+def _distinct_values(dataset: Any, nodata: float | None, path: str,
+                     progress: Progress) -> np.ndarray:
+    """The class values of a raster without class map (0, nodata and NaN are no label)."""
+    band = dataset.GetRasterBand(1)
+    found: set[float] = set()
+    blocks = list(windows(dataset.RasterXSize, dataset.RasterYSize, BLOCK))
+    for number, (x, y, w, h) in enumerate(blocks):
+        if progress.cancelled():
+            raise Cancelled()
+        block = band.ReadAsArray(x, y, w, h)
+        block = block[_labelled(block, nodata)]
+        found.update(np.unique(block).tolist())
+        if len(found) > 1000:
+            break
+        progress.set_fraction((number + 1) / len(blocks))
+    values = np.array(sorted(found), dtype=np.float64)
+    if values.size and not np.all(values == np.round(values)):
+        raise UserError(f"The reference raster '{path}' holds fractional values, and no class "
+                        "map: it is not a class raster. Use a mask from 'Build training masks' "
+                        "or a raster of integer class codes.")
+    if values.size > 254:
+        raise UserError(f"The reference raster '{path}' holds more than 254 distinct values: "
+                        "it does not look like a class raster.")
+    return values
+
+
+def _labelled(block: np.ndarray, nodata: float | None) -> np.ndarray:
+    keep = block != NO_LABEL
+    if np.issubdtype(block.dtype, np.floating):
+        keep &= np.isfinite(block)
+    if nodata is not None and not math.isnan(nodata):
+        keep &= block != nodata
+    return keep
+
+
+def is_point_layer(vector: VectorInput) -> bool:
+    from osgeo import ogr
+
+    _source, layer = open_layer(vector)
+    return ogr.GT_Flatten(layer.GetGeomType()) in (ogr.wkbPoint, ogr.wkbMultiPoint)
+
+
+def read_points(vector: VectorInput, grid: Grid, class_field: str | None,
+                class_name_field: str | None,
+                progress: Progress) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ClassMap]:
+    """Reference points: the pixel (row, column) each falls in, and its class id."""
+    from osgeo import osr
+
+    source, layer = open_layer(vector)  # noqa: F841 (the source keeps the layer alive)
+    label = vector.name or layer.GetName()
+    fields = [d.GetName() for d in layer.schema]
+    for wanted in (class_field, class_name_field):
+        if wanted and wanted not in fields:
+            raise UserError(f"The layer '{label}' has no field '{wanted}'. Its fields are: "
+                            f"{', '.join(fields) or '(none)'}.")
+    source_srs = srs_from(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
+    if source_srs is None:
+        raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
+                        "(Layer Properties > Source) and run again.")
+    check_plausible(layer, source_srs, label)
+    target = srs_from(grid.crs_wkt)
+    source_srs = source_srs.Clone()
+    source_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    transform = None if source_srs.IsSame(target) else \
+        osr.CoordinateTransformation(source_srs, target)
+    x0, dx, _, y0, _, dy = grid.geotransform
+    xs: list[float] = []
+    ys: list[float] = []
+    codes: list[Any] = []
+    names: dict[Any, str] = {}
+    skipped = 0
+    for feature in layer:
+        code = feature.GetField(class_field) if class_field else label
+        geometry = feature.GetGeometryRef()
+        if code is None or (isinstance(code, str) and not code.strip()) or geometry is None \
+                or geometry.IsEmpty():
+            skipped += 1
+            continue
+        geometry = geometry.Clone()
+        if transform is not None and geometry.Transform(transform) != 0:
+            skipped += 1
+            continue
+        parts = [geometry.GetGeometryRef(i) for i in range(geometry.GetGeometryCount())] \
+            if geometry.GetGeometryCount() else [geometry]
+        for part in parts:
+            xs.append(part.GetX())
+            ys.append(part.GetY())
+            codes.append(code)
+        if class_name_field:
+            name = feature.GetField(class_name_field)
+            if name is not None and str(name).strip():
+                names.setdefault(code, str(name).strip())
+        elif not class_field:
+            names[code] = label
+    if skipped:
+        progress.info(f"{skipped} reference points skipped: no class value, no geometry, or "
+                      "not transformable to the map's CRS")
+    if not codes:
+        raise UserError(f"The layer '{label}' has no usable point: each needs a geometry and a "
+                        "class value.")
+    classes = ClassMap.from_codes(codes, names)
+    ids = np.array([classes.id_for_code(code) for code in codes], dtype=np.int64)
+    columns = np.floor((np.array(xs) - x0) / dx).astype(np.int64)
+    rows = np.floor((np.array(ys) - y0) / dy).astype(np.int64)
+    inside = (columns >= 0) & (columns < grid.width) & (rows >= 0) & (rows < grid.height)
+    progress.info(f"{int(inside.sum())} reference points on the map's grid, "
+                  f"{int((~inside).sum())} outside it")
+    return (rows[inside], columns[inside], ids[inside]), classes
+
+
+# ----- matching by name ------------------------------------------------------------------------

@@ -1,0 +1,279 @@
+"""Classifying an image of any size with a trained model, window by window.
+
+The image is covered by a grid of overlapping inference windows (see :mod:`.tiling`), processed
+in horizontal strips. Each window's class probabilities are weighted by a smooth window and
+summed into an accumulator that holds only the rows the current strip touches; rows no later
+window reaches are normalised and written out (see :mod:`.class_outputs`) and dropped. Memory is
+therefore O(width x window height x classes), never O(raster). Reading the next batch, predicting
+the current one and blending/writing finished rows run at the same time (one thread each for
+reading and for blending and writing; TensorFlow uses its own threads).
+
+Only pixels that more than one window covers need blending. The network call itself normalises
+the raw pixels and, when only the class raster is wanted (the default), picks each pixel's
+class; window interiors are then copied as they are. With a small network, the work around it
+(reading, blending, writing) would otherwise cost half as much as the network itself.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..core.choices import TTA_MODES, TTA_NONE, size_multiple
+from ..core.class_map import NO_LABEL, ClassMap
+from ..core.errors import UserError
+from ..core.grid import Grid, same_crs
+from ..core.model_file import ModelMetadata, load_model, read_metadata
+from ..core.normalization import inverse_std
+from ..core.progress import ConsoleProgress, Progress, SubProgress
+from ..core.raster_io import atomic_output, open_raster
+from .blending import run_windows
+from .network import make_predictor, transform_count
+from .outputs import ClassOutputs
+from .reading import WindowReader
+from .tiling import plan_axis, round_up
+
+WINDOW_FACTOR = 3
+"""Default inference window: this many training tiles on a side (fewer overlaps to pay for)."""
+MIN_WINDOW = 512
+"""Smallest default inference window side: small tiles would pay a network call per few pixels."""
+MAX_WINDOW = 1024
+"""Largest default inference window side (bounds memory for big tiles)."""
+OVERLAP_FRACTION = 8
+"""Default overlap: the training tile size divided by this."""
+DEFAULT_BATCH_SIZE = 1
+"""Windows per forward pass: one default window is already 3 x 3 training tiles."""
+PIXEL_SIZE_TOLERANCE = 1.5
+"""A pixel size more than this factor away from the training data's gets a warning."""
+
+
+@dataclass
+class ClassifyResult:
+    """What a classification produced."""
+
+    path: str
+    confidence_path: str | None
+    probabilities_path: str | None
+    class_map: ClassMap
+    pixels_per_class: dict[int, int]
+    nodata_pixels: int
+    window: tuple[int, int]
+    overlap: int
+    windows: int
+    seconds: float
+
+
+def default_overlap(tile_size: int) -> int:
+    """The default overlap between inference windows: a fraction of the training tile."""
+    return max(4, int(tile_size) // OVERLAP_FRACTION)
+
+
+def default_window(tile_size: int, multiple: int) -> int:
+    """The default inference window side: a few training tiles, a multiple of ``multiple``."""
+    size = max(int(tile_size), min(max(WINDOW_FACTOR * int(tile_size), MIN_WINDOW), MAX_WINDOW))
+    return round_up(size, multiple)
+
+
+def channel_class_ids(metadata: ModelMetadata) -> list[int]:
+    """Class id of each output channel of the network, in channel order."""
+    return [int(entry["id"]) for entry in metadata.class_map["classes"]]
+
+
+def pixel_window(geotransform: tuple, width: int, height: int,
+                 extent: tuple[float, float, float, float]) -> tuple[int, int, int, int]:
+    """The (column, row, width, height) of the image pixels an extent touches, clipped.
+
+    Args:
+        geotransform: the image's GDAL geotransform (north up).
+        width, height: the image size.
+        extent: (xmin, ymin, xmax, ymax) in the image's CRS.
+    """
+    ox, px, rx, oy, ry, py = geotransform
+    if rx or ry:
+        raise UserError("The image's grid is rotated; classify it whole (leave EXTENT empty).")
+    x_min, y_min, x_max, y_max = extent
+    cols = sorted(((x_min - ox) / px, (x_max - ox) / px))
+    rows = sorted(((y_max - oy) / py, (y_min - oy) / py))
+    c0, c1 = max(0, math.floor(cols[0] + 1e-6)), min(width, math.ceil(cols[1] - 1e-6))
+    r0, r1 = max(0, math.floor(rows[0] + 1e-6)), min(height, math.ceil(rows[1] - 1e-6))
+    if c1 <= c0 or r1 <= r0:
+        raise UserError("The extent does not overlap the image: nothing to classify.")
+    return c0, r0, c1 - c0, r1 - r0
+
+
+def check_image(dataset: Any, metadata: ModelMetadata, name: str, progress: Progress) -> None:
+    """Errors when the image cannot feed the model; warnings when it differs from training data."""
+    count = dataset.RasterCount
+    if count != metadata.band_count:
+        raise UserError(
+            f"The model was trained on an image with {metadata.band_count} bands, but '{name}' "
+            f"has {count}. Classify an image with the same bands, in the same order, as the "
+            "training image.")
+    outside = [b for b in metadata.bands if not 1 <= b <= count]
+    if outside:
+        raise UserError(f"The model reads bands {metadata.bands}, but '{name}' has only {count} "
+                        f"bands (band {outside[0]} is missing).")
+    from osgeo import gdal
+
+    dtype = gdal.GetDataTypeName(dataset.GetRasterBand(metadata.bands[0]).DataType)
+    trained = metadata.input_dtype
+    if trained and np.dtype(_numpy_dtype(dtype)) != np.dtype(trained):
+        progress.warn(f"'{name}' holds {dtype} pixels but the model was trained on {trained} "
+                      "pixels: check that both have the same scaling (e.g. reflectance vs DN).")
+    _check_georeference(dataset, metadata, name, progress)
+
+
+def _numpy_dtype(gdal_name: str) -> str:
+    from osgeo import gdal, gdal_array
+
+    code = gdal.GetDataTypeByName(gdal_name)
+    return np.dtype(gdal_array.GDALTypeCodeToNumericTypeCode(code)).name
+
+
+def _check_georeference(dataset: Any, metadata: ModelMetadata, name: str,
+                        progress: Progress) -> None:
+    from osgeo import osr
+
+    wkt = dataset.GetProjection()
+    image_srs = osr.SpatialReference(wkt) if wkt else None
+    train_srs = osr.SpatialReference(metadata.crs_wkt) if metadata.crs_wkt else None
+    if image_srs is not None and train_srs is not None and not same_crs(image_srs, train_srs):
+        progress.warn(f"'{name}' is in {image_srs.GetName()} but the model was trained on "
+                      f"{train_srs.GetName()} data; a model classifies best data like its "
+                      "training data.")
+    if not metadata.pixel_size or image_srs is None or train_srs is None:
+        return
+    if bool(image_srs.IsGeographic()) != bool(train_srs.IsGeographic()):
+        progress.warn(f"'{name}' and the training data use different kinds of CRS (degrees vs "
+                      "metres): check that the pixel sizes match.")
+        return
+    gt = dataset.GetGeoTransform()
+    here = math.hypot(gt[1], gt[2]) * (1.0 if image_srs.IsGeographic()
+                                       else image_srs.GetLinearUnits())
+    there = abs(float(metadata.pixel_size[0])) * (1.0 if train_srs.IsGeographic()
+                                                  else train_srs.GetLinearUnits())
+    unit = " degree" if image_srs.IsGeographic() else " m"
+    if here > 0 and there > 0 and max(here / there, there / here) > PIXEL_SIZE_TOLERANCE:
+        progress.warn(f"'{name}' has pixels of {here:g}{unit} but the model was trained on "
+                      f"{there:g}{unit} pixels: objects look a different size to it; resample "
+                      "the image to the training pixel size for reliable results.")
+
+
+def classify_raster(image_path: str, model_path: str, output_path: str, *,
+                    overlap: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                    tta: str = TTA_NONE, extent: tuple[float, float, float, float] | None = None,
+                    confidence_path: str | None = None, probabilities_path: str | None = None,
+                    window_size: int | None = None, model: Any = None,
+                    progress: Progress | None = None) -> ClassifyResult:
+    """Classifies an image with a model file and writes the class raster (and optional extras).
+
+    Args:
+        image_path: the image (any size; same bands as the training image).
+        model_path: a ``.keras`` file written by training; bands, normalisation, tile size and
+            classes come from its metadata.
+        output_path: the class GeoTIFF (uint8, nodata 0, colour table and class map).
+        overlap: pixels shared by neighbouring windows (default: the tile size / 8).
+        batch_size: windows per forward pass.
+        tta: "none", "flips" or "dihedral": average the probabilities over flips/rotations.
+        extent: (xmin, ymin, xmax, ymax) in the image's CRS: classify only that part.
+        confidence_path: optional float32 raster of the chosen class's probability.
+        probabilities_path: optional float32 raster with one band per class.
+        window_size: inference window side (default: 3 training tiles, at most 1024).
+        model: an already loaded Keras model for ``model_path`` (skips loading it again).
+        progress: where progress, messages and cancel come from.
+    """
+    started = time.perf_counter()
+    progress = progress or ConsoleProgress(quiet=True)
+    if tta not in TTA_MODES:
+        raise UserError(f"Unknown TTA mode '{tta}'; use one of {', '.join(TTA_MODES)}.")
+    if batch_size < 1:
+        raise UserError("The batch size must be at least 1.")
+    paths = [os.path.abspath(p) for p in (output_path, confidence_path, probabilities_path) if p]
+    if os.path.abspath(image_path) in paths or len(set(paths)) < len(paths):
+        raise UserError("Each output needs its own file, other than the image.")
+    metadata = read_metadata(model_path)
+    name = os.path.basename(image_path)
+    dataset = open_raster(image_path)
+    check_image(dataset, metadata, name, progress)
+
+    full_width, full_height = dataset.RasterXSize, dataset.RasterYSize
+    gt = dataset.GetGeoTransform()
+    x_off, y_off, width, height = (pixel_window(gt, full_width, full_height, extent)
+                                   if extent is not None else (0, 0, full_width, full_height))
+    grid = Grid(full_width, full_height, tuple(gt), dataset.GetProjection()).window(
+        x_off, y_off, width, height)
+
+    multiple = size_multiple(metadata.architecture.get("depth", 4))
+    tile = int(metadata.tile_size)
+    window = round_up(int(window_size), multiple) if window_size else default_window(tile,
+                                                                                      multiple)
+    overlap = default_overlap(tile) if overlap is None else int(overlap)
+    if overlap < 0:
+        raise UserError("The overlap cannot be negative.")
+    if overlap >= window // 2:
+        raise UserError(f"The overlap ({overlap} px) must be less than half the inference "
+                        f"window ({window} px).")
+    rows = plan_axis(height, window, overlap, multiple, minimum=tile)
+    cols = plan_axis(width, window, overlap, multiple, minimum=tile)
+
+    if model is None:
+        progress.info(f"Loading the model {os.path.basename(model_path)} ...")
+        model, _ = load_model(model_path)
+    ids = channel_class_ids(metadata)
+    _check_model(model, metadata, ids)
+    class_map = metadata.classes
+    classes_only = not confidence_path and not probabilities_path
+    predictor = make_predictor(model, tta, mean=metadata.mean, scale=inverse_std(metadata.std),
+                               lookup=np.asarray(ids, np.uint8) if classes_only else None)
+
+    total = len(rows) * len(cols)
+    progress.info(
+        f"Classifying {width} x {height} pixels of '{name}' into {len(ids)} classes: "
+        f"{total} windows of {cols[0].size} x {rows[0].size} px in {len(rows)} strips, overlap "
+        f">= {overlap} px, batches of {batch_size}, TTA {tta} "
+        f"({transform_count(tta)} pass{'es' if transform_count(tta) > 1 else ''} per window).")
+
+    with contextlib.ExitStack() as files:
+        class_tmp = files.enter_context(atomic_output(output_path))
+        confidence_tmp = (files.enter_context(atomic_output(confidence_path))
+                          if confidence_path else None)
+        probabilities_tmp = (files.enter_context(atomic_output(probabilities_path))
+                             if probabilities_path else None)
+        outputs = ClassOutputs(grid, class_map, ids, class_tmp, confidence_tmp,
+                               probabilities_tmp)
+        files.callback(outputs.close)  # runs first: files closed before they are moved/removed
+        source = WindowReader(dataset, metadata, x_off, y_off, width, rows)
+        run_windows(source, predictor, outputs, rows, cols, batch_size, classes_only,
+                    SubProgress(progress, 0.0, 0.95))
+        progress.info("Building overviews ...")
+        outputs.finish(SubProgress(progress, 0.95, 1.0))
+        counts = outputs.counts
+    progress.set_fraction(1.0)
+
+    per_class = {class_id: int(counts[class_id]) for class_id in ids}
+    classified = sum(per_class.values())
+    for class_id in ids:
+        share = 100.0 * per_class[class_id] / classified if classified else 0.0
+        progress.info(f"class {class_id} '{class_map.by_id(class_id).name}': "
+                      f"{per_class[class_id]} pixels ({share:.1f} %)")
+    nodata = int(counts[NO_LABEL])
+    if nodata:
+        progress.info(f"nodata (image nodata or NaN): {nodata} pixels")
+    seconds = time.perf_counter() - started
+    progress.info(f"Done in {seconds:.1f} s ({width * height / max(seconds, 1e-9) / 1e6:.2f} "
+                  "million pixels per second).")
+    return ClassifyResult(output_path, confidence_path, probabilities_path, class_map, per_class,
+                          nodata, (cols[0].size, rows[0].size), overlap, total, seconds)
+
+
+def _check_model(model: Any, metadata: ModelMetadata, ids: list[int]) -> None:
+    inputs, outputs = model.input_shape[-1], model.output_shape[-1]
+    if inputs != len(metadata.bands) or outputs != len(ids):
+        raise UserError(f"The model file is inconsistent: the network takes {inputs} bands and "
+                        f"gives {outputs} classes, its metadata says {len(metadata.bands)} bands "
+                        f"and {len(ids)} classes. Train it again.")

@@ -1,0 +1,123 @@
+"""Training settings: the defaults the algorithm shows, the run's result, and the constants of
+the schedule and of validation (one owner for each; the Train U-Net algorithm reads its defaults
+here through :func:`config_default`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..core.model_file import ModelMetadata
+
+PIXELS_PER_EPOCH = 2 ** 21
+"""Pixels seen per epoch when the number of steps is automatic (about 128 windows of 128^2)."""
+MIN_STEPS = 4
+VALIDATED_SHARE = 0.45
+"""Share of the time limit the validated run may use (the final fit repeats at most its
+epochs, without validation). With K cross-validation folds, each fold may use 2 / (K + 1) of
+this share, so the folds and the final fit still end within about 90 % of the limit."""
+CROSS_VALIDATION_BELOW = 60
+"""With fewer digitised features than this, validation is cross-validation of :data:`FOLDS`
+folds by whole features: one held-out share would be a handful of polygons, whose score swings
+by more than 0.1 from one split to the next (docs/benchmarks.md)."""
+FOLDS = 3
+"""Folds of that cross-validation: each costs a validated run, and each trains on two thirds."""
+FEW_PIXELS = 50
+"""A class with fewer labelled pixels than this gets a warning: its scores are unreliable."""
+REPORT_SAMPLES = 4
+LABEL_SMOOTHING = 0.1
+"""Label smoothing of the cross-entropy losses: a few polygons should not make the network sure."""
+WEIGHT_DECAY = 1e-2
+"""AdamW's decoupled weight decay."""
+EMA_EPOCHS = 1.0
+"""The weights validated and kept are an exponential moving average of the training weights
+over about this many epochs (at least 10 steps): with few labels the raw weights swing from
+step to step, and their average generalises better and more steadily (as SWA does)."""
+
+
+@dataclass
+class TrainingConfig:
+    """Everything a training run needs; the defaults are the plugin's defaults.
+
+    Attributes:
+        images: training images (same bands).
+        masks: one mask per image, from buildmasks, on the image's grid.
+        output_model: the ``.keras`` file to write.
+        bands: 1-based bands to use; None for all.
+        tile_size: edge of training windows (reduced for small scenes, with a message).
+        model_size: "small", "medium" or "large" (see ``models.unet.PRESETS``).
+        epochs: maximum number of epochs.
+        batch_size: windows per step.
+        learning_rate: peak learning rate (1 epoch warm-up, then cosine decay).
+        loss: one of ``models.losses.LOSSES``.
+        augment: flips, rotations, radiometric jitter.
+        validation_fraction: share of labelled pixels held out as validation blocks.
+        patience: epochs without a better validation mIoU before stopping.
+        seed: makes sampling, the split and the initial weights repeatable.
+        init_model: a model file to start from (fine-tune or resume).
+        device: "auto", "cpu" or "gpu".
+        steps_per_epoch: batches per epoch; 0 for about :data:`PIXELS_PER_EPOCH` pixels.
+        output_report: the HTML report (optional).
+        tensorboard_dir: a TensorBoard log folder (optional).
+        workers: threads preparing batches.
+        final_fit: after the validated run has chosen the number of epochs, train again on
+            all features (held-out ones included) for that many epochs and write that model;
+            the validation figures remain those of the validated run.
+        teacher: fit a per-pixel random forest on the training labels and train on its soft
+            pseudo-labels of unlabelled pixels too (``backend.teacher``).
+        time_limit: minutes training may take (0: no limit); the validated run stops after
+            :data:`VALIDATED_SHARE` of it, so the final fit fits in the rest.
+    """
+
+    images: list[str]
+    masks: list[str]
+    output_model: str
+    bands: list[int] | None = None
+    tile_size: int = 64
+    model_size: str = "small"
+    epochs: int = 50
+    batch_size: int = 8
+    learning_rate: float = 2e-3
+    loss: str = "weighted_cross_entropy"
+    augment: bool = True
+    validation_fraction: float = 0.2
+    patience: int = 10
+    seed: int = 42
+    init_model: str | None = None
+    device: str = "auto"
+    steps_per_epoch: int = 0
+    output_report: str | None = None
+    tensorboard_dir: str | None = None
+    workers: int = 2
+    final_fit: bool = True
+    teacher: bool = True
+    time_limit: float = 10.0
+
+
+@dataclass
+class TrainingResult:
+    """What a run produced."""
+
+    model_path: str
+    csv_path: str
+    report_path: str | None
+    best_val_miou: float
+    val_miou: float
+    """The validation estimate: the mean mIoU of the chosen epoch and its neighbours."""
+    best_epoch: int
+    epochs_run: int
+    cancelled: bool
+    stopped_early: bool
+    history: list[dict]
+    metadata: ModelMetadata
+    messages: list[str] = field(default_factory=list)
+
+
+def config_default(name: str) -> Any:
+    """The default of a :class:`TrainingConfig` setting (the algorithm shows the same)."""
+    return TrainingConfig.__dataclass_fields__[name].default
+
+
+def csv_path_for(model_path: str) -> str:
+    """The CSV epoch log beside a model: ``<model stem>_epochs.csv``."""
+    stem = model_path[:-len(".keras")] if model_path.lower().endswith(".keras") else model_path
+    return stem + "_epochs.csv"

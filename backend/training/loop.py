@@ -1,0 +1,294 @@
+"""The epoch loop: train steps, validation, logging, best weights, early stop, deadline, cancel.
+
+An epoch is a fixed number of sampled pixels (not a pass over the scene), so the time an epoch
+takes does not grow with the scene, and early stopping bounds the whole run. The weights
+validated and kept are an exponential moving average of the training weights. Cancelling stops
+after the current batch; the best weights so far are kept.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import time
+
+import numpy as np
+
+from ..core.progress import Progress
+from ..core.raster_io import atomic_output
+from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHARE, WEIGHT_DECAY,
+                     TrainingConfig, csv_path_for)
+from .cross_validation import is_better
+from .inputs import Inputs
+from .scores import confusion_matrix, scores
+
+
+def class_weights(pixels: np.ndarray, power: float = 0.5, limit: float = 20.0) -> list[float]:
+    """Per-class loss weights ~ (1 / frequency) ** power, averaging 1 over the labelled pixels.
+
+    The square root (rather than plain inverse frequency) balances rare classes without letting
+    a class of a few dozen pixels dominate; windows are already drawn more often around rare
+    classes.
+    """
+    pixels = np.asarray(pixels, dtype=np.float64)
+    frequency = pixels / max(pixels.sum(), 1.0)
+    with np.errstate(divide="ignore"):
+        raw = np.where(frequency > 0, frequency ** -power, 0.0)
+    raw = raw / max(float((raw * frequency).sum()), 1e-12)
+    return [float(w) for w in np.clip(raw, 0.0, limit)]
+
+
+def ema_momentum(steps: int) -> float:
+    """The weight-average momentum for an average over about :data:`EMA_EPOCHS` epochs."""
+    horizon = max(10.0, EMA_EPOCHS * steps)
+    return float(min(0.999, 1.0 - 1.0 / horizon))
+
+
+class EpochLoop:
+    """The epoch loop: train steps, validation, logging, best weights, early stop, cancel."""
+
+    def __init__(self, keras, model, config: TrainingConfig, steps: int, data, val_set,
+                 inputs: Inputs, weights: list[float], bar: Progress, log: Progress,
+                 fit_epochs: int = 0, fixed_epochs: int = 0,
+                 deadline_share: float = VALIDATED_SHARE, name: str = "") -> None:
+        """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
+        same schedule and keeps the final (averaged) weights. With ``fixed_epochs`` it validates
+        every epoch but runs exactly that many (no early stop, no deadline). Without either it
+        stops early, or once it has used ``deadline_share`` of the time limit. ``name``
+        prefixes its log lines (a fold)."""
+        from ...models.losses import make_loss
+        from ...models.metrics import MaskedMeanIoU
+
+        self.keras, self.model, self.config, self.steps = keras, model, config, steps
+        self.data, self.val_set, self.inputs, self.bar, self.log = data, val_set, inputs, bar, log
+        self.classes = len(inputs.class_map)
+        self.loss = make_loss(config.loss, weights, LABEL_SMOOTHING)
+        if data is not None and any(r.soft is not None for r in data.readers):
+            from ...models.losses import PseudoLabelLoss
+            from .teacher import PSEUDO_WEIGHT
+
+            self.loss = PseudoLabelLoss(self.loss, PSEUDO_WEIGHT)
+        total = steps * config.epochs
+        warmup = min(steps, max(total // 10, 1))
+        self.schedule = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate / 10, decay_steps=max(total - warmup, 1), alpha=0.05,
+            warmup_target=config.learning_rate, warmup_steps=warmup)
+        model.compile(optimizer=keras.optimizers.AdamW(
+            learning_rate=self.schedule, weight_decay=WEIGHT_DECAY, use_ema=EMA_EPOCHS > 0,
+            ema_momentum=ema_momentum(steps)),
+            loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
+        self.csv_path = csv_path_for(config.output_model)
+        self.history: list[dict] = []
+        self.best_record: dict = {}
+        self.best_weights: list | None = None
+        self.best_confusion = np.zeros((self.classes, self.classes), np.int64)
+        self.best_predictions: np.ndarray | None = None
+        self.confusions: list[np.ndarray] = []
+        """Per epoch, the confusion matrix of the held-out labels (cross-validation pools them)."""
+        self.cancelled = self.stopped_early = self.out_of_time = False
+        self.fit_epochs, self.fixed_epochs, self.name = fit_epochs, fixed_epochs, name
+        # the validated run may use this share of the time limit; the final fit repeats at
+        # most its epochs, so the whole training stays within the limit
+        self.deadline = (time.time() + deadline_share * 60 * config.time_limit
+                         if config.time_limit > 0 and not (fit_epochs or fixed_epochs) else 0.0)
+        self.samples = pick_samples(val_set.labels, REPORT_SAMPLES) if val_set else []
+        self.board = None
+        if config.tensorboard_dir and not (fit_epochs or fixed_epochs):
+            if keras.backend.backend() == "tensorflow":
+                from .report import TensorBoardLog
+
+                self.board = TensorBoardLog(config.tensorboard_dir)
+            else:
+                log.warn("TensorBoard logging needs the TensorFlow backend; skipped.")
+
+    def run(self) -> None:
+        from .data import prefetch
+
+        config, wait = self.config, 0
+        last = self.fit_epochs or self.fixed_epochs or config.epochs
+        for epoch in range(1, last + 1):
+            started = time.time()
+            self.model.reset_metrics()
+            logs: dict = {}
+            done = 0
+            batches = prefetch(lambda step, e=epoch: self.data.batch(e, step), range(self.steps),
+                               workers=config.workers, depth=max(2, 2 * config.workers))
+            try:
+                for x, y in batches:
+                    logs = self.model.train_on_batch(x, y, return_dict=True)
+                    done += 1
+                    self.bar.set_fraction(((epoch - 1) * self.steps + done)
+                                          / (last * self.steps))
+                    if self.bar.cancelled():
+                        self.cancelled = True
+                        break
+            finally:
+                batches.close()
+            if done == 0:
+                break
+            loss = float(logs.get("loss", math.nan))
+            if not math.isfinite(loss):
+                self.log.warn(f"Epoch {epoch}: the loss is not a number; training stops. Try "
+                              "a lower learning rate.")
+                break
+            if self.fit_epochs:
+                self.history.append({"epoch": epoch, "loss": loss})
+                self.log.info(f"Final fit, epoch {epoch}/{last}: loss {loss:.4f}, "
+                              f"{time.time() - started:.1f} s")
+                if self.cancelled:
+                    break
+                continue
+            record = self._validate(epoch, loss, float(logs.get("miou", math.nan)), done,
+                                    time.time() - started)
+            # only a better mIoU resets the patience: a tie kept for its lower loss is a stall
+            wait = 0 if record["improved"] else wait + 1
+            self.history.append(record)
+            self._log_epoch(record)
+            if self.cancelled:
+                break
+            if wait >= config.patience and not self.fixed_epochs:
+                self.stopped_early = True
+                break
+            if self.deadline and time.time() > self.deadline:
+                self.out_of_time = True
+                break
+        if self.board is not None:
+            self.board.close()
+        if self.fit_epochs and not self.cancelled and len(self.history) == last:
+            optimizer = self.model.optimizer
+            if optimizer.use_ema:
+                optimizer.finalize_variable_values(self.model.trainable_variables)
+            self.best_weights = self.model.get_weights()
+
+    def _validate(self, epoch: int, loss: float, miou: float, steps_done: int,
+                  seconds: float) -> dict:
+        """Scores (and possibly keeps) the averaged weights; training goes on from the raw ones."""
+        optimizer = self.model.optimizer
+        raw = self.model.get_weights() if optimizer.use_ema else None
+        if raw is not None:
+            optimizer.finalize_variable_values(self.model.trainable_variables)
+        try:
+            return self._score(epoch, loss, miou, steps_done, seconds)
+        finally:
+            if raw is not None:
+                self.model.set_weights(raw)
+
+    def _score(self, epoch: int, loss: float, miou: float, steps_done: int,
+               seconds: float) -> dict:
+        val = self.val_set
+        matrix = np.zeros((self.classes, self.classes), np.int64)
+        predictions = np.zeros(val.labels.shape, np.uint8)
+        loss_sum = weight = 0.0
+        batch = max(1, self.config.batch_size)
+        for i in range(0, len(val.labels), batch):
+            probabilities = np.asarray(self.model.predict_on_batch(val.pixels[i:i + batch]),
+                                       dtype=np.float32)
+            labels = val.labels[i:i + batch]
+            predicted = probabilities.argmax(axis=-1).astype(np.uint8)
+            predictions[i:i + batch] = predicted
+            matrix += confusion_matrix(labels, predicted, self.classes)
+            labelled = float((labels > 0).sum())
+            if labelled:
+                loss_sum += float(self.keras.ops.convert_to_numpy(
+                    self.loss(labels, probabilities))) * labelled
+                weight += labelled
+        result = scores(matrix)
+        record = {"epoch": epoch, "loss": loss, "miou": miou,
+                  "val_loss": loss_sum / weight if weight else math.nan,
+                  "val_miou": result.miou, "val_accuracy": result.accuracy,
+                  "learning_rate": float(self.keras.ops.convert_to_numpy(
+                      self.schedule(self.model.optimizer.iterations))),
+                  "seconds": seconds + 0.0, "steps": steps_done,
+                  "partial": steps_done < self.steps, "best": False, "improved": False,
+                  "iou": [float(v) for v in result.iou], "val_weight": weight}
+        record["improved"] = result.miou > self.best_record.get("val_miou", -1.0) + 1e-4
+        self.confusions.append(matrix)
+        if is_better(record, self.best_record):
+            record["best"] = True
+            self.best_record = record
+            self.best_weights = self.model.get_weights()
+            self.best_confusion = matrix
+            self.best_predictions = predictions[self.samples].copy()
+        self.write_csv(record)
+        if self.board is not None:
+            self._tensorboard(record, matrix, predictions)
+        return record
+
+    def _log_epoch(self, record: dict) -> None:
+        names = self.inputs.class_map.names
+        per_class = ", ".join(f"{n} {v:.2f}" for n, v in zip(names, record["iou"])
+                              if not math.isnan(v))
+        partial = " (cancelled mid-epoch)" if record["partial"] else ""
+        best = "  * best" if record["best"] else ""
+        self.log.info(f"{self.name}{'e' if self.name else 'E'}poch {record['epoch']}/"
+                      f"{self.fixed_epochs or self.config.epochs}{partial}: loss "
+                      f"{record['loss']:.4f}, val loss {record['val_loss']:.4f}, val mIoU "
+                      f"{record['val_miou']:.3f} [{per_class}], {record['seconds']:.1f} s{best}")
+
+    def write_csv(self, record: dict | None = None) -> None:
+        """Writes the epoch log: the history so far, and ``record`` when given."""
+        rows = self.history + ([record] if record else [])
+        names = self.inputs.class_map.names
+        with atomic_output(self.csv_path) as temporary:
+            with open(temporary, "w", newline="", encoding="utf-8") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["epoch", "loss", "miou", "val_loss", "val_miou",
+                                 "val_accuracy"] + [f"val_iou_{n}" for n in names]
+                                + ["learning_rate", "seconds", "steps", "partial"])
+                for r in rows:
+                    writer.writerow([r["epoch"], _fmt(r["loss"]), _fmt(r["miou"]),
+                                     _fmt(r["val_loss"]), _fmt(r["val_miou"]),
+                                     _fmt(r["val_accuracy"])] + [_fmt(v) for v in r["iou"]]
+                                    + [f"{r['learning_rate']:.6g}", f"{r['seconds']:.2f}",
+                                       r["steps"], int(r["partial"])])
+
+    def _tensorboard(self, record: dict, matrix: np.ndarray, predictions: np.ndarray) -> None:
+        from .report import (Sample, confusion_png, palette_array, png_to_array, rgb_channels_for,
+                             sample_strip)
+
+        names = self.inputs.class_map.names
+        values = {"loss/train": record["loss"], "loss/validation": record["val_loss"],
+                  "miou/train": record["miou"], "miou/validation": record["val_miou"],
+                  "learning_rate": record["learning_rate"]}
+        values.update({f"iou/{n}": v for n, v in zip(names, record["iou"])})
+        self.board.scalars(record["epoch"], values)
+        colours = [c.color for c in self.inputs.class_map.classes]
+        channels, _ = rgb_channels_for(self.inputs.band_names)
+        strips = [sample_strip(Sample(self.val_set.pixels[i], self.val_set.valid[i],
+                                      self.val_set.labels[i], predictions[i]),
+                               palette_array(colours), channels) for i in self.samples]
+        self.board.images(record["epoch"], "validation tiles (image | label | prediction)",
+                          strips)
+        self.board.images(record["epoch"], "confusion matrix",
+                          [png_to_array(confusion_png(matrix, names))])
+
+
+def _fmt(value: float) -> str:
+    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else \
+        f"{value:.6g}"
+
+
+def smoothed_val_miou(history: list[dict], epoch: int) -> float:
+    """The mean validation mIoU of ``epoch`` and the epochs either side of it.
+
+    The best epoch is picked as the maximum of a noisy curve (a few held-out polygons), so its
+    own figure is biased upwards; its neighbours' share that model's quality, not its luck.
+    """
+    values = [h["val_miou"] for h in history if abs(h["epoch"] - epoch) <= 1
+              and not math.isnan(h["val_miou"])]
+    return float(np.mean(values)) if values else math.nan
+
+
+def pick_samples(labels: np.ndarray, count: int) -> list[int]:
+    """Validation tiles for pictures: the most labelled ones, preferring classes not yet shown."""
+    if len(labels) == 0:
+        return []
+    present = [set(np.unique(l[l > 0]).tolist()) for l in labels]
+    amount = [(l > 0).sum() for l in labels]
+    chosen: list[int] = []
+    shown: set = set()
+    while len(chosen) < min(count, len(labels)):
+        best = max((i for i in range(len(labels)) if i not in chosen),
+                   key=lambda i: (len(present[i] - shown), amount[i]))
+        chosen.append(best)
+        shown |= present[best]
+    return chosen
