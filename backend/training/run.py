@@ -1,10 +1,12 @@
-"""Training a U-Net from images and their masks: the loop, best-model keeping, cancel, logs.
+"""Training a U-Net from images and their masks, as a short sequence of named steps.
 
-The steps: check the inputs (grids, bands, class maps) before anything heavy; summarise the
-labels; hold out whole validation blocks; compute normalisation statistics; train on windows
-sampled away from validation, validating after each epoch; keep the weights of the epoch with
-the best validation mIoU; stop early when it stalls; write the model (with its metadata), a CSV
-of epochs beside it, the HTML report and optionally a TensorBoard log.
+:func:`train_unet` checks the inputs (grids, bands, class maps) before anything heavy; reads
+which digitised feature each labelled pixel came from; plans validation by whole features (one
+held-out share, or cross-validation folds when features are few); prepares the window, the
+normalisation and the device; runs the validated run(s) (``loop.py``: keeps the epoch with the
+best validation mIoU, stops early when it stalls); trains again on every feature for the chosen
+number of epochs (the final fit); and writes the model with its metadata, a CSV of epochs, the
+HTML report and optionally a TensorBoard log.
 
 An epoch is a fixed number of sampled pixels (not a pass over the scene), so the time an epoch
 takes does not grow with the scene, and early stopping bounds the whole run.
@@ -19,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ...models.presets import LOSSES, PRESETS, size_multiple
 from ..core.errors import Cancelled, UserError
 from ..core.model_file import ModelMetadata
 from ..core.normalization import BandStats, compute_band_stats
@@ -26,12 +29,13 @@ from ..core.progress import ConsoleProgress, Progress, SubProgress
 from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXELS_PER_EPOCH,
                      VALIDATED_SHARE, TrainingConfig, TrainingResult)
 from .cross_validation import pool_folds
-from .inputs import Inputs, check_init_model, check_inputs
+from .inputs import check_init_model, check_inputs
 from .loop import EpochLoop, class_weights, smoothed_val_miou
 from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, SplitLabels, WindowSampler,
                        fold_features, split_features, summarise_labels, validation_windows)
 from .scores import scores
 from .summary import model_metrics, write_training_report
+from .teacher import teach
 
 
 def train_unet(config: TrainingConfig, progress: Progress | None = None) -> TrainingResult:
@@ -41,224 +45,285 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         UserError: for inputs that cannot train (explained), with no model file written.
         Cancelled: when cancelled before the first training step.
     """
-    progress = progress or ConsoleProgress(quiet=True)
-    started = time.time()
-    inputs = check_inputs(config)
-    init_metadata = (check_init_model(config.init_model, inputs, bool(config.bands))
-                     if config.init_model else None)
-    from ..core.deps import require_keras
+    run = _Run(config, progress or ConsoleProgress(quiet=True))
+    run.check_inputs()
+    run.read_labels()
+    run.plan_validation()
+    run.prepare()
+    run.validate()
+    model, final_fit = run.final_fit()
+    return run.write_outputs(model, final_fit)
 
-    keras = require_keras()
-    from ...models.presets import LOSSES, PRESETS, size_multiple
 
-    if config.loss not in LOSSES:
-        raise UserError(f"Unknown loss '{config.loss}'; use one of {', '.join(LOSSES)}.")
-    if config.model_size not in PRESETS:
-        raise UserError(f"Unknown model size '{config.model_size}'; use one of "
-                        f"{', '.join(PRESETS)}.")
-    classes = len(inputs.class_map)
+class _Run:
+    """One training run, step by step; each step names what it adds to the run's state."""
 
-    # labels, the split by whole features, windows
-    from ..core.feature_ids import feature_id_reader
+    def __init__(self, config: TrainingConfig, progress: Progress) -> None:
+        self.config, self.progress = config, progress
+        self.started = time.time()
+        self.warnings: list[str] = []
 
-    id_readers = []
-    for mask in inputs.masks:
-        reader, source = feature_id_reader(mask)
-        id_readers.append(reader)
-        (progress.info if source.startswith("features from") else progress.warn)(
-            f"Validation groups of {os.path.basename(mask)}: {source}.")
-    full = [SplitLabels(m, inputs.lookup, r) for m, r in zip(inputs.masks, id_readers)]
-    features = [f for i, labels in enumerate(full) for f in labels.features(i)]
-    totals = np.zeros(classes, np.int64)
-    for f in features:
-        totals[f.label - 1] += f.pixels
-    if totals.sum() == 0:
-        raise UserError("The mask holds no labelled pixel (all 0): digitise some polygons and "
-                        "build the mask again, and check that they cover image pixels with "
-                        "data.")
-    present = [c for c in range(classes) if totals[c] > 0]
-    if len(present) < 2:
-        raise UserError(f"Only one class ('{inputs.class_map.names[present[0]]}') has labelled "
-                        "pixels; a classifier needs at least two. Digitise other classes too.")
-    for c in range(classes):
-        if totals[c] == 0:
-            progress.warn(f"class '{inputs.class_map.names[c]}' has no labelled pixel; the "
-                          "network keeps an output for it but cannot learn it.")
-    folds = FOLDS if 0 < len(features) < CROSS_VALIDATION_BELOW else 1
-    splits = (fold_features(features, len(full), classes, folds, config.seed) if folds > 1 else
-              [split_features(features, len(full), classes, config.validation_fraction,
-                              config.seed)])
-    if not any(len(h) for s in splits for h in s.heldout):
-        raise UserError("No class has two or more digitised features, so none can be held out "
-                        "to validate the network honestly. Digitise at least two separate "
-                        "polygons of each class.")
-    unvalidated = splits[0].unvalidated
+    def check_inputs(self) -> None:
+        """Images, masks, bands, class maps, a starting model, the loss and the model size."""
+        config = self.config
+        self.inputs = check_inputs(config)
+        self.init_metadata = (check_init_model(config.init_model, self.inputs,
+                                               bool(config.bands))
+                              if config.init_model else None)
+        from ..core.deps import require_keras
 
-    architecture = dict(init_metadata.architecture) if init_metadata else {
-        "model_size": config.model_size, **_preset_dict(PRESETS[config.model_size])}
-    multiple = size_multiple(architecture["depth"])
-    sizes = [(l.width, l.height) for l in full]
-    tile = _fit_tile(config.tile_size, sizes, multiple, progress)
+        self.keras = require_keras()
+        if config.loss not in LOSSES:
+            raise UserError(f"Unknown loss '{config.loss}'; use one of {', '.join(LOSSES)}.")
+        if config.model_size not in PRESETS:
+            raise UserError(f"Unknown model size '{config.model_size}'; use one of "
+                            f"{', '.join(PRESETS)}.")
+        self.classes = len(self.inputs.class_map)
 
-    # normalisation
-    if init_metadata is not None:
-        stats = BandStats(list(init_metadata.mean), list(init_metadata.std), 0)
-        progress.info("Normalisation statistics are the starting model's.")
-    else:
-        stats = compute_band_stats(inputs.images, inputs.bands, SubProgress(progress, 0.02,
-                                                                            0.05))
-    warnings: list[str] = []
-    for c, info in enumerate(inputs.class_map.classes):
-        if c in unvalidated:
-            warnings.append(f"Class '{info.name}' has a single digitised feature: it trains but "
-                            "is not validated. Digitise a second, separate polygon of it.")
-        if 0 < totals[c] < FEW_PIXELS:
-            warnings.append(f"Class '{info.name}' has only {int(totals[c])} labelled pixels; "
-                            "its scores are unreliable. Digitise more of it.")
-    for warning in warnings:
-        progress.warn(warning)
-    if folds > 1:
-        progress.info(f"Validation: {len(features)} digitised features are few, so validation "
-                      f"is {folds}-fold cross-validation by whole features: each feature is "
-                      f"held out in one of {folds} runs, whose labels of it never reach the "
-                      "loss, and the figures pool what each run predicted for the features it "
-                      "never saw.")
-    steps = config.steps_per_epoch or max(
-        MIN_STEPS, round(PIXELS_PER_EPOCH / (config.batch_size * tile[0] * tile[1])))
+    def read_labels(self) -> None:
+        """Which feature each labelled pixel came from, the features, and pixels per class."""
+        from ..core.feature_ids import feature_id_reader
 
-    # device, the validated run(s)
-    from ..core.device import choose_device, precision_scope
+        inputs, progress, classes = self.inputs, self.progress, self.classes
+        self.id_readers = []
+        for mask in inputs.masks:
+            reader, source = feature_id_reader(mask)
+            self.id_readers.append(reader)
+            (progress.info if source.startswith("features from") else progress.warn)(
+                f"Validation groups of {os.path.basename(mask)}: {source}.")
+        self.full = [SplitLabels(m, inputs.lookup, r)
+                     for m, r in zip(inputs.masks, self.id_readers)]
+        self.features = [f for i, labels in enumerate(self.full) for f in labels.features(i)]
+        totals = self.totals = np.zeros(classes, np.int64)
+        for f in self.features:
+            totals[f.label - 1] += f.pixels
+        if totals.sum() == 0:
+            raise UserError("The mask holds no labelled pixel (all 0): digitise some polygons "
+                            "and build the mask again, and check that they cover image pixels "
+                            "with data.")
+        present = [c for c in range(classes) if totals[c] > 0]
+        if len(present) < 2:
+            raise UserError(f"Only one class ('{inputs.class_map.names[present[0]]}') has "
+                            "labelled pixels; a classifier needs at least two. Digitise other "
+                            "classes too.")
+        for c in range(classes):
+            if totals[c] == 0:
+                progress.warn(f"class '{inputs.class_map.names[c]}' has no labelled pixel; the "
+                              "network keeps an output for it but cannot learn it.")
 
-    device = choose_device(config.device)
-    progress.info(f"Device: {device.description}.")
-    make_model = lambda: _make_model(keras, config, inputs, init_metadata,  # noqa: E731
-                                     architecture, device, precision_scope)
-    share = SubProgress(progress, 0.08, 0.55 if config.final_fit else 0.95)
-    runs: list[_Validated] = []
-    for k, split in enumerate(splits):
-        runs.append(_validated_run(
-            keras, config, inputs, stats, id_readers, split, tile, multiple, steps, device,
-            make_model,
-            SubProgress(share, k / folds, (k + 1) / folds), progress,
-            fold=f"Fold {k + 1}/{folds}, " if folds > 1 else "",
-            fixed_epochs=len(runs[0].loop.history) if runs else 0,
-            # the final fit repeats at most one fold's epochs: K folds and it fit in the
-            # (K + 1) / 2 validated runs' worth of time that one split would have had
-            deadline_share=VALIDATED_SHARE * 2 / (folds + 1),
-            intro=(f"U-Net '{architecture['model_size']}': depth {architecture['depth']}, "
-                   f"{architecture['filters']} filters, {{weights:,}} weights; {steps} steps of "
-                   f"{config.batch_size} windows per epoch, up to {config.epochs} epochs (early "
-                   f"stop after {config.patience} without improvement), loss {config.loss}."
-                   if k == 0 else "")))
-        if runs[-1].loop.cancelled or not runs[-1].loop.history:
-            break
-        runs[-1].loop.data = None  # the fold's scenes are not needed any more
-        if k:
-            runs[-1].loop.val_set = None  # the report shows the first fold's tiles
-    loop = runs[0].loop
-    if folds > 1:  # the first fold's loop carries the pooled curves from here on
-        loop.history, loop.best_record, loop.best_confusion = pool_folds(
-            [r.loop.history for r in runs], [r.loop.confusions for r in runs])
-        loop.cancelled = any(r.loop.cancelled for r in runs)
-        loop.write_csv()
-    if not loop.history:
-        raise Cancelled()
-    model = runs[0].model
-    model.set_weights(runs[0].loop.best_weights)
-    heldout_count = sum(len(h) for r in runs for h in r.split.heldout)
-    val_totals = sum(r.val_totals for r in runs)
-    train_totals = runs[0].train_totals if folds == 1 else totals
-    final_fit = False
-    if config.final_fit and not loop.cancelled:
+    def plan_validation(self) -> None:
+        """One split by whole features, or cross-validation folds when features are few."""
+        config, features = self.config, self.features
+        self.folds = FOLDS if 0 < len(features) < CROSS_VALIDATION_BELOW else 1
+        self.splits = (
+            fold_features(features, len(self.full), self.classes, self.folds, config.seed)
+            if self.folds > 1 else
+            [split_features(features, len(self.full), self.classes,
+                            config.validation_fraction, config.seed)])
+        if not any(len(h) for s in self.splits for h in s.heldout):
+            raise UserError("No class has two or more digitised features, so none can be held "
+                            "out to validate the network honestly. Digitise at least two "
+                            "separate polygons of each class.")
+        self.unvalidated = self.splits[0].unvalidated
+        for c, info in enumerate(self.inputs.class_map.classes):
+            if c in self.unvalidated:
+                self.warnings.append(f"Class '{info.name}' has a single digitised feature: it "
+                                     "trains but is not validated. Digitise a second, separate "
+                                     "polygon of it.")
+            if 0 < self.totals[c] < FEW_PIXELS:
+                self.warnings.append(f"Class '{info.name}' has only {int(self.totals[c])} "
+                                     "labelled pixels; its scores are unreliable. Digitise "
+                                     "more of it.")
+
+    def prepare(self) -> None:
+        """The architecture, the window, the normalisation, the steps and the device."""
+        config, progress = self.config, self.progress
+        self.architecture = dict(self.init_metadata.architecture) if self.init_metadata else {
+            "model_size": config.model_size, **_preset_dict(PRESETS[config.model_size])}
+        self.multiple = size_multiple(self.architecture["depth"])
+        self.tile = _fit_tile(config.tile_size, [(l.width, l.height) for l in self.full],
+                              self.multiple, progress)
+        if self.init_metadata is not None:
+            self.stats = BandStats(list(self.init_metadata.mean), list(self.init_metadata.std),
+                                   0)
+            progress.info("Normalisation statistics are the starting model's.")
+        else:
+            self.stats = compute_band_stats(self.inputs.images, self.inputs.bands,
+                                            SubProgress(progress, 0.02, 0.05))
+        for warning in self.warnings:
+            progress.warn(warning)
+        if self.folds > 1:
+            progress.info(f"Validation: {len(self.features)} digitised features are few, so "
+                          f"validation is {self.folds}-fold cross-validation by whole "
+                          f"features: each feature is held out in one of {self.folds} runs, "
+                          "whose labels of it never reach the loss, and the figures pool what "
+                          "each run predicted for the features it never saw.")
+        tile = self.tile
+        self.steps = config.steps_per_epoch or max(
+            MIN_STEPS, round(PIXELS_PER_EPOCH / (config.batch_size * tile[0] * tile[1])))
+        from ..core.device import choose_device
+
+        self.device = choose_device(config.device)
+        progress.info(f"Device: {self.device.description}.")
+
+    def make_model(self):
+        """A new network (or the starting model) in the device's precision."""
+        from ...models.unet import UNetConfig, build_unet
+        from ..core.device import precision_scope
+        from ..core.model_file import load_model
+
+        with precision_scope(self.device):
+            if self.init_metadata is not None:
+                model, _ = load_model(self.config.init_model)
+            else:
+                a = self.architecture
+                model = build_unet(len(self.inputs.bands), self.classes,
+                                   UNetConfig(a["depth"], a["filters"], a["dropout"],
+                                              a.get("spectral", 0)))
+        return model
+
+    def validate(self) -> None:
+        """The validated run(s); with folds, their curves pooled into the first one's loop."""
+        config, folds, architecture = self.config, self.folds, self.architecture
+        share = SubProgress(self.progress, 0.08, 0.55 if config.final_fit else 0.95)
+        runs: list[_Validated] = []
+        for k, split in enumerate(self.splits):
+            runs.append(_validated_run(
+                self, split, SubProgress(share, k / folds, (k + 1) / folds),
+                fold=f"Fold {k + 1}/{folds}, " if folds > 1 else "",
+                fixed_epochs=len(runs[0].loop.history) if runs else 0,
+                # the final fit repeats at most one fold's epochs: K folds and it fit in the
+                # (K + 1) / 2 validated runs' worth of time that one split would have had
+                deadline_share=VALIDATED_SHARE * 2 / (folds + 1),
+                intro=(f"U-Net '{architecture['model_size']}': depth {architecture['depth']}, "
+                       f"{architecture['filters']} filters, {{weights:,}} weights; "
+                       f"{self.steps} steps of {config.batch_size} windows per epoch, up to "
+                       f"{config.epochs} epochs (early stop after {config.patience} without "
+                       f"improvement), loss {config.loss}." if k == 0 else "")))
+            if runs[-1].loop.cancelled or not runs[-1].loop.history:
+                break
+            runs[-1].loop.data = None  # the fold's scenes are not needed any more
+            if k:
+                runs[-1].loop.val_set = None  # the report shows the first fold's tiles
+        loop = self.loop = runs[0].loop
+        if folds > 1:  # the first fold's loop carries the pooled curves from here on
+            loop.history, loop.best_record, loop.best_confusion = pool_folds(
+                [r.loop.history for r in runs], [r.loop.confusions for r in runs])
+            loop.cancelled = any(r.loop.cancelled for r in runs)
+            loop.write_csv()
+        if not loop.history:
+            raise Cancelled()
+        self.validated_model = runs[0].model
+        self.validated_model.set_weights(runs[0].loop.best_weights)
+        self.heldout_count = sum(len(h) for r in runs for h in r.split.heldout)
+        self.val_totals = sum(r.val_totals for r in runs)
+        self.train_totals = runs[0].train_totals if folds == 1 else self.totals
+
+    def final_fit(self) -> tuple[Any, bool]:
+        """The model to write: trained again on every feature for the chosen number of epochs
+        (when asked and not cancelled), else the validated one; and whether it is the former."""
+        config, progress, keras, loop = self.config, self.progress, self.keras, self.loop
+        if not config.final_fit or loop.cancelled:
+            return self.validated_model, False
         epochs = int(loop.best_record["epoch"])
-        progress.info(f"Final fit: training again on all {len(features)} features, held-out "
-                      f"ones included, for the {epochs} epochs validation chose. The validation "
-                      "figures are those of the run without the held-out features.")
+        progress.info(f"Final fit: training again on all {len(self.features)} features, "
+                      f"held-out ones included, for the {epochs} epochs validation chose. The "
+                      "validation figures are those of the run without the held-out features.")
         final = None
         try:  # a cancel during the final fit keeps the validated model
             from .data import TrainingBatches, open_scenes
 
+            inputs = self.inputs
             # the scenes are read again, with every label
             everything, all_scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
-                                                 id_readers, None, inputs.bands, stats, classes,
+                                                 self.id_readers, None, inputs.bands,
+                                                 self.stats, self.classes,
                                                  SubProgress(progress, 0.55, 0.56))
             if config.teacher:
-                _teach(everything, classes, config.seed, progress)
-            all_data = TrainingBatches(everything, WindowSampler(all_scenes, tile),
+                teach(everything, self.classes, config.seed, progress)
+            all_data = TrainingBatches(everything, WindowSampler(all_scenes, self.tile),
                                        config.batch_size, config.augment, config.seed)
             keras.utils.set_random_seed(config.seed)
-            with keras.device(device.keras_device):
-                final_model = make_model()
-                final = EpochLoop(keras, final_model, config, steps, all_data, None, inputs,
-                                  class_weights(sum(s.totals for s in all_scenes)),
-                                  SubProgress(progress, 0.56, 0.95), progress, fit_epochs=epochs)
+            with keras.device(self.device.keras_device):
+                final_model = self.make_model()
+                final = EpochLoop(keras, final_model, config, self.steps, all_data, None,
+                                  inputs, class_weights(sum(s.totals for s in all_scenes)),
+                                  SubProgress(progress, 0.56, 0.95), progress,
+                                  fit_epochs=epochs)
                 final.run()
         except Cancelled:
             pass
         if final is not None and final.best_weights is not None:
-            model, final_fit = final_model, True
-            model.set_weights(final.best_weights)
-        else:
-            progress.warn("The final fit was cancelled: the model written is the validated "
-                          "one, trained without the held-out features"
-                          + (" of the first fold." if folds > 1 else "."))
+            final_model.set_weights(final.best_weights)
+            return final_model, True
+        progress.warn("The final fit was cancelled: the model written is the validated one, "
+                      "trained without the held-out features"
+                      + (" of the first fold." if self.folds > 1 else "."))
+        return self.validated_model, False
 
-    # outputs
-    best = loop.best_record
-    best_scores = scores(loop.best_confusion)
-    estimate = smoothed_val_miou(loop.history, int(best["epoch"]))
-    metadata = ModelMetadata(
-        bands=inputs.bands, band_count=inputs.band_count, input_dtype=inputs.input_dtype,
-        mean=stats.mean, std=stats.std, class_map=inputs.class_map.to_dict(),
-        tile_size=int(max(tile)), architecture=architecture, pixel_size=inputs.pixel_size,
-        crs_wkt=inputs.crs_wkt,
-        metrics=model_metrics(loop, best_scores, inputs, device, config, heldout_count,
-                              len(features), unvalidated, train_totals, val_totals,
-                              time.time() - started) | {"final_fit": final_fit,
-                                                        "cross_validation_folds": folds})
-    from ..core.model_file import save_model
+    def write_outputs(self, model, final_fit: bool) -> TrainingResult:
+        """The model file with its metadata, the log's last lines and the HTML report."""
+        config, progress, loop, folds = self.config, self.progress, self.loop, self.folds
+        inputs = self.inputs
+        best = loop.best_record
+        best_scores = scores(loop.best_confusion)
+        estimate = smoothed_val_miou(loop.history, int(best["epoch"]))
+        metadata = ModelMetadata(
+            bands=inputs.bands, band_count=inputs.band_count, input_dtype=inputs.input_dtype,
+            mean=self.stats.mean, std=self.stats.std, class_map=inputs.class_map.to_dict(),
+            tile_size=int(max(self.tile)), architecture=self.architecture,
+            pixel_size=inputs.pixel_size, crs_wkt=inputs.crs_wkt,
+            metrics=model_metrics(loop, best_scores, inputs, self.device, config,
+                                  self.heldout_count, len(self.features), self.unvalidated,
+                                  self.train_totals, self.val_totals,
+                                  time.time() - self.started)
+            | {"final_fit": final_fit, "cross_validation_folds": folds})
+        from ..core.model_file import save_model
 
-    # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
-    # keras.saving.load_model(path, safe_mode=True) opens it without this plugin.
-    export = keras.models.clone_model(model)
-    export.set_weights(model.get_weights())
-    save_model(export, config.output_model, metadata)
-    note = (f"Cancelled after epoch {loop.history[-1]['epoch']}: the model written is the best "
-            f"so far (epoch {best['epoch']}, validation mIoU {best['val_miou']:.3f})."
-            if loop.cancelled else
-            f"Early stop: no better validation mIoU for {config.patience} epochs."
-            if loop.stopped_early else
-            f"Stopped after epoch {loop.history[-1]['epoch']}: the time limit "
-            f"({config.time_limit:g} minutes) leaves the rest for the final fit."
-            if loop.out_of_time else "")
-    if note:
-        (progress.warn if loop.cancelled else progress.info)(note)
-    progress.info(f"Best epoch {best['epoch']}: validation mIoU {best['val_miou']:.3f} "
-                  f"({estimate:.3f} with its neighbouring epochs). Model "
-                  f"written to {config.output_model} ({time.time() - started:.0f} s).")
-    report = None
-    if config.output_report:
-        report = config.output_report
-        validated = ((f"Validation: {folds}-fold cross-validation by whole features. Each of "
-                      f"the {heldout_count} validated digitised features was held out whole from "
-                      f"one of {folds} runs; the curves and scores pool what each run predicted "
-                      "for the features it never saw." if folds > 1 else
-                      f"Validation: {heldout_count} of {len(features)} digitised features were "
-                      "held out whole; the curves and scores are theirs, from the run that "
-                      "never saw their labels.")
-                     + f" Estimated mIoU on polygons training never saw: {estimate:.3f} (best "
-                     f"epoch {best['epoch']} and the epochs either side; that epoch alone: "
-                     f"{best['val_miou']:.3f}).")
-        if final_fit:
-            validated += (f" The model file was then trained again on all features for the "
-                          f"{best['epoch']} epochs chosen (final fit); expect it to do a little "
-                          "better than these figures.")
-        write_training_report(report, loop, inputs, best_scores, config, device, architecture,
-                              tile, folds, [validated] + warnings + ([note] if note else []))
-    progress.set_fraction(1.0)
-    return TrainingResult(config.output_model, loop.csv_path, report, float(best["val_miou"]),
-                          estimate, int(best["epoch"]), len(loop.history), loop.cancelled,
-                          loop.stopped_early, loop.history, metadata)
+        # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
+        # keras.saving.load_model(path, safe_mode=True) opens it without this plugin.
+        export = self.keras.models.clone_model(model)
+        export.set_weights(model.get_weights())
+        save_model(export, config.output_model, metadata)
+        note = (f"Cancelled after epoch {loop.history[-1]['epoch']}: the model written is the "
+                f"best so far (epoch {best['epoch']}, validation mIoU {best['val_miou']:.3f})."
+                if loop.cancelled else
+                f"Early stop: no better validation mIoU for {config.patience} epochs."
+                if loop.stopped_early else
+                f"Stopped after epoch {loop.history[-1]['epoch']}: the time limit "
+                f"({config.time_limit:g} minutes) leaves the rest for the final fit."
+                if loop.out_of_time else "")
+        if note:
+            (progress.warn if loop.cancelled else progress.info)(note)
+        progress.info(f"Best epoch {best['epoch']}: validation mIoU {best['val_miou']:.3f} "
+                      f"({estimate:.3f} with its neighbouring epochs). Model written to "
+                      f"{config.output_model} ({time.time() - self.started:.0f} s).")
+        report = None
+        if config.output_report:
+            report = config.output_report
+            validated = ((f"Validation: {folds}-fold cross-validation by whole features. Each "
+                          f"of the {self.heldout_count} validated digitised features was held "
+                          f"out whole from one of {folds} runs; the curves and scores pool "
+                          "what each run predicted for the features it never saw."
+                          if folds > 1 else
+                          f"Validation: {self.heldout_count} of {len(self.features)} digitised "
+                          "features were held out whole; the curves and scores are theirs, "
+                          "from the run that never saw their labels.")
+                         + f" Estimated mIoU on polygons training never saw: {estimate:.3f} "
+                         f"(best epoch {best['epoch']} and the epochs either side; that epoch "
+                         f"alone: {best['val_miou']:.3f}).")
+            if final_fit:
+                validated += (f" The model file was then trained again on all features for "
+                              f"the {best['epoch']} epochs chosen (final fit); expect it to do "
+                              "a little better than these figures.")
+            write_training_report(report, loop, inputs, best_scores, config, self.device,
+                                  self.architecture, self.tile, folds,
+                                  [validated] + self.warnings + ([note] if note else []))
+        progress.set_fraction(1.0)
+        return TrainingResult(config.output_model, loop.csv_path, report,
+                              float(best["val_miou"]), estimate, int(best["epoch"]),
+                              len(loop.history), loop.cancelled, loop.stopped_early,
+                              loop.history, metadata)
 
 
 @dataclass
@@ -272,11 +337,9 @@ class _Validated:
     val_totals: np.ndarray
 
 
-def _validated_run(keras, config: TrainingConfig, inputs: Inputs, stats: BandStats,
-                   id_readers: list, split: FeatureSplit, tile: tuple[int, int], multiple: int,
-                   steps: int, device, make_model, bar: Progress, progress: Progress,
-                   fold: str = "", fixed_epochs: int = 0,
-                   deadline_share: float = VALIDATED_SHARE, intro: str = "") -> _Validated:
+def _validated_run(run: _Run, split: FeatureSplit, bar: Progress, fold: str = "",
+                   fixed_epochs: int = 0, deadline_share: float = VALIDATED_SHARE,
+                   intro: str = "") -> _Validated:
     """Trains on the features ``split`` does not hold out, validating on those it does.
 
     Everything fitted on labels (the teacher) sees the training features only. With
@@ -286,16 +349,16 @@ def _validated_run(keras, config: TrainingConfig, inputs: Inputs, stats: BandSta
     """
     from .data import TrainingBatches, open_scenes, read_validation
 
-    classes = len(inputs.class_map)
-    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, id_readers,
-                                  split.heldout, inputs.bands, stats, classes, bar)
+    config, inputs, progress, classes = run.config, run.inputs, run.progress, run.classes
+    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, run.id_readers,
+                                  split.heldout, inputs.bands, run.stats, classes, bar)
     heldout_scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h, True)[1],
                                        r.width, r.height, classes, CELL)
                       for r in readers]
     train_totals = sum(s.totals for s in scenes)
     val_totals = sum(s.totals for s in heldout_scenes)
     windows = validation_windows(heldout_scenes, config.seed)
-    val_set = read_validation(readers, windows, VALIDATION_INTERIOR, multiple)
+    val_set = read_validation(readers, windows, VALIDATION_INTERIOR, run.multiple)
     heldout = sum(len(h) for h in split.heldout)
     features = int(split.features_per_class.sum())
     progress.info(f"{fold or 'Validation: '}{heldout} of {features} digitised features held out "
@@ -311,39 +374,20 @@ def _validated_run(keras, config: TrainingConfig, inputs: Inputs, stats: BandSta
                           f"{int(train_totals[c])} training, {int(val_totals[c])} validation "
                           "pixels")
     if config.teacher:
-        _teach(readers, classes, config.seed, progress)
-    data = TrainingBatches(readers, WindowSampler(scenes, tile), config.batch_size,
+        teach(readers, classes, config.seed, progress)
+    data = TrainingBatches(readers, WindowSampler(scenes, run.tile), config.batch_size,
                            config.augment, config.seed)
+    keras = run.keras
     keras.utils.set_random_seed(config.seed)
-    with keras.device(device.keras_device):
-        model = make_model()
+    with keras.device(run.device.keras_device):
+        model = run.make_model()
         if intro:
             progress.info(intro.format(weights=model.count_params()))
-        loop = EpochLoop(keras, model, config, steps, data, val_set, inputs,
+        loop = EpochLoop(keras, model, config, run.steps, data, val_set, inputs,
                          class_weights(train_totals), bar, progress, fixed_epochs=fixed_epochs,
                          deadline_share=deadline_share, name=fold)
         loop.run()
     return _Validated(split, loop, model, train_totals, val_totals)
-
-
-def _teach(readers: list, classes: int, seed: int, progress: Progress) -> None:
-    """Gives the in-memory scenes the pseudo-labels of a forest fitted on their training labels."""
-    from ..core.deps import require_sklearn
-    from .teacher import fit_teacher, pseudo_labels
-
-    require_sklearn()
-    forest = fit_teacher(readers, classes, seed, progress)
-    if progress.cancelled():  # the forest cannot be interrupted; its few seconds can
-        raise Cancelled()
-    if forest is None:
-        progress.warn("No teacher: the scenes are too large to hold in memory, or fewer than "
-                      "two classes have training pixels. Training goes on from the labels alone.")
-        return
-    for reader in readers:
-        if progress.cancelled():
-            raise Cancelled()
-        if reader.in_memory:
-            reader.soft = pseudo_labels(reader, forest, classes, seed)
 
 
 def _preset_dict(preset: Any) -> dict:
@@ -367,19 +411,3 @@ def _fit_tile(tile_size: int, sizes: list[tuple[int, int]], multiple: int,
         progress.info(f"The image is smaller than the {tile_size}-pixel tile size: windows "
                       f"are {tile[0]} x {tile[1]} pixels.")
     return tile
-
-
-def _make_model(keras, config: TrainingConfig, inputs: Inputs, init_metadata, architecture,
-                device, precision_scope):
-    from ...models.unet import UNetConfig, build_unet
-    from ..core.model_file import load_model
-
-    with precision_scope(device):
-        if init_metadata is not None:
-            model, _ = load_model(config.init_model)
-        else:
-            model = build_unet(len(inputs.bands), len(inputs.class_map),
-                               UNetConfig(architecture["depth"], architecture["filters"],
-                                          architecture["dropout"],
-                                          architecture.get("spectral", 0)))
-    return model

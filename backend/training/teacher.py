@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.errors import Cancelled
 from ..core.progress import Progress
 
 TREES = 100
@@ -116,3 +117,22 @@ def pseudo_labels(reader, forest, classes: int, seed: int) -> np.ndarray:
         flat[candidates, :classes] = probabilities
         flat[candidates, classes] = 1.0
     return soft
+
+
+def teach(readers: list, classes: int, seed: int, progress: Progress) -> None:
+    """Gives the in-memory scenes the pseudo-labels of a forest fitted on their training labels."""
+    from ..core.deps import require_sklearn
+
+    require_sklearn()
+    forest = fit_teacher(readers, classes, seed, progress)
+    if progress.cancelled():  # the forest cannot be interrupted; its few seconds can
+        raise Cancelled()
+    if forest is None:
+        progress.warn("No teacher: the scenes are too large to hold in memory, or fewer than "
+                      "two classes have training pixels. Training goes on from the labels alone.")
+        return
+    for reader in readers:
+        if progress.cancelled():
+            raise Cancelled()
+        if reader.in_memory:
+            reader.soft = pseudo_labels(reader, forest, classes, seed)
