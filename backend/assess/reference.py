@@ -13,7 +13,7 @@ from ..core.errors import Cancelled, UserError
 from ..core.grid import Grid, same_crs
 from ..core.progress import Progress
 from ..core.raster_io import open_raster, windows
-from ..masks.features import VectorInput, check_plausible, open_layer, srs_from
+from ..masks.features import VectorInput, open_layer, transform_to_grid
 
 BLOCK = 1024
 """Side of the square blocks the rasters are read in."""
@@ -122,8 +122,6 @@ def read_points(vector: VectorInput, grid: Grid, class_field: str | None,
                 class_name_field: str | None,
                 progress: Progress) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray], ClassMap]:
     """Reference points: the pixel (row, column) each falls in, and its class id."""
-    from osgeo import osr
-
     source, layer = open_layer(vector)  # noqa: F841 (the source keeps the layer alive)
     label = vector.name or layer.GetName()
     fields = [d.GetName() for d in layer.schema]
@@ -131,16 +129,7 @@ def read_points(vector: VectorInput, grid: Grid, class_field: str | None,
         if wanted and wanted not in fields:
             raise UserError(f"The layer '{label}' has no field '{wanted}'. Its fields are: "
                             f"{', '.join(fields) or '(none)'}.")
-    source_srs = srs_from(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
-    if source_srs is None:
-        raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
-                        "(Layer Properties > Source) and run again.")
-    check_plausible(layer, source_srs, label)
-    target = srs_from(grid.crs_wkt)
-    source_srs = source_srs.Clone()
-    source_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    transform = None if source_srs.IsSame(target) else \
-        osr.CoordinateTransformation(source_srs, target)
+    _, _, transform = transform_to_grid(vector, layer, label, grid)
     x0, dx, _, y0, _, dy = grid.geotransform
     xs: list[float] = []
     ys: list[float] = []

@@ -134,7 +134,6 @@ def _field_reader(layer: Any, field: str | None, label: str) -> Callable[[Any], 
 def _read_layer(vector: VectorInput, grid: Grid, class_field: str | None,
                 class_name_field: str | None, line_width: float, shapes: list[Shape],
                 names: dict[Any, str], stats: FeatureStats, progress: Progress) -> None:
-    from osgeo import osr
 
     source, layer = open_layer(vector)
     label = vector.name or layer.GetName()
@@ -143,14 +142,7 @@ def _read_layer(vector: VectorInput, grid: Grid, class_field: str | None,
         raise UserError(f"The layer '{label}' has no features: there is nothing to draw.")
     class_of = _field_reader(layer, class_field, label)
     name_of = _field_reader(layer, class_name_field, label) if class_name_field else None
-    target = srs_from(grid.crs_wkt)
-    source_srs = srs_from(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
-    if source_srs is None:
-        raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
-                        "(Layer Properties > Source) and run again.")
-    check_plausible(layer, source_srs, label)
-    transform = None if source_srs.IsSame(target) else \
-        osr.CoordinateTransformation(source_srs, target)
+    source_srs, target, transform = transform_to_grid(vector, layer, label, grid)
     buffer = _Buffer(line_width, target, grid) if line_width > 0 else None
     minx, miny, maxx, maxy = grid.bounds
 
@@ -254,6 +246,27 @@ class _Buffer:
         if geometry.Transform(self.to_target) != 0:
             return None
         return geometry
+
+
+def transform_to_grid(vector: VectorInput, layer: Any, label: str,
+                      grid: Grid) -> tuple[Any, Any, Any]:
+    """(the layer's CRS, the grid's CRS, the transformation of the layer's coordinates onto the
+    grid's or None when the layer is already in it). The layer's CRS is the one the user gave,
+    else the file's; a layer without one, or with coordinates no geographic CRS can hold, is
+    refused."""
+    from osgeo import osr
+
+    target = srs_from(grid.crs_wkt)
+    source_srs = srs_from(vector.crs_wkt) if vector.crs_wkt else layer.GetSpatialRef()
+    if source_srs is None:
+        raise UserError(f"The layer '{label}' has no CRS. Set its CRS in QGIS "
+                        "(Layer Properties > Source) and run again.")
+    check_plausible(layer, source_srs, label)
+    source_srs = source_srs.Clone()
+    source_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
+    # vector coordinates keep their axis order: only an identical CRS needs no transformation
+    return target, (None if source_srs.IsSame(target)
+                    else osr.CoordinateTransformation(source_srs, target))
 
 
 def srs_from(definition: str) -> Any:
