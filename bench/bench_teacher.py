@@ -6,7 +6,7 @@ Usage (from the repository root):
         [--pixels 5000,20000]
 
 The U-Net learns from the teacher's pseudo-labels and follows it, so a better teacher is a
-better map. This bench fits the teacher's forest (``backend.teacher``: balanced classes, at most
+better map. This bench fits the teacher's forest (``backend/training/teacher.py``: balanced classes, at most
 ``--pixels`` training pixels per class, the bands and their neighbourhood means and spreads) on
 the training features of ``../shared/design/heldout-protocol.md`` and scores it on the held-out
 features, beside the protocol's anchor (200 trees on the raw bands of every training pixel).
@@ -37,7 +37,7 @@ def main() -> int:
     from osgeo import gdal
     from sklearn.ensemble import RandomForestClassifier
 
-    from landcoverunet.backend import teacher
+    from landcoverunet.backend.training import teacher
 
     hoods = [tuple(h) for h in ast.literal_eval(f"[{args.neighbourhoods}]")]
     caps = [int(p) for p in args.pixels.split(",")]

@@ -265,8 +265,8 @@ def transform_to_grid(vector: VectorInput, layer: Any, label: str,
     source_srs = source_srs.Clone()
     source_srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
     # vector coordinates keep their axis order: only an identical CRS needs no transformation
-    return target, (None if source_srs.IsSame(target)
-                    else osr.CoordinateTransformation(source_srs, target))
+    return source_srs, target, (None if source_srs.IsSame(target)
+                                else osr.CoordinateTransformation(source_srs, target))
 
 
 def srs_from(definition: str) -> Any:
