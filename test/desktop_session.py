@@ -53,8 +53,8 @@ def run_job() -> None:
     QTimer.singleShot(4000, finish)
 
 
-def toolbox_entries(provider_name: str) -> list:
-    """The algorithm names the Processing toolbox dock shows under a provider."""
+def toolbox_entries(provider_name: str) -> dict:
+    """What the Processing toolbox dock shows under a provider: {group: [algorithm names]}."""
     from processing.gui.ProcessingToolbox import ProcessingToolbox
     from qgis.PyQt.QtCore import QModelIndex
 
@@ -63,8 +63,11 @@ def toolbox_entries(provider_name: str) -> list:
     for row in range(model.rowCount(QModelIndex())):
         node = model.index(row, 0, QModelIndex())
         if model.data(node) == provider_name:
-            return sorted(model.data(model.index(r, 0, node)) for r in range(model.rowCount(node)))
-    return []
+            groups = [model.index(r, 0, node) for r in range(model.rowCount(node))]
+            return {model.data(group): sorted(model.data(model.index(r, 0, group))
+                                              for r in range(model.rowCount(group)))
+                    for group in groups}
+    return {}
 
 
 def finish() -> None:
