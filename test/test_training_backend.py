@@ -263,6 +263,16 @@ def test_folds_hold_out_each_feature_once_and_never_a_whole_class():
                for a, b in zip(x.heldout, y.heldout))
 
 
+def test_folds_that_would_hold_out_nothing_are_left_out():
+    features = [Feature(0, i, label, 100) for i, label in enumerate([1, 1, 2, 2])]
+    for seed in range(20):  # two classes of two features dealt to 3 folds
+        folds = fold_features(features, 1, 2, 3, seed=seed)
+        assert 2 <= len(folds) <= 3 and all(len(fold.heldout[0]) for fold in folds)
+        held = sorted(int(f) for fold in folds for f in fold.heldout[0])
+        assert held == [0, 1, 2, 3]
+    assert any(len(fold_features(features, 1, 2, 3, seed=s)) == 2 for s in range(20))
+
+
 def test_pooled_folds_score_every_held_out_feature_once():
     from landcoverunet.backend.training.cross_validation import pool_folds
     from landcoverunet.backend.training.scores import scores

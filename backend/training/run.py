@@ -114,12 +114,12 @@ class _Run:
     def plan_validation(self) -> None:
         """One split by whole features, or cross-validation folds when features are few."""
         config, features = self.config, self.features
-        self.folds = FOLDS if 0 < len(features) < CROSS_VALIDATION_BELOW else 1
         self.splits = (
-            fold_features(features, len(self.full), self.classes, self.folds, config.seed)
-            if self.folds > 1 else
+            fold_features(features, len(self.full), self.classes, FOLDS, config.seed)
+            if 0 < len(features) < CROSS_VALIDATION_BELOW else
             [split_features(features, len(self.full), self.classes,
                             config.validation_fraction, config.seed)])
+        self.folds = len(self.splits)
         if not any(len(h) for s in self.splits for h in s.heldout):
             raise UserError("No class has two or more digitised features, so none can be held "
                             "out to validate the network honestly. Digitise at least two "

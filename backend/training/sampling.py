@@ -161,7 +161,7 @@ def fold_features(features: list[Feature], scenes: int, classes: int, folds: int
         features: every feature of every scene.
         scenes: number of scenes.
         classes: number of output channels.
-        folds: number of folds (at least 2).
+        folds: number of folds (at least 2); fewer come back when some would hold out nothing.
         seed: makes the folds repeatable.
     """
     rng = np.random.default_rng([seed, 7])
@@ -178,8 +178,10 @@ def fold_features(features: list[Feature], scenes: int, classes: int, folds: int
         first = int(rng.integers(folds))
         for turn, i in enumerate(rng.permutation(len(mine))):
             heldout[(first + turn) % folds][mine[i].scene].append(mine[i].id)
+    # with few features a fold may get none (2 classes of 2 in 3 folds): it would validate
+    # nothing and choose no epoch, so it is left out
     return [FeatureSplit([np.asarray(sorted(h), np.int64) for h in fold], list(unvalidated),
-                         per_class.copy()) for fold in heldout]
+                         per_class.copy()) for fold in heldout if any(fold)]
 
 
 @dataclass
