@@ -263,8 +263,31 @@ class Protocol:
         predicted[rows[ok], cols[ok]] = forest.predict(raw[rows[ok], cols[ok]])
         return score(self.truth, self.names_of(predicted, self.class_map), self.names), seconds
 
+    def members(self, model: str, output: str, class_map) -> dict[str, float]:
+        """An ensemble model's members, each classified alone: {"member_i": held-out mIoU}."""
+        import dataclasses as dc
+
+        from osgeo import gdal
+
+        from landcoverunet.backend.classify.run import classify_raster
+        from landcoverunet.backend.core.model_file import load_model, save_model
+        from landcoverunet.models.ensemble import members
+
+        network, metadata = load_model(model)
+        found = members(network)
+        figures = {}
+        for i, member in enumerate(found if len(found) > 1 else [], start=1):
+            path = model.replace(".keras", f"_member{i}.keras")
+            save_model(member, path, dc.replace(metadata, architecture={
+                k: v for k, v in metadata.architecture.items() if k != "members"}))
+            classes = output.replace(".tif", f"_member{i}.tif")
+            classify_raster(self.dataset.image, path, classes)
+            figures[f"member_{i}"] = score(self.truth, self.names_of(
+                gdal.Open(classes).ReadAsArray(), class_map), self.names).miou
+        return figures
+
     def unet(self, seed: int, overrides: dict, tta: str | None = None,
-             compare: tuple[str, ...] = ()) -> dict:
+             compare: tuple[str, ...] = (), compare_members: bool = False) -> dict:
         from osgeo import gdal
 
         from landcoverunet.backend.core.class_map import ClassMap
@@ -292,8 +315,9 @@ class Protocol:
             classify_raster(self.dataset.image, model, other, tta=mode)
             others[mode] = score(self.truth, self.names_of(gdal.Open(other).ReadAsArray(),
                                                            class_map), self.names).miou
+        members = self.members(model, output, class_map) if compare_members else {}
         return {"seed": seed, "miou": held.miou, "oa": held.oa, "iou": held.iou,
-                "other_tta": others,
+                "other_tta": others, "members": members,
                 "val_miou": result.val_miou, "best_val_miou": result.best_val_miou,
                 "seconds": seconds,
                 "classify_seconds": classify_seconds, "epochs": result.epochs_run,
@@ -342,6 +366,8 @@ def main() -> int:
     parser.add_argument("--tta", default=None, help="classify with this TTA mode, not the default")
     parser.add_argument("--compare-tta", default="", help="comma-separated TTA modes to also "
                         "score each trained model with (e.g. flips,dihedral)")
+    parser.add_argument("--compare-members", action="store_true", help="with an ensemble "
+                        "model, also score each of its networks alone")
     parser.add_argument("--folder", default=None, help="work folder (kept; default: a temp one)")
     parser.add_argument("--json", default=None, help="also write the figures to this file")
     args = parser.parse_args()
@@ -373,13 +399,15 @@ def main() -> int:
         runs = []
         for seed in seeds:
             run = protocol.unet(seed, overrides, args.tta,
-                                tuple(m for m in args.compare_tta.split(",") if m))
+                                tuple(m for m in args.compare_tta.split(",") if m),
+                                args.compare_members)
             runs.append(run)
             print(f"  U-Net seed {seed}: mIoU {run['miou']:.3f}  OA {run['oa']:.3f}  val mIoU "
                   f"{run['val_miou']:.3f} (off by {run['val_miou'] - run['miou']:+.3f})  "
                   f"train {run['seconds']:.0f} s ({run['epochs']} epochs, best {run['best_epoch']})"
                   f"  classify {run['classify_seconds']:.1f} s"
                   + "".join(f"  [tta {m}: mIoU {v:.3f}]" for m, v in run["other_tta"].items())
+                  + "".join(f"  [{m} alone: mIoU {v:.3f}]" for m, v in run["members"].items())
                   + "\n    "
                   + "  ".join(f"{k} {v:.2f}" for k, v in run["iou"].items()))
             for line in run["log"]:

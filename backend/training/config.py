@@ -64,6 +64,8 @@ class TrainingConfig:
             the validation figures remain those of the validated run.
         teacher: fit a per-pixel random forest on the training labels and train on its soft
             pseudo-labels of unlabelled pixels too (``backend.teacher``).
+        ensemble: the model file averages the final fit's network and the validated one
+            (``models.ensemble``); classifying then takes twice as long.
         time_limit: minutes training may take (0: no limit); the validated run stops after
             :data:`VALIDATED_SHARE` of it, so the final fit fits in the rest.
     """
@@ -91,6 +93,7 @@ class TrainingConfig:
     final_fit: bool = True
     teacher: bool = True
     time_limit: float = 10.0
+    ensemble: bool = False
 
 
 @dataclass
