@@ -39,7 +39,7 @@ from ..masks.features import VectorInput
 from .adjusted import DESIGN_AUTO, AreaAdjusted, area_adjusted
 from .design import read_design
 from .matching import MATCH_AUTO, AccuracyClass, match_classes
-from .raster_classes import RasterClasses, read_raster_classes
+from .raster_classes import RasterClasses, lookup, read_raster_classes
 from .reference import (BLOCK, is_point_layer, rasterise_reference, read_points,
                         resample_reference)
 
@@ -189,8 +189,6 @@ def _count(classified: Any, grid: Grid, map_classes: RasterClasses,
     k = len(classes)
     band = classified.GetRasterBand(1)
     nodata = band.GetNoDataValue()
-    map_order = np.argsort(map_classes.values)
-    map_values, map_index = map_classes.values[map_order], map_order.astype(np.int64)
     order = np.argsort(reference_values)
     ref_values, ref_index = reference_values[order].astype(np.float64), reference_index[order]
     ref_band = reference.GetRasterBand(1) if reference is not None else None
@@ -205,7 +203,7 @@ def _count(classified: Any, grid: Grid, map_classes: RasterClasses,
         if progress.cancelled():
             raise Cancelled()
         values = band.ReadAsArray(x, y, w, h)
-        prediction = _lookup(values, map_values, map_index)
+        prediction = map_classes.index_of(values)
         missing = prediction < 0
         is_nodata = values == NO_LABEL
         if nodata is not None and not math.isnan(nodata):
@@ -220,10 +218,10 @@ def _count(classified: Any, grid: Grid, map_classes: RasterClasses,
         if points is not None:
             rows, columns, ids = points
             here = (rows >= y) & (rows < y + h) & (columns >= x) & (columns < x + w)
-            truth = _lookup(ids[here], ref_values, ref_index)
+            truth = lookup(ids[here], ref_values, ref_index)
             guess = prediction[rows[here] - y, columns[here] - x]
         else:
-            truth = _lookup(ref_band.ReadAsArray(x, y, w, h), ref_values, ref_index)
+            truth = lookup(ref_band.ReadAsArray(x, y, w, h), ref_values, ref_index)
             guess = prediction
         labelled += int((truth >= 0).sum())
         on_nodata += int(((truth >= 0) & (guess < 0)).sum())
@@ -236,16 +234,6 @@ def _count(classified: Any, grid: Grid, map_classes: RasterClasses,
     return AccuracyResult(classes, matrix, compute_metrics(matrix), mapped, area / 10_000.0,
                           area_note, "", "", "points" if points is not None else "pixels",
                           labelled, on_nodata, unknown, messages)
-
-
-def _lookup(values: np.ndarray, keys: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Maps pixel values through sorted ``keys`` to ``index``; -1 where a value is not a key."""
-    values = np.asarray(values)
-    if keys.size == 0:
-        return np.full(values.shape, -1, dtype=np.int64)
-    position = np.clip(np.searchsorted(keys, values), 0, keys.size - 1)
-    found = keys[position] == values
-    return np.where(found, index[position], -1)
 
 
 def _row_areas(grid: Grid) -> tuple[np.ndarray, str]:

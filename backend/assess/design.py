@@ -5,7 +5,7 @@ classes get enough units to estimate their user's accuracy, and the map's pixel 
 strata weights) turn the sample's error matrix into area estimates. The weights must travel with
 the sample, or the assessment could not find them later; so the design is written into the
 sample's GeoPackage as layer metadata (``LANDCOVERUNET_SAMPLING_DESIGN``, JSON) by
-:func:`write_design` and read back by :func:`read_design`.
+``sample_points.py`` and read back by :func:`read_design`.
 """
 from __future__ import annotations
 
@@ -106,18 +106,6 @@ def allocate(total: int, pixels: np.ndarray, minimum: int = MINIMUM_PER_CLASS) -
         counts[index] += 1
     counts[fixed] = floor[fixed]
     return np.minimum(counts, pixels)
-
-
-def write_design(path: str, layer_name: str, design: SamplingDesign) -> None:
-    """Stores the design as metadata of the sample's GeoPackage layer."""
-    from osgeo import ogr
-
-    source = ogr.Open(path, 1)
-    layer = source.GetLayerByName(layer_name) if source is not None else None
-    if layer is None:
-        raise UserError(f"Cannot open the sample layer '{layer_name}' in '{path}'.")
-    layer.SetMetadataItem(DESIGN_KEY, design.to_json())
-    source = None
 
 
 def read_design(vector: VectorInput) -> SamplingDesign | None:

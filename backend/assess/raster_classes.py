@@ -54,6 +54,11 @@ class RasterClasses:
     values: np.ndarray
     source: str
 
+    def index_of(self, block: np.ndarray) -> np.ndarray:
+        """The class index (in ``classes.classes`` order) of each pixel; -1 for no class."""
+        order = np.argsort(self.values)
+        return lookup(block, self.values[order], order.astype(np.int64))
+
     @property
     def named(self) -> bool:
         """Whether the classes have names of their own (not only codes)."""
@@ -219,3 +224,13 @@ def labelled(block: np.ndarray, nodata: float | None) -> np.ndarray:
     if nodata is not None and not math.isnan(nodata):
         keep &= block != nodata
     return keep
+
+
+def lookup(values: np.ndarray, keys: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Maps pixel values through sorted ``keys`` to ``index``; -1 where a value is not a key."""
+    values = np.asarray(values)
+    if keys.size == 0:
+        return np.full(values.shape, -1, dtype=np.int64)
+    position = np.clip(np.searchsorted(keys, values), 0, keys.size - 1)
+    found = keys[position] == values
+    return np.where(found, index[position], -1)
