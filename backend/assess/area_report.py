@@ -70,8 +70,8 @@ def area_chart_png(result: AccuracyResult) -> bytes:
     x = np.arange(k)
     axes.bar(x - 0.2, result.mapped_area_ha, 0.4, label="mapped area", color="#9ecae1",
              edgecolor="#4a7fa8")
-    axes.bar(x + 0.2, adjusted.adjusted_area_ha, 0.4, color=[c.color for c in result.classes],
-             edgecolor="#333333", label="area-adjusted estimate (95 % CI)",
+    axes.bar(x + 0.2, adjusted.adjusted_area_ha, 0.4, color="#2b5d8a", edgecolor="#1c3d5a",
+             label="area-adjusted estimate (95 % CI)",
              yerr=adjusted.adjusted_area_ci95_ha, capsize=4, error_kw={"elinewidth": 1.2})
     axes.set_xticks(x)
     axes.set_xticklabels(names, rotation=30 if k > 4 else 0, ha="right" if k > 4 else "center")
