@@ -183,3 +183,49 @@ def test_qgis_process_runs_the_sample(qgis_process_ready, map_path, tmp_path):
         "OUTPUT": tmp_path / "cli.gpkg"})
     assert answer["results"]["POINTS"] == 200
     assert len(read_points(str(tmp_path / "cli.gpkg"))) == 200
+
+
+def test_modeler_chains_sample_and_assessment(plugin, map_path, tmp_path):
+    """A graphical-modeler model: Accuracy sample -> Assess accuracy, run as one algorithm."""
+    from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,
+                           QgsProcessingModelChildParameterSource as Source,
+                           QgsProcessingModelOutput, QgsProcessingModelParameter,
+                           QgsProcessingParameterRasterLayer)
+
+    model = QgsProcessingModelAlgorithm("sample_and_assess", "tests")
+    for name in ("map", "reference"):
+        model.addModelParameter(QgsProcessingParameterRasterLayer(name, name),
+                                QgsProcessingModelParameter(name))
+    steps = {
+        "sample": ("accuracysample", {"INPUT": Source.fromModelParameter("map"),
+                                      "REFERENCE_RASTER": Source.fromModelParameter("reference"),
+                                      "SEED": Source.fromStaticValue(3)}, {}),
+        "assess": ("assessaccuracy", {"INPUT": Source.fromModelParameter("map"),
+                                      "REFERENCE": Source.fromChildOutput("sample", "OUTPUT"),
+                                      "CLASS_FIELD": Source.fromStaticValue("reference")},
+                   {"OUTPUT_REPORT": "report", "OUTPUT_AREA_TABLE": "areas"})}
+    for child_id, (algorithm, sources, outputs) in steps.items():
+        step = QgsProcessingModelChildAlgorithm(f"landcoverunet:{algorithm}")
+        step.setChildId(child_id)
+        for name, source in sources.items():
+            step.addParameterSources(name, [source])
+        model_outputs = {}
+        for output_name, name in outputs.items():
+            output = QgsProcessingModelOutput(name, name)
+            output.setChildId(child_id)
+            output.setChildOutputName(output_name)
+            model_outputs[name] = output
+        step.setModelOutputs(model_outputs)
+        model.addChildAlgorithm(step)
+    results = processing.run(model, {
+        "map": map_path, "reference": str(NC / "strata.tif"),
+        "assess:report": str(tmp_path / "model.html"), "assess:areas": str(tmp_path / "m.csv")})
+    assert results["assess:areas"] == str(tmp_path / "m.csv")
+    direct = processing.run("landcoverunet:assessaccuracy", {
+        "INPUT": map_path, "CLASS_FIELD": "reference", "OUTPUT_REPORT": str(tmp_path / "d.html"),
+        "OUTPUT_AREA_TABLE": str(tmp_path / "d.csv"),
+        "REFERENCE": processing.run("landcoverunet:accuracysample", {
+            "INPUT": map_path, "SEED": 3, "REFERENCE_RASTER": str(NC / "strata.tif"),
+            "OUTPUT": str(tmp_path / "d.gpkg")})["OUTPUT"]})
+    assert direct["AREA_ADJUSTED_OA"] > 0
+    assert (tmp_path / "m.csv").read_text() == (tmp_path / "d.csv").read_text()

@@ -182,3 +182,32 @@ def test_names_that_only_partly_match_are_shown(tmp_path):
     assert result.matrix[forest, 4] == full[4, 4]                  # forest mapped as woodland
     assert any("'woodland', 'open water'" in line for line in result.messages)
     assert result.metrics.producers_accuracy[forest] == 0
+
+
+def test_processing_with_a_style_saved_by_qgis_and_match(plugin, tmp_path):
+    """A paletted style saved by QGIS itself names values 11..17; MATCH through Processing."""
+    from qgis import processing
+    from qgis.core import QgsPalettedRasterRenderer, QgsProcessingException, QgsRasterLayer
+    from qgis.PyQt.QtGui import QColor
+
+    values = prediction()
+    path = write_map(tmp_path / "styled.tif", np.where(values > 0, values + 10, 0))
+    layer = QgsRasterLayer(path, "styled")
+    palette = [QgsPalettedRasterRenderer.Class(v + 10, QColor(20 * v, 90, 40), NAMES[v])
+               for v in range(1, 8)]
+    layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, palette))
+    message, saved = layer.saveNamedStyle(str(tmp_path / "styled.qml"))
+    assert saved, message
+    del layer
+    common = {"INPUT": path, "REFERENCE": str(NC / "landsat96_polygons.shp"),
+              "CLASS_FIELD": "id", "CLASS_NAME_FIELD": "label", "ALL_TOUCHED": True,
+              "OUTPUT_REPORT": str(tmp_path / "report.html")}
+    expected = polygon_matrix(values)
+    result = processing.run("landcoverunet:assessaccuracy", common)            # MATCH auto
+    assert result["OVERALL_ACCURACY"] == pytest.approx(np.trace(expected) / expected.sum())
+    assert "the QGIS style file (.qml)" in (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert processing.run("landcoverunet:assessaccuracy", {**common, "MATCH": 1})[
+        "OVERALL_ACCURACY"] == pytest.approx(result["OVERALL_ACCURACY"])        # names
+    with pytest.raises(QgsProcessingException, match="(?s)No reference class matches.*11: "
+                                                     "developed.*1: developed"):
+        processing.run("landcoverunet:assessaccuracy", {**common, "MATCH": 2})  # codes 1..7
