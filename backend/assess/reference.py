@@ -126,7 +126,8 @@ def read_points(vector: VectorInput, grid: Grid, class_field: str | None,
                       "not transformable to the map's CRS")
     if not codes:
         raise UserError(f"The layer '{label}' has no usable point: each needs a geometry and a "
-                        "class value.")
+                        f"class value{f' in its field {class_field!r}' if class_field else ''}. "
+                        "For an accuracy sample, fill that field for the points first.")
     classes = ClassMap.from_codes(codes, names)
     ids = np.array([classes.id_for_code(code) for code in codes], dtype=np.int64)
     columns = np.floor((np.array(xs) - x0) / dx).astype(np.int64)
