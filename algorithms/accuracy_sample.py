@@ -8,7 +8,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterVectorDestination)
 
 from ..backend.assess.design import (EXPECTED_UA_COMMON, EXPECTED_UA_RARE, MINIMUM_PER_CLASS,
-                                     TARGET_SE)
+                                     RARE_SHARE, TARGET_SE)
 from ..backend.assess.sample_points import draw_sample
 from ..backend.core.errors import UserError
 from .base import FeedbackProgress, LandCoverAlgorithm
@@ -40,9 +40,10 @@ class AccuracySampleAlgorithm(LandCoverAlgorithm):
         "Olofsson et al. (2014, Remote Sensing of Environment 148) recommend.\n\n"
         "The total sample size is given, or computed from a target standard error of overall "
         "accuracy and the user's accuracy expected of each class (their eq. 13; a class under "
-        "10 % of the map counts as rare). It is spread over the classes in proportion to their "
-        "area, but every class gets at least the minimum (fewer only where it has fewer pixels), "
-        "so rare classes are assessed too. The same map, sizes and seed give the same points.\n\n"
+        f"{RARE_SHARE:.0%} of the map counts as rare). It is spread over the classes in "
+        "proportion to their area, but every class gets at least the minimum (fewer only where "
+        "it has fewer pixels), so rare classes are assessed too. The same map, sizes and seed "
+        "give the same points.\n\n"
         "The result is a GeoPackage of points at pixel centres, with the map's code and class "
         "name and an empty 'reference' field: fill it with the class you see (a name or a code "
         "of the map), then run Assess accuracy with this layer as reference and 'reference' as "
@@ -71,9 +72,9 @@ class AccuracySampleAlgorithm(LandCoverAlgorithm):
             QgsProcessingParameterNumber.Double, defaultValue=TARGET_SE, minValue=0.001,
             maxValue=0.5))
         self.addParameter(QgsProcessingParameterNumber(
-            self.EXPECTED_UA_RARE, "Expected user's accuracy of rare classes (under 10 % of "
-            "the map)", QgsProcessingParameterNumber.Double, defaultValue=EXPECTED_UA_RARE,
-            minValue=0.01, maxValue=0.99))
+            self.EXPECTED_UA_RARE, "Expected user's accuracy of rare classes (under "
+            f"{RARE_SHARE:.0%} of the map)", QgsProcessingParameterNumber.Double,
+            defaultValue=EXPECTED_UA_RARE, minValue=0.01, maxValue=0.99))
         self.addParameter(QgsProcessingParameterNumber(
             self.EXPECTED_UA_COMMON, "Expected user's accuracy of common classes",
             QgsProcessingParameterNumber.Double, defaultValue=EXPECTED_UA_COMMON,
@@ -137,7 +138,7 @@ PARAMETER_HELP = {
     AccuracySampleAlgorithm.TARGET_SE: "The standard error of overall accuracy the sample "
                                        "should reach (0.01 = ± about 2 % at 95 %).",
     AccuracySampleAlgorithm.EXPECTED_UA_RARE: "The user's accuracy you expect of classes that "
-                                              "cover under 10 % of the map.",
+                                              f"cover under {RARE_SHARE:.0%} of the map.",
     AccuracySampleAlgorithm.EXPECTED_UA_COMMON: "The user's accuracy you expect of the other "
                                                 "classes.",
     AccuracySampleAlgorithm.OUTPUT: "A GeoPackage of points at pixel centres: map_code, "

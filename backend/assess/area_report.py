@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .accuracy import AccuracyResult
+from .stratified import Z95
 
 AREA_COLUMNS = ["class", "mapped_area_ha", "adjusted_area_ha", "adjusted_area_ci95_ha",
                 "users_accuracy", "users_accuracy_ci95", "producers_accuracy",
@@ -116,8 +117,8 @@ def area_section_html(result: AccuracyResult, chart_uri: str | None) -> str:
         "<p class='note'>Stratified estimators with the map classes as strata and the map's class "
         "areas as strata weights W<sub>i</sub>: p<sub>ij</sub> = W<sub>i</sub> n<sub>ij</sub> / "
         "n<sub>i.</sub>; area of class k = total mapped area × Σ<sub>i</sub> p<sub>ik</sub>; "
-        "confidence intervals are ± 1.96 standard errors (eqs. 2-10). Valid only when the points "
-        f"are a stratified random sample by map class. {e(REFERENCE)}</p>"]
+        f"confidence intervals are ± {Z95} standard errors (eqs. 2-10). Valid only when the "
+        f"points are a stratified random sample by map class. {e(REFERENCE)}</p>"]
     return "\n".join(parts)
 
 

@@ -120,6 +120,13 @@ def _percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.2f} %"
 
 
+def _adjusted_overall(result: AccuracyResult) -> str:
+    if result.adjusted is None:
+        return "none: the reference is not a stratified random sample (see below)"
+    e = result.adjusted.estimates
+    return f"{_percent(e.overall_accuracy)} ± {_percent(e.overall_accuracy_ci95)}"
+
+
 def _fixed(value: float, digits: int = 4) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
@@ -140,6 +147,7 @@ def render_html(result: AccuracyResult, picture: bytes, title: str,
         ("mIoU (classes in the reference)", _fixed(m.miou)),
         ("Mean F1 (classes in the reference)", _fixed(m.mean_f1)),
         ("Mapped area (all classes)", f"{result.mapped_area_ha.sum():,.2f} ha"),
+        ("Area-adjusted overall accuracy (95 % CI)", _adjusted_overall(result)),
     ]
     if result.unknown_map_pixels:
         summary.append(("Map pixels outside its class map (ignored)",

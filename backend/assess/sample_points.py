@@ -19,7 +19,8 @@ from ..core.grid import Grid
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.raster_io import atomic_output, open_raster, windows
 from .design import (DESIGN_KEY, EXPECTED_UA_COMMON, EXPECTED_UA_RARE, MINIMUM_PER_CLASS,
-                     TARGET_SE, DesignClass, SamplingDesign, allocate, total_sample_size)
+                     RARE_SHARE, TARGET_SE, DesignClass, SamplingDesign, allocate,
+                     total_sample_size)
 from .raster_classes import BLOCK, RasterClasses, read_raster_classes
 
 LAYER_NAME = "accuracy_sample"
@@ -75,7 +76,8 @@ def draw_sample(map_path: str, output_path: str, *, total: int | None = None,
         total = total_sample_size(pixels, target_se, rare, common)
         progress.info(f"sample size for a standard error of overall accuracy of {target_se} "
                       f"(Olofsson et al. 2014, eq. 13; expected user's accuracy {rare} for "
-                      f"classes under 10 % of the map, {common} for the others): {total}")
+                      f"classes under {RARE_SHARE:.0%} of the map, {common} for the others): "
+                      f"{total}")
     elif total < 1:
         raise UserError("The sample size must be at least 1.")
     sizes = allocate(total, pixels, minimum)
