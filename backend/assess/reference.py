@@ -2,7 +2,6 @@
 their pixels, or a class raster resampled (nearest) when its grid differs."""
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
