@@ -5,7 +5,8 @@ from qgis.core import QgsApplication
 
 MENU = "&Land Cover U-Net"
 ENTRIES = [("buildmasks", "Build training masks…"), ("trainunet", "Train U-Net…"),
-           ("classifyraster", "Classify raster…"), ("assessaccuracy", "Assess accuracy…")]
+           ("classifyraster", "Classify raster…"), ("accuracysample", "Accuracy sample…"),
+           ("assessaccuracy", "Assess accuracy…")]
 
 
 class LandCoverUNetPlugin:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingProvider
 from qgis.PyQt.QtGui import QIcon
 
+from .accuracy_sample import AccuracySampleAlgorithm
 from .assess_accuracy import AssessAccuracyAlgorithm
 from .build_masks import BuildMasksAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
@@ -31,5 +32,9 @@ class LandCoverUNetProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:  # noqa: N802
         for algorithm in (BuildMasksAlgorithm(), TrainUNetAlgorithm(), ClassifyRasterAlgorithm(),
-                          AssessAccuracyAlgorithm()):
+                          AccuracySampleAlgorithm(), AssessAccuracyAlgorithm()):
             self.addAlgorithm(algorithm)
+
+    def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802
+        """GeoPackage, which can carry an accuracy sample's design with its points."""
+        return "gpkg"

@@ -47,7 +47,7 @@ def render() -> str:
     return "\n".join(lines)
 
 
-ORDER = ["buildmasks", "trainunet", "classifyraster", "assessaccuracy"]
+ORDER = ["buildmasks", "trainunet", "classifyraster", "accuracysample", "assessaccuracy"]
 
 
 def _cell(value) -> str:

@@ -180,8 +180,11 @@ def test_geographic_map_area_is_approximated(prediction_path, tmp_path):
 
 def test_errors(prediction_path, tmp_path):
     plain = write_class_raster(tmp_path / "plain.tif", known_prediction(), None)
-    with pytest.raises(UserError, match="carries no class map"):
-        assess_accuracy(plain, reference_raster=str(NC / "strata.tif"))
+    codes = assess_accuracy(plain, reference_raster=str(NC / "strata.tif"))   # codes to codes
+    expected = numpy_figures(strata(), known_prediction(), 7)
+    assert [c.name for c in codes.classes] == ["1", "3", "4", "5", "6", "7", "2"]   # 2: unmapped
+    order = [0, 2, 3, 4, 5, 6, 1]
+    assert np.array_equal(codes.matrix, expected["matrix"][np.ix_(order, order)])
     elsewhere = tmp_path / "elsewhere.tif"
     gdal.Translate(str(elsewhere), str(NC / "strata.tif"),
                    outputBounds=(700000, 300000, 700000 + 28.5 * 489, 300000 - 28.5 * 443))

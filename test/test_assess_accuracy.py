@@ -147,7 +147,8 @@ def test_points_count_the_pixel_they_fall_in(plugin, prediction, tmp_path):
 
 
 @pytest.mark.parametrize("case, parameters, message", [
-    ("no class map", dict(INPUT=str(NC / "strata.tif")), "carries no class map"),
+    ("nothing matches", dict(INPUT=str(NC / "strata.tif"), CLASS_FIELD="label"),
+     "No reference class matches"),
     ("missing field", dict(CLASS_FIELD="nope"), "has no field 'nope'"),
     ("no overlap", dict(REFERENCE=str(SOLARIS / "geotiff_labels.geojson"), CLASS_FIELD=""),
      "None of the features overlaps"),

@@ -1,10 +1,12 @@
 """Accuracy of a classified raster against reference labels: confusion matrix and figures.
 
-The reference (polygons, points, or a class raster such as a mask from buildmasks) is brought onto
-the classified raster's own pixel grid; its classes are matched to the map's classes by *name*
-through the class maps, never by guessing codes. Integer codes that carry no name fall back to the
-map's original class code (then its id), and the log says so. Reference classes the map does not
-know are kept as classes the map never predicts.
+The classified raster may come from any tool: its classes are found by ``raster_classes.py``
+(class map, category names, attribute table, .qml, plain codes). The reference (polygons, points,
+or a class raster such as a mask from buildmasks) is brought onto the classified raster's own
+pixel grid; its classes are matched to the map's by ``matching.py`` (by name, or by code), every
+match is logged, and reference classes the map does not know are kept as classes the map never
+predicts. When the reference is a stratified random sample by map class, ``adjusted.py`` adds the
+area-adjusted figures of Olofsson et al. (2014).
 
 Counting is windowed (``bincount`` of ``reference * K + prediction`` per block), so memory stays
 flat however large the raster. The figures are plain numpy:
@@ -27,43 +29,22 @@ from typing import Any
 
 import numpy as np
 
-from ..core.class_map import NO_LABEL, ClassInfo, ClassMap
+from ..core.class_map import NO_LABEL
 from ..core.errors import Cancelled, UserError
 from ..core.grid import Grid
 from ..core.metrics import Metrics, compute_metrics, confusion_counts
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.raster_io import open_raster, windows
 from ..masks.features import VectorInput
+from .adjusted import DESIGN_AUTO, AreaAdjusted, area_adjusted
+from .design import read_design
+from .matching import MATCH_AUTO, AccuracyClass, match_classes
+from .raster_classes import RasterClasses, lookup, read_raster_classes
 from .reference import (BLOCK, is_point_layer, rasterise_reference, read_points,
                         resample_reference)
 
 EARTH_RADIUS_M = 6371008.8
 """Mean Earth radius, for pixel areas on a geographic grid (a spherical approximation)."""
-
-MATCH_NAME = "name"
-MATCH_CODE = "code"
-MATCH_ID = "id"
-MATCH_NONE = "not in the map"
-
-
-@dataclass(frozen=True)
-class AccuracyClass:
-    """One row and column of the confusion matrix.
-
-    Attributes:
-        name: the class name shown (the map's name; the reference's for classes the map lacks).
-        color: '#rrggbb'.
-        map_id: the class id in the classified raster; None when the map never predicts it.
-        reference_names: the reference class names matched to it ('' where none).
-        match: how the reference matched it: 'name', 'code', 'id', 'not in the map', or ''.
-    """
-
-    name: str
-    color: str
-    map_id: int | None
-    reference_names: tuple[str, ...] = ()
-    match: str = ""
-
 
 @dataclass
 class AccuracyResult:
@@ -86,6 +67,10 @@ class AccuracyResult:
     unknown_map_pixels: int
     """Map pixels whose value is not in the map's class map (ignored)."""
     messages: list[str] = field(default_factory=list)
+    adjusted: AreaAdjusted | None = None
+    """Area-adjusted figures, when the reference is a stratified random sample by map class."""
+    adjusted_note: str = ""
+    """Why there are no area-adjusted figures (when there are none)."""
 
     @property
     def counted(self) -> int:
@@ -96,34 +81,34 @@ class AccuracyResult:
 def assess_accuracy(classified_path: str, *, reference_vector: VectorInput | None = None,
                     reference_raster: str | None = None, class_field: str | None = None,
                     class_name_field: str | None = None, all_touched: bool = False,
+                    match: str = MATCH_AUTO, sample_design: str = DESIGN_AUTO,
                     progress: Progress | None = None) -> AccuracyResult:
     """Compares a classified raster with reference labels on the raster's own grid.
 
     Args:
-        classified_path: a class raster carrying its class map (from classifyraster).
+        classified_path: any class raster: one from classifyraster (its class map), or one from
+            another tool (category names, attribute table, a .qml beside it, or plain codes).
         reference_vector: reference polygons (burnt with buildmasks' rules) or points (each
             counts the pixel it falls in); reprojected when their CRS differs.
-        reference_raster: or a reference class raster: a mask from buildmasks (its class map is
-            matched by name), or any integer class raster (its values are matched as codes).
+        reference_raster: or a reference class raster (its classes found as the map's).
             Resampled (nearest) onto the map's grid when the grids differ.
         class_field: the vector field with the reference classes; None: the layer is one class
             named after it (as in buildmasks).
         class_name_field: optional vector field with a name per class code.
         all_touched: burn every pixel a polygon touches, not only those whose centre it covers.
+        match: how classes are matched (``matching.MATCH_MODES``).
+        sample_design: whether reference points are a stratified random sample by map class
+            (``adjusted.DESIGN_MODES``), for the area-adjusted figures.
         progress: where progress, messages and cancel come from.
     """
     progress = progress or ConsoleProgress(quiet=True)
     if (reference_vector is None) == (reference_raster is None):
         raise UserError("Give one reference: a vector layer of labels or a class raster.")
     classified = open_raster(classified_path)
-    map_classes = ClassMap.read_from_dataset(classified)
-    if map_classes is None or not len(map_classes):
-        raise UserError(
-            f"The classified raster '{classified_path}' carries no class map, so its classes "
-            "cannot be matched to the reference by name. Use a raster made by 'Classify raster' "
-            "(landcoverunet:classifyraster).")
+    map_classes = read_raster_classes(classified_path, classified, progress)
     grid = Grid.from_dataset(classified, classified_path)
     scratch = tempfile.mkdtemp(prefix="landcoverunet-accuracy-")
+    design = None
     try:
         points = None
         if reference_vector is not None:
@@ -132,19 +117,23 @@ def assess_accuracy(classified_path: str, *, reference_vector: VectorInput | Non
             if is_point_layer(reference_vector):
                 points, reference_classes = read_points(
                     reference_vector, grid, class_field, class_name_field, progress)
-                values = np.array(reference_classes.ids, dtype=np.int64)
+                design = read_design(reference_vector)
                 reference = None
             else:
                 reference, reference_classes = rasterise_reference(
                     classified_path, classified, reference_vector, class_field,
                     class_name_field, all_touched, scratch, SubProgress(progress, 0.0, 0.4))
-                values = np.array(reference_classes.ids, dtype=np.int64)
+            values = np.array(reference_classes.ids, dtype=np.float64)
+            codes = [c.code for c in reference_classes.classes]
         else:
             description = f"class raster '{reference_raster}'"
-            reference, reference_classes, values = resample_reference(
-                reference_raster, grid, scratch, SubProgress(progress, 0.0, 0.2))
+            reference, found = resample_reference(reference_raster, grid, scratch,
+                                                  SubProgress(progress, 0.0, 0.2))
+            reference_classes, values = found.classes, found.values
+            codes = list(values)
         progress.set_fraction(0.4)
-        classes, reference_index, messages = _match(map_classes, reference_classes)
+        classes, reference_index, messages = match_classes(map_classes, reference_classes,
+                                                           codes, match)
         for line in messages:
             progress.info(line)
         result = _count(classified, grid, map_classes, classes, reference, values,
@@ -162,6 +151,11 @@ def assess_accuracy(classified_path: str, *, reference_vector: VectorInput | Non
     if result.counted == 0:
         raise UserError(f"All {result.reference_labelled} reference {result.unit} fall where the "
                         "classified raster has no data: there is nothing to compare.")
+    value_of = dict(zip(map_classes.classes.ids, map_classes.values.tolist()))
+    result.adjusted, result.adjusted_note = area_adjusted(
+        result.matrix, result.mapped_pixels, result.mapped_area_ha,
+        [c.name for c in classes], [value_of.get(c.map_id) for c in classes],
+        points is not None, sample_design, design)
     for line in _summary(result):
         progress.info(line)
     return result
@@ -173,6 +167,12 @@ def _summary(result: AccuracyResult) -> list[str]:
              f"({result.reference_on_map_nodata} more fell on map nodata and were not counted)",
              f"overall accuracy {_pct(m.overall_accuracy)}, kappa {m.kappa:.4f}, "
              f"mIoU {m.miou:.4f}, mean F1 {m.mean_f1:.4f}"]
+    if result.adjusted is not None:
+        e = result.adjusted.estimates
+        lines.append(f"area-adjusted overall accuracy {_pct(e.overall_accuracy)} "
+                     f"± {_pct(e.overall_accuracy_ci95)} (95 % CI)")
+    else:
+        lines.append(result.adjusted_note)
     return lines
 
 
@@ -180,79 +180,15 @@ def _pct(value: float) -> str:
     return "n/a" if value is None or math.isnan(value) else f"{100 * value:.2f} %"
 
 
-# ----- reference on the map's grid ---------------------------------------------------------
-def _unnamed_code(info: ClassInfo) -> bool:
-    """Whether a reference class is an integer code with no name of its own ('5' for code 5)."""
-    try:
-        return str(int(str(info.code).strip())) == info.name.strip()
-    except (TypeError, ValueError):
-        return False
-
-
-def _match(map_classes: ClassMap,
-           reference: ClassMap) -> tuple[list[AccuracyClass], np.ndarray, list[str]]:
-    """Matches reference classes to the map's by name (codes only for unnamed integer codes).
-
-    Returns:
-        The matrix classes (the map's, in id order, then reference classes the map lacks), the
-        matrix index of each reference class (in ``reference.classes`` order), and log lines.
-    """
-    index = {c.id: number for number, c in enumerate(map_classes.classes)}
-    matched: dict[int, list[tuple[str, str]]] = {c.id: [] for c in map_classes.classes}
-    extra: list[ClassInfo] = []
-    reference_index = np.zeros(len(reference), dtype=np.int64)
-    messages: list[str] = []
-    for number, ref in enumerate(reference.classes):
-        target = map_classes.by_name(ref.name)
-        how = MATCH_NAME
-        if target is None and _unnamed_code(ref):
-            code_id = map_classes.id_for_code(ref.code)
-            if code_id is not None:
-                target, how = map_classes.by_id(code_id), MATCH_CODE
-            elif int(str(ref.code).strip()) in index:
-                target, how = map_classes.by_id(int(str(ref.code).strip())), MATCH_ID
-        if target is None:
-            reference_index[number] = len(map_classes) + len(extra)
-            extra.append(ref)
-            messages.append(f"reference class '{ref.name}' is not among the map's classes: "
-                            "shown as a class the map never predicts")
-            continue
-        reference_index[number] = index[target.id]
-        matched[target.id].append((ref.name, how))
-        if how == MATCH_NAME:
-            messages.append(f"reference class '{ref.name}' matched the map's '{target.name}' "
-                            "by name")
-        else:
-            by = f"original code ({target.code})" if how == MATCH_CODE else f"id ({target.id})"
-            messages.append(f"reference code {ref.code} has no name: matched the map's class "
-                            f"'{target.name}' by its {by}. Give a class name field to match by "
-                            "name")
-    for class_id, refs in matched.items():
-        if len(refs) > 1:
-            messages.append(f"reference classes {', '.join(repr(r) for r, _ in refs)} all "
-                            f"matched the map's '{map_classes.by_id(class_id).name}' and are "
-                            "counted together")
-    unmatched = [c.name for c in map_classes.classes if not matched[c.id]]
-    if unmatched:
-        messages.append("map classes without a reference class: " + ", ".join(
-            f"'{n}'" for n in unmatched))
-    classes = [AccuracyClass(c.name, c.color, c.id, tuple(r for r, _ in matched[c.id]),
-                             "/".join(sorted({h for _, h in matched[c.id]})))
-               for c in map_classes.classes]
-    classes += [AccuracyClass(c.name, c.color, None, (c.name,), MATCH_NONE) for c in extra]
-    return classes, reference_index, messages
-
-
 # ----- counting ------------------------------------------------------------------------------
-def _count(classified: Any, grid: Grid, map_classes: ClassMap, classes: list[AccuracyClass],
+def _count(classified: Any, grid: Grid, map_classes: RasterClasses,
+           classes: list[AccuracyClass],
            reference: Any, reference_values: np.ndarray, reference_index: np.ndarray,
            points: tuple[np.ndarray, np.ndarray, np.ndarray] | None,
            progress: Progress) -> AccuracyResult:
     k = len(classes)
     band = classified.GetRasterBand(1)
     nodata = band.GetNoDataValue()
-    map_values = np.array(map_classes.ids, dtype=np.float64)
-    map_index = np.arange(len(map_classes), dtype=np.int64)
     order = np.argsort(reference_values)
     ref_values, ref_index = reference_values[order].astype(np.float64), reference_index[order]
     ref_band = reference.GetRasterBand(1) if reference is not None else None
@@ -267,7 +203,7 @@ def _count(classified: Any, grid: Grid, map_classes: ClassMap, classes: list[Acc
         if progress.cancelled():
             raise Cancelled()
         values = band.ReadAsArray(x, y, w, h)
-        prediction = _lookup(values, map_values, map_index)
+        prediction = map_classes.index_of(values)
         missing = prediction < 0
         is_nodata = values == NO_LABEL
         if nodata is not None and not math.isnan(nodata):
@@ -282,10 +218,10 @@ def _count(classified: Any, grid: Grid, map_classes: ClassMap, classes: list[Acc
         if points is not None:
             rows, columns, ids = points
             here = (rows >= y) & (rows < y + h) & (columns >= x) & (columns < x + w)
-            truth = _lookup(ids[here], ref_values, ref_index)
+            truth = lookup(ids[here], ref_values, ref_index)
             guess = prediction[rows[here] - y, columns[here] - x]
         else:
-            truth = _lookup(ref_band.ReadAsArray(x, y, w, h), ref_values, ref_index)
+            truth = lookup(ref_band.ReadAsArray(x, y, w, h), ref_values, ref_index)
             guess = prediction
         labelled += int((truth >= 0).sum())
         on_nodata += int(((truth >= 0) & (guess < 0)).sum())
@@ -298,16 +234,6 @@ def _count(classified: Any, grid: Grid, map_classes: ClassMap, classes: list[Acc
     return AccuracyResult(classes, matrix, compute_metrics(matrix), mapped, area / 10_000.0,
                           area_note, "", "", "points" if points is not None else "pixels",
                           labelled, on_nodata, unknown, messages)
-
-
-def _lookup(values: np.ndarray, keys: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Maps pixel values through sorted ``keys`` to ``index``; -1 where a value is not a key."""
-    values = np.asarray(values)
-    if keys.size == 0:
-        return np.full(values.shape, -1, dtype=np.int64)
-    position = np.clip(np.searchsorted(keys, values), 0, keys.size - 1)
-    found = keys[position] == values
-    return np.where(found, index[position], -1)
 
 
 def _row_areas(grid: Grid) -> tuple[np.ndarray, str]:

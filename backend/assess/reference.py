@@ -2,18 +2,18 @@
 their pixels, or a class raster resampled (nearest) when its grid differs."""
 from __future__ import annotations
 
-import math
 import os
 from typing import Any
 
 import numpy as np
 
 from ..core.class_map import NO_LABEL, ClassMap
-from ..core.errors import Cancelled, UserError
+from ..core.errors import UserError
 from ..core.grid import Grid, same_crs
 from ..core.progress import Progress
-from ..core.raster_io import open_raster, windows
+from ..core.raster_io import open_raster
 from ..masks.features import VectorInput, open_layer, transform_to_grid
+from .raster_classes import RasterClasses, read_raster_classes
 
 BLOCK = 1024
 """Side of the square blocks the rasters are read in."""
@@ -42,16 +42,17 @@ def rasterise_reference(classified_path: str, classified: Any, vector: VectorInp
 
 
 def resample_reference(path: str, grid: Grid, scratch: str,
-                       progress: Progress) -> tuple[Any, ClassMap, np.ndarray]:
+                       progress: Progress) -> tuple[Any, RasterClasses]:
     """Opens (or resamples onto the grid) a reference class raster.
 
     Returns:
-        The dataset on the grid, its classes, and the pixel value of each class (same order).
+        The dataset on the grid, and its classes with the pixel value of each (found as for the
+        map: class map, category names, attribute table, .qml, else plain codes).
     """
     from osgeo import gdal
 
     source = open_raster(path)
-    own = ClassMap.read_from_dataset(source)
+    classes = read_raster_classes(path, source, progress)
     nodata = source.GetRasterBand(1).GetNoDataValue()
     source_grid = Grid.from_dataset(source, path)
     same = same_crs(source_grid.crs_wkt, grid.crs_wkt) \
@@ -59,56 +60,16 @@ def resample_reference(path: str, grid: Grid, scratch: str,
         and np.allclose(source_grid.geotransform, grid.geotransform,
                         atol=1e-6 * abs(grid.geotransform[1]))
     if same:
-        dataset = source
-    else:
-        minx, miny, maxx, maxy = grid.bounds
-        dataset = gdal.Warp(os.path.join(scratch, "reference.vrt"), source, format="VRT",
-                            outputBounds=(minx, miny, maxx, maxy), width=grid.width,
-                            height=grid.height, dstSRS=grid.crs_wkt, resampleAlg="near",
-                            dstNodata=nodata if nodata is not None else NO_LABEL)
-        if dataset is None:
-            raise UserError(f"GDAL could not resample the reference raster '{path}' onto the "
-                            f"classified raster's grid: {gdal.GetLastErrorMsg()}")
-    if own is not None:
-        return dataset, own, np.array(own.ids, dtype=np.float64)
-    codes = _distinct_values(dataset, nodata, path, progress)
-    classes = ClassMap.from_codes(codes.tolist())
-    return dataset, classes, np.array([float(c.code) for c in classes.classes])
-
-
-def _distinct_values(dataset: Any, nodata: float | None, path: str,
-                     progress: Progress) -> np.ndarray:
-    """The class values of a raster without class map (0, nodata and NaN are no label)."""
-    band = dataset.GetRasterBand(1)
-    found: set[float] = set()
-    blocks = list(windows(dataset.RasterXSize, dataset.RasterYSize, BLOCK))
-    for number, (x, y, w, h) in enumerate(blocks):
-        if progress.cancelled():
-            raise Cancelled()
-        block = band.ReadAsArray(x, y, w, h)
-        block = block[_labelled(block, nodata)]
-        found.update(np.unique(block).tolist())
-        if len(found) > 1000:
-            break
-        progress.set_fraction((number + 1) / len(blocks))
-    values = np.array(sorted(found), dtype=np.float64)
-    if values.size and not np.all(values == np.round(values)):
-        raise UserError(f"The reference raster '{path}' holds fractional values, and no class "
-                        "map: it is not a class raster. Use a mask from 'Build training masks' "
-                        "or a raster of integer class codes.")
-    if values.size > 254:
-        raise UserError(f"The reference raster '{path}' holds more than 254 distinct values: "
-                        "it does not look like a class raster.")
-    return values
-
-
-def _labelled(block: np.ndarray, nodata: float | None) -> np.ndarray:
-    keep = block != NO_LABEL
-    if np.issubdtype(block.dtype, np.floating):
-        keep &= np.isfinite(block)
-    if nodata is not None and not math.isnan(nodata):
-        keep &= block != nodata
-    return keep
+        return source, classes
+    minx, miny, maxx, maxy = grid.bounds
+    dataset = gdal.Warp(os.path.join(scratch, "reference.vrt"), source, format="VRT",
+                        outputBounds=(minx, miny, maxx, maxy), width=grid.width,
+                        height=grid.height, dstSRS=grid.crs_wkt, resampleAlg="near",
+                        dstNodata=nodata if nodata is not None else NO_LABEL)
+    if dataset is None:
+        raise UserError(f"GDAL could not resample the reference raster '{path}' onto the "
+                        f"classified raster's grid: {gdal.GetLastErrorMsg()}")
+    return dataset, classes
 
 
 def is_point_layer(vector: VectorInput) -> bool:
@@ -164,7 +125,8 @@ def read_points(vector: VectorInput, grid: Grid, class_field: str | None,
                       "not transformable to the map's CRS")
     if not codes:
         raise UserError(f"The layer '{label}' has no usable point: each needs a geometry and a "
-                        "class value.")
+                        f"class value{f' in its field {class_field!r}' if class_field else ''}. "
+                        "For an accuracy sample, fill that field for the points first.")
     classes = ClassMap.from_codes(codes, names)
     ids = np.array([classes.id_for_code(code) for code in codes], dtype=np.int64)
     columns = np.floor((np.array(xs) - x0) / dx).astype(np.int64)
@@ -174,5 +136,3 @@ def read_points(vector: VectorInput, grid: Grid, class_field: str | None,
                   f"{int((~inside).sum())} outside it")
     return (rows[inside], columns[inside], ids[inside]), classes
 
-
-# ----- matching by name ------------------------------------------------------------------------

@@ -8,6 +8,7 @@ with the predicted totals. Both files are written atomically.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import datetime
 import html
@@ -18,6 +19,7 @@ import numpy as np
 
 from ..core.raster_io import atomic_output
 from .accuracy import AccuracyResult
+from .area_report import area_chart_png, area_section_html, write_area_table
 
 CONVENTIONS = (
     "Rows are the reference, columns the map's prediction. Producer's accuracy (recall) = correct "
@@ -31,16 +33,24 @@ CONVENTIONS = (
 
 
 def write_report(result: AccuracyResult, html_path: str, table_path: str | None = None,
-                 title: str = "Accuracy assessment") -> None:
-    """Writes the HTML report and, optionally, the CSV table (both atomically, both or neither)."""
+                 title: str = "Accuracy assessment", area_table_path: str | None = None,
+                 area_chart_path: str | None = None) -> None:
+    """Writes the HTML report and, optionally, the CSV tables and the area chart as PNG (all
+    atomically: all or none)."""
     picture = confusion_matrix_png(result)
-    page = render_html(result, picture, title)
-    with atomic_output(html_path) as temporary_html:
-        with open(temporary_html, "w", encoding="utf-8") as handle:
+    chart = area_chart_png(result) if result.adjusted is not None else None
+    page = render_html(result, picture, title, chart)
+    with contextlib.ExitStack() as stack:
+        with open(stack.enter_context(atomic_output(html_path)), "w",
+                  encoding="utf-8") as handle:
             handle.write(page)
         if table_path:
-            with atomic_output(table_path) as temporary_table:
-                write_table(result, temporary_table)
+            write_table(result, stack.enter_context(atomic_output(table_path)))
+        if area_table_path:
+            write_area_table(result, stack.enter_context(atomic_output(area_table_path)))
+        if area_chart_path and chart is not None:
+            with open(stack.enter_context(atomic_output(area_chart_path)), "wb") as handle:
+                handle.write(chart)
 
 
 def write_table(result: AccuracyResult, path: str) -> None:
@@ -110,11 +120,19 @@ def _percent(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{100 * value:.2f} %"
 
 
+def _adjusted_overall(result: AccuracyResult) -> str:
+    if result.adjusted is None:
+        return "none: the reference is not a stratified random sample (see below)"
+    e = result.adjusted.estimates
+    return f"{_percent(e.overall_accuracy)} ± {_percent(e.overall_accuracy_ci95)}"
+
+
 def _fixed(value: float, digits: int = 4) -> str:
     return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
 
 
-def render_html(result: AccuracyResult, picture: bytes, title: str) -> str:
+def render_html(result: AccuracyResult, picture: bytes, title: str,
+                area_chart: bytes | None = None) -> str:
     """The report page, with the picture embedded as a data URI."""
     m = result.metrics
     e = html.escape
@@ -129,6 +147,7 @@ def render_html(result: AccuracyResult, picture: bytes, title: str) -> str:
         ("mIoU (classes in the reference)", _fixed(m.miou)),
         ("Mean F1 (classes in the reference)", _fixed(m.mean_f1)),
         ("Mapped area (all classes)", f"{result.mapped_area_ha.sum():,.2f} ha"),
+        ("Area-adjusted overall accuracy (95 % CI)", _adjusted_overall(result)),
     ]
     if result.unknown_map_pixels:
         summary.append(("Map pixels outside its class map (ignored)",
@@ -149,6 +168,8 @@ def render_html(result: AccuracyResult, picture: bytes, title: str) -> str:
         _matrix_table(result),
         "<h2>Per class</h2>", _class_table(result),
         f"<p class='note'>{e(result.area_note)}</p>",
+        area_section_html(result, None if area_chart is None else
+                          f"data:image/png;base64,{base64.b64encode(area_chart).decode('ascii')}"),
         "<h2>Class matching</h2><ul>",
         *[f"<li>{e(line)}</li>" for line in result.messages],
         "</ul></body></html>",
