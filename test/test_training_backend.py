@@ -297,6 +297,22 @@ def test_pooled_folds_score_every_held_out_feature_once():
     assert history[0]["best"] and not history[1]["best"]
 
 
+def test_the_latest_of_near_best_epochs_is_chosen_and_only_gains_reset_patience():
+    from landcoverunet.backend.training.config import NEAR_BEST
+    from landcoverunet.backend.training.cross_validation import mark_epoch
+
+    curve = [0.30, 0.40, 0.39, 0.40 - NEAR_BEST / 2, 0.40 - 2 * NEAR_BEST, float("nan"), 0.38]
+    top, records = -1.0, []
+    for epoch, value in enumerate(curve, start=1):
+        records.append({"epoch": epoch, "val_miou": value})
+        top = mark_epoch(records[-1], top)
+    assert top == pytest.approx(0.40)
+    assert [r["improved"] for r in records] == [True, True] + [False] * 5
+    chosen = [r["epoch"] for r in records if r["best"]]
+    # epoch 4 ties with 2 within NEAR_BEST and is later; 5 and 7 are below, NaN never chosen
+    assert chosen[-1] == 4 and 5 not in chosen and 6 not in chosen and 7 not in chosen
+
+
 def test_no_heldout_label_reaches_training_on_real_polygons(nc_stack, nc_mask):
     """NC's digitised polygons: the feature-id file from buildmasks groups the pixels; training
     windows and batches carry no label of a held-out polygon, validation only those labels."""

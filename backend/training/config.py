@@ -21,6 +21,9 @@ folds by whole features: one held-out share would be a handful of polygons, whos
 by more than 0.1 from one split to the next (docs/benchmarks.md)."""
 FOLDS = 3
 """Folds of that cross-validation: each costs a validated run, and each trains on two thirds."""
+NEAR_BEST = 0.005
+"""Validation mIoUs this close to the best are a tie, and the latest such epoch is chosen
+(``cross_validation.mark_epoch``)."""
 FEW_PIXELS = 50
 """A class with fewer labelled pixels than this gets a warning: its scores are unreliable."""
 REPORT_SAMPLES = 4

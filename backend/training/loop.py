@@ -17,7 +17,7 @@ from ..core.progress import Progress
 from ..core.raster_io import atomic_output
 from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHARE, WEIGHT_DECAY,
                      TrainingConfig, csv_path_for)
-from .cross_validation import is_better
+from .cross_validation import mark_epoch
 from .inputs import Inputs
 from .scores import confusion_matrix, scores
 
@@ -79,6 +79,8 @@ class EpochLoop:
         self.csv_path = csv_path_for(config.output_model)
         self.history: list[dict] = []
         self.best_record: dict = {}
+        self.top = -1.0
+        """The best validation mIoU so far (the chosen epoch's may be a little lower)."""
         self.best_weights: list | None = None
         self.best_confusion = np.zeros((self.classes, self.classes), np.int64)
         self.best_predictions: np.ndarray | None = None
@@ -200,10 +202,9 @@ class EpochLoop:
                   "seconds": seconds + 0.0, "steps": steps_done,
                   "partial": steps_done < self.steps, "best": False, "improved": False,
                   "iou": [float(v) for v in result.iou], "val_weight": weight}
-        record["improved"] = result.miou > self.best_record.get("val_miou", -1.0) + 1e-4
+        self.top = mark_epoch(record, self.top)
         self.confusions.append(matrix)
-        if is_better(record, self.best_record):
-            record["best"] = True
+        if record["best"]:
             self.best_record = record
             self.best_weights = self.model.get_weights()
             self.best_confusion = matrix
