@@ -441,6 +441,24 @@ def test_model_loads_with_plain_keras_in_fresh_process(nc_model):
     assert "PLUGIN False" in done.stdout
 
 
+def test_an_ensemble_averages_its_members_and_loads_with_plain_keras(tmp_path):
+    import keras
+
+    from landcoverunet.models.ensemble import average_models, members
+    from landcoverunet.models.unet import PRESETS, build_unet
+
+    networks = [build_unet(4, 3, PRESETS["small"]) for _ in range(2)]
+    ensemble = average_models(networks)
+    x = np.random.default_rng(0).random((2, 32, 32, 4), np.float32)
+    expected = (networks[0].predict(x, verbose=0) + networks[1].predict(x, verbose=0)) / 2
+    path = tmp_path / "ensemble.keras"
+    ensemble.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
+    assert np.allclose(loaded.predict(x, verbose=0), expected, atol=1e-6)
+    assert [m.name for m in members(loaded)] == ["member_1", "member_2"]
+    assert members(networks[0]) == [networks[0]]
+
+
 def test_metadata_reads_without_tensorflow(nc_model):
     done = _fresh(f"""
         import sys, json
@@ -512,3 +530,22 @@ def test_cancel_during_the_final_fit_writes_the_validated_model(tmp_path):
     assert model.is_file() and result.epochs_run == 2
     assert read_metadata(str(model)).metrics["final_fit"] is False
     assert any("final fit was cancelled" in m for m in progress.warnings)
+
+
+def test_ensemble_training_writes_both_networks_and_classifies(tmp_path):
+    from landcoverunet.backend.classify.run import classify_raster
+    from landcoverunet.backend.core.model_file import load_model
+    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.models.ensemble import members
+
+    image, mask, _ = synthetic_scene(tmp_path)
+    path = tmp_path / "model.keras"
+    train_unet(TrainingConfig([image], [mask], str(path), epochs=2, steps_per_epoch=2,
+                              batch_size=4, seed=1, ensemble=True))
+    model, metadata = load_model(str(path))
+    assert metadata.architecture["members"] == 2 and len(members(model)) == 2
+    assert metadata.metrics["final_fit"] is True
+    output = tmp_path / "classes.tif"
+    classify_raster(image, str(path), str(output))
+    classes = gdal.Open(str(output)).ReadAsArray()
+    assert set(np.unique(classes)) <= {0} | {c.id for c in metadata.classes.classes}

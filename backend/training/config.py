@@ -67,10 +67,10 @@ class TrainingConfig:
             the validation figures remain those of the validated run.
         teacher: fit a per-pixel random forest on the training labels and train on its soft
             pseudo-labels of unlabelled pixels too (``backend.teacher``).
-        ensemble: the model file averages the final fit's network and the validated one
-            (``models.ensemble``); classifying then takes twice as long.
         time_limit: minutes training may take (0: no limit); the validated run stops after
             :data:`VALIDATED_SHARE` of it, so the final fit fits in the rest.
+        ensemble: the model file averages the final fit's network and the validated one
+            (``models.ensemble``); classifying then takes twice as long.
     """
 
     images: list[str]
