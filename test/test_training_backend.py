@@ -549,3 +549,50 @@ def test_ensemble_training_writes_both_networks_and_classifies(tmp_path):
     classify_raster(image, str(path), str(output))
     classes = gdal.Open(str(output)).ReadAsArray()
     assert set(np.unique(classes)) <= {0} | {c.id for c in metadata.classes.classes}
+
+
+def test_learning_rate_warms_up_then_decays_to_the_planned_end():
+    from landcoverunet.backend.training.schedule import (END_SHARE, START_SHARE, learning_rate,
+                                                         warmup_steps)
+
+    assert warmup_steps(10, 50) == 10 and warmup_steps(10, 5) == 5
+    rates = [learning_rate(step, 100, 1.0, 10) for step in range(101)]
+    assert rates[0] == pytest.approx(START_SHARE) and rates[10] == pytest.approx(1.0)
+    assert all(a <= b for a, b in zip(rates[:10], rates[1:11]))
+    assert all(a >= b for a, b in zip(rates[10:], rates[11:]))
+    assert rates[100] == pytest.approx(END_SHARE)
+    # a shorter plan reaches the end sooner
+    assert learning_rate(60, 60, 1.0, 10) == pytest.approx(END_SHARE) and END_SHARE < rates[60]
+
+
+def test_the_epoch_plan_shortens_before_the_deadline_and_is_replayed():
+    from landcoverunet.backend.training.schedule import MARGIN, EpochPlan
+
+    plan = EpochPlan(50)
+    assert plan.start_epoch(1) == 50
+    # the first epoch (tracing) is slow; epochs of 10 s with 200 s left fit 200 / (10 * MARGIN)
+    assert not plan.after_epoch(1, [30.0], 10_000.0)
+    assert plan.start_epoch(2) == 50
+    assert plan.after_epoch(2, [30.0, 10.0], 200.0)
+    assert plan.current == 2 + int(200 // (10 * MARGIN))
+    assert not plan.after_epoch(2, [30.0, 10.0], 10_000.0)  # never lengthens again
+    assert plan.start_epoch(3) == plan.current
+    assert plan.planned == [50, 50, plan.current]
+    again = EpochPlan(50, plan.planned)
+    assert [again.start_epoch(e) for e in (1, 2, 3, 4)] == plan.planned + [plan.current]
+    assert not again.after_epoch(4, [1.0], 0.0)
+
+
+def test_a_tight_time_limit_shortens_the_plan_and_says_so(tmp_path):
+    from landcoverunet.backend.core.progress import ConsoleProgress
+    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+
+    image, mask, _ = synthetic_scene(tmp_path)
+    progress = ConsoleProgress(quiet=True)
+    # 0.02 minutes: the validated run may use 45 % of 1.2 s, less than its first epoch
+    result = train_unet(TrainingConfig([image], [mask], str(tmp_path / "model.keras"), epochs=20,
+                                       steps_per_epoch=2, batch_size=4, seed=1,
+                                       time_limit=0.02), progress)
+    assert result.epochs_run == 1 and not result.stopped_early
+    assert any("time limit leaves about 1 epochs" in m for m in progress.messages)
+    assert any(m.startswith("Final fit, epoch 1/1") for m in progress.messages)

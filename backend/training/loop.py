@@ -19,6 +19,7 @@ from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHAR
                      TrainingConfig, csv_path_for)
 from .cross_validation import mark_epoch
 from .inputs import Inputs
+from .schedule import EpochPlan, learning_rate, warmup_steps
 from .scores import confusion_matrix, scores
 
 
@@ -49,12 +50,15 @@ class EpochLoop:
     def __init__(self, keras, model, config: TrainingConfig, steps: int, data, val_set,
                  inputs: Inputs, weights: list[float], bar: Progress, log: Progress,
                  fit_epochs: int = 0, fixed_epochs: int = 0,
-                 deadline_share: float = VALIDATED_SHARE, name: str = "") -> None:
+                 deadline_share: float = VALIDATED_SHARE, name: str = "",
+                 plan: list[int] | None = None) -> None:
         """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
         same schedule and keeps the final (averaged) weights. With ``fixed_epochs`` it validates
         every epoch but runs exactly that many (no early stop, no deadline). Without either it
-        stops early, or once it has used ``deadline_share`` of the time limit. ``name``
-        prefixes its log lines (a fold)."""
+        stops early, or once it has used ``deadline_share`` of the time limit, and shortens its
+        learning-rate schedule when the limit will not let it reach its last epoch. ``plan``:
+        the epoch plan of the run this one repeats (``EpochPlan.planned``), so that it sees the
+        same learning rates. ``name`` prefixes its log lines (a fold)."""
         from ...models.losses import make_loss
         from ...models.metrics import MaskedMeanIoU
 
@@ -67,13 +71,11 @@ class EpochLoop:
             from .teacher import PSEUDO_WEIGHT
 
             self.loss = PseudoLabelLoss(self.loss, PSEUDO_WEIGHT)
-        total = steps * config.epochs
-        warmup = min(steps, max(total // 10, 1))
-        self.schedule = keras.optimizers.schedules.CosineDecay(
-            config.learning_rate / 10, decay_steps=max(total - warmup, 1), alpha=0.05,
-            warmup_target=config.learning_rate, warmup_steps=warmup)
+        self.plan = EpochPlan(config.epochs, plan if (fit_epochs or fixed_epochs) else None)
+        self.warmup = warmup_steps(steps, config.epochs)
+        self.rate = learning_rate(0, steps * config.epochs, config.learning_rate, self.warmup)
         model.compile(optimizer=keras.optimizers.AdamW(
-            learning_rate=self.schedule, weight_decay=WEIGHT_DECAY, use_ema=EMA_EPOCHS > 0,
+            learning_rate=self.rate, weight_decay=WEIGHT_DECAY, use_ema=EMA_EPOCHS > 0,
             ema_momentum=ema_momentum(steps)),
             loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
         self.csv_path = csv_path_for(config.output_model)
@@ -107,8 +109,11 @@ class EpochLoop:
 
         config, wait = self.config, 0
         last = self.fit_epochs or self.fixed_epochs or config.epochs
-        for epoch in range(1, last + 1):
+        epoch, epoch_seconds = 0, []
+        while epoch < last:
+            epoch += 1
             started = time.time()
+            total = self.plan.start_epoch(epoch) * self.steps
             self.model.reset_metrics()
             logs: dict = {}
             done = 0
@@ -116,6 +121,9 @@ class EpochLoop:
                                workers=config.workers, depth=max(2, 2 * config.workers))
             try:
                 for x, y in batches:
+                    self.rate = learning_rate((epoch - 1) * self.steps + done, total,
+                                              config.learning_rate, self.warmup)
+                    self.model.optimizer.learning_rate = self.rate
                     logs = self.model.train_on_batch(x, y, return_dict=True)
                     done += 1
                     self.bar.set_fraction(((epoch - 1) * self.steps + done)
@@ -150,9 +158,13 @@ class EpochLoop:
             if wait >= config.patience and not self.fixed_epochs:
                 self.stopped_early = True
                 break
-            if self.deadline and time.time() > self.deadline:
-                self.out_of_time = True
-                break
+            if self.deadline:
+                epoch_seconds.append(time.time() - started)
+                if self._replan(epoch, epoch_seconds):
+                    last = self.plan.current
+                if time.time() > self.deadline or (last < config.epochs and epoch >= last):
+                    self.out_of_time = True
+                    break
         if self.board is not None:
             self.board.close()
         if self.fit_epochs and not self.cancelled and len(self.history) == last:
@@ -160,6 +172,15 @@ class EpochLoop:
             if optimizer.use_ema:
                 optimizer.finalize_variable_values(self.model.trainable_variables)
             self.best_weights = self.model.get_weights()
+
+    def _replan(self, epoch: int, epoch_seconds: list[float]) -> bool:
+        """Shortens the plan when the deadline will come before its last epoch; says so."""
+        if not self.plan.after_epoch(epoch, epoch_seconds, self.deadline - time.time()):
+            return False
+        self.log.info(f"{self.name}{'t' if self.name else 'T'}he time limit leaves about "
+                      f"{self.plan.current} epochs in all: the learning rate now decays to its "
+                      f"end at epoch {self.plan.current}.")
+        return True
 
     def _validate(self, epoch: int, loss: float, miou: float, steps_done: int,
                   seconds: float) -> dict:
@@ -197,8 +218,7 @@ class EpochLoop:
         record = {"epoch": epoch, "loss": loss, "miou": miou,
                   "val_loss": loss_sum / weight if weight else math.nan,
                   "val_miou": result.miou, "val_accuracy": result.accuracy,
-                  "learning_rate": float(self.keras.ops.convert_to_numpy(
-                      self.schedule(self.model.optimizer.iterations))),
+                  "learning_rate": self.rate,
                   "seconds": seconds + 0.0, "steps": steps_done,
                   "partial": steps_done < self.steps, "best": False, "improved": False,
                   "iou": [float(v) for v in result.iou], "val_weight": weight}

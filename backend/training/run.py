@@ -192,6 +192,7 @@ class _Run:
                 self, split, SubProgress(share, k / folds, (k + 1) / folds),
                 fold=f"Fold {k + 1}/{folds}, " if folds > 1 else "",
                 fixed_epochs=len(runs[0].loop.history) if runs else 0,
+                plan=runs[0].loop.plan.planned if runs else None,
                 # the final fit repeats at most one fold's epochs: K folds and it fit in the
                 # (K + 1) / 2 validated runs' worth of time that one split would have had
                 deadline_share=VALIDATED_SHARE * 2 / (folds + 1),
@@ -249,7 +250,7 @@ class _Run:
                 final = EpochLoop(keras, final_model, config, self.steps, all_data, None,
                                   inputs, class_weights(sum(s.totals for s in all_scenes)),
                                   SubProgress(progress, 0.56, 0.95), progress,
-                                  fit_epochs=epochs)
+                                  fit_epochs=epochs, plan=loop.plan.planned)
                 final.run()
         except Cancelled:
             pass
@@ -353,12 +354,13 @@ class _Validated:
 
 def _validated_run(run: _Run, split: FeatureSplit, bar: Progress, fold: str = "",
                    fixed_epochs: int = 0, deadline_share: float = VALIDATED_SHARE,
-                   intro: str = "") -> _Validated:
+                   intro: str = "", plan: list[int] | None = None) -> _Validated:
     """Trains on the features ``split`` does not hold out, validating on those it does.
 
     Everything fitted on labels (the teacher) sees the training features only. With
     ``fixed_epochs`` the run trains exactly that many epochs (the later folds of a
-    cross-validation follow the first one's length); else it stops early or at its deadline.
+    cross-validation follow the first one's length and replay its epoch ``plan``); else it
+    stops early or at its deadline, shortening its learning-rate schedule to end there.
     ``intro``, when given, is logged once the model is built (``{weights}``: its size).
     """
     from .data import TrainingBatches, open_scenes, read_validation
@@ -399,7 +401,7 @@ def _validated_run(run: _Run, split: FeatureSplit, bar: Progress, fold: str = ""
             progress.info(intro.format(weights=model.count_params()))
         loop = EpochLoop(keras, model, config, run.steps, data, val_set, inputs,
                          class_weights(train_totals), bar, progress, fixed_epochs=fixed_epochs,
-                         deadline_share=deadline_share, name=fold)
+                         deadline_share=deadline_share, name=fold, plan=plan)
         loop.run()
     return _Validated(split, loop, model, train_totals, val_totals)
 
