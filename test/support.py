@@ -7,10 +7,61 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import numpy as np
+from osgeo import gdal
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("LANDCOVERUNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
 NC = SHARED_DATA / "nc_landsat7_landcover"
 SOLARIS = SHARED_DATA / "solaris_buildings"
+NC_NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
+            6: "water", 7: "sediment"}
+"""The classes of the NC test data's strata.tif (codes 1 to 7)."""
+
+
+def strata() -> np.ndarray:
+    """NC's strata.tif, a dense land-cover reference: codes 1 to 7, 0 where it has none."""
+    values = gdal.Open(str(NC / "strata.tif")).ReadAsArray()
+    return np.where(values > 0, values, 0).astype(np.uint8)
+
+
+def changed_strata(seed: int, share: float, corner: int) -> np.ndarray:
+    """strata.tif with ``share`` of its pixels given a random class (seeded) and a nodata
+    corner of ``corner`` pixels: a map whose errors are known."""
+    rng = np.random.default_rng(seed)
+    values = strata()
+    change = (rng.random(values.shape) < share) & (values > 0)
+    values[change] = rng.integers(1, 8, size=int(change.sum()))
+    values[:corner, :corner] = 0
+    return values
+
+
+def write_class_raster(path, codes, class_map=None, like=NC / "strata.tif",
+                       ids: dict[int, int] | None = None, colours: bool = False) -> str:
+    """A uint8 class raster on ``like``'s grid, nodata 0, with ``class_map`` (a
+    ``ClassMap``) or only a colour table (``colours``); ``ids`` renumbers codes into map ids."""
+    template = gdal.Open(str(like))
+    values = codes
+    if ids is not None:
+        table = np.zeros(256, dtype=np.uint8)
+        table[list(ids)] = list(ids.values())
+        values = table[codes]
+    dataset = gdal.GetDriverByName("GTiff").Create(str(path), codes.shape[1], codes.shape[0],
+                                                   1, gdal.GDT_Byte)
+    dataset.SetGeoTransform(template.GetGeoTransform())
+    dataset.SetProjection(template.GetProjection())
+    band = dataset.GetRasterBand(1)
+    band.SetNoDataValue(0)
+    band.WriteArray(values.astype(np.uint8))
+    if colours:
+        colour_table = gdal.ColorTable()
+        for value in range(1, 8):
+            colour_table.SetColorEntry(value, (10 * value, 200, 30, 255))
+        band.SetRasterColorTable(colour_table)
+    if class_map is not None:
+        class_map.write_to_band(dataset)
+    dataset = None
+    return str(path)
 
 
 # qgis_process gets its own QGIS profile, so the tests never touch (or depend on) the user's.
@@ -44,4 +95,3 @@ def qgis_process_json(algorithm: str, parameters: dict, timeout: int = 900) -> d
     assert done.returncode == 0, f"qgis_process failed:\n{done.stdout}\n{done.stderr}"
     start = done.stdout.find("{")
     return json.loads(done.stdout[start:])
-

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 from osgeo import gdal
-from support import NC
+from support import NC, NC_NAMES, strata, write_class_raster
 
 from landcoverunet.backend.assess.accuracy import assess_accuracy
 from landcoverunet.backend.core.metrics import compute_metrics, confusion_counts
@@ -15,34 +15,7 @@ from landcoverunet.backend.assess.report import write_report
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.core.errors import UserError
 
-NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
-         6: "water", 7: "sediment"}
-
-
-def strata() -> np.ndarray:
-    values = gdal.Open(str(NC / "strata.tif")).ReadAsArray()
-    return np.where(values > 0, values, 0).astype(np.uint8)
-
-
-def write_class_raster(path, codes: np.ndarray, class_map: ClassMap | None, like=NC / "strata.tif",
-                       ids: dict[int, int] | None = None) -> str:
-    """A uint8 class raster on strata.tif's grid; ``ids`` renumbers codes into map ids."""
-    template = gdal.Open(str(like))
-    values = codes
-    if ids is not None:
-        table = np.zeros(256, dtype=np.uint8)
-        table[list(ids)] = list(ids.values())
-        values = table[codes]
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), codes.shape[1], codes.shape[0], 1,
-                                                    gdal.GDT_Byte)
-    dataset.SetGeoTransform(template.GetGeoTransform())
-    dataset.SetProjection(template.GetProjection())
-    dataset.GetRasterBand(1).SetNoDataValue(0)
-    dataset.GetRasterBand(1).WriteArray(values.astype(np.uint8))
-    if class_map is not None:
-        class_map.write_to_band(dataset)
-    dataset = None
-    return str(path)
+NAMES = NC_NAMES
 
 
 def known_prediction(seed: int = 7) -> np.ndarray:

@@ -9,49 +9,32 @@ import pytest
 from osgeo import gdal, ogr
 from qgis import processing
 from qgis.core import QgsProcessingException
-from support import NC
+from support import NC, NC_NAMES, changed_strata, strata, write_class_raster
 from test_stratified import independent
 
 from landcoverunet.backend.assess.design import allocate, read_design, total_sample_size
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.masks.features import VectorInput
 
-NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
-         6: "water", 7: "sediment"}
+NAMES = NC_NAMES
 AREA_COLUMNS = ("class,mapped_area_ha,adjusted_area_ha,adjusted_area_ci95_ha,users_accuracy,"
                 "users_accuracy_ci95,producers_accuracy,producers_accuracy_ci95")
 PIXEL_HA = 28.5 * 28.5 / 10_000
 
 
 def truth() -> np.ndarray:
-    values = gdal.Open(str(NC / "strata.tif")).ReadAsArray()
-    return np.where(values > 0, values, 0).astype(np.int64)
+    return strata().astype(np.int64)
 
 
 def mapped() -> np.ndarray:
     """The reference with 25 % seeded errors and a nodata corner: the map to assess."""
-    values = truth()
-    rng = np.random.default_rng(21)
-    change = (rng.random(values.shape) < 0.25) & (values > 0)
-    values[change] = rng.integers(1, 8, size=int(change.sum()))
-    values[:80, :80] = 0
-    return values.astype(np.uint8)
+    return changed_strata(21, 0.25, 80)
 
 
 @pytest.fixture(scope="module")
 def map_path(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("sample") / "map.tif")
-    template = gdal.Open(str(NC / "strata.tif"))
-    values = mapped()
-    dataset = gdal.GetDriverByName("GTiff").Create(path, values.shape[1], values.shape[0], 1,
-                                                    gdal.GDT_Byte)
-    dataset.SetGeoTransform(template.GetGeoTransform())
-    dataset.SetProjection(template.GetProjection())
-    dataset.GetRasterBand(1).SetNoDataValue(0)
-    dataset.GetRasterBand(1).WriteArray(values)
-    ClassMap.from_codes(range(1, 8), NAMES).write_to_band(dataset)
-    dataset = None
-    return path
+    return write_class_raster(path, mapped(), ClassMap.from_codes(range(1, 8), NAMES))
 
 
 def read_points(path: str) -> list[dict]:

@@ -9,25 +9,18 @@ import pytest
 from osgeo import gdal, osr
 from qgis import processing
 from qgis.core import QgsProcessingException
-from support import NC, SOLARIS
+from support import NC, NC_NAMES, SOLARIS, changed_strata, write_class_raster
 
 from landcoverunet.backend.core.class_map import ClassMap
 
 ALG = "landcoverunet:assessaccuracy"
-NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
-         6: "water", 7: "sediment"}
+NAMES = NC_NAMES
 POLYGONS = str(NC / "landsat96_polygons.shp")
 
 
 def known_prediction() -> np.ndarray:
     """strata.tif (dense reference) with 20 % seeded changes and a nodata corner."""
-    values = gdal.Open(str(NC / "strata.tif")).ReadAsArray()
-    prediction = np.where(values > 0, values, 0).astype(np.uint8)
-    rng = np.random.default_rng(42)
-    change = (rng.random(prediction.shape) < 0.2) & (prediction > 0)
-    prediction[change] = rng.integers(1, 8, size=int(change.sum()))
-    prediction[:120, :120] = 0
-    return prediction
+    return changed_strata(42, 0.2, 120)
 
 
 def polygon_pixels() -> np.ndarray:
@@ -53,17 +46,7 @@ def figures(reference: np.ndarray, prediction: np.ndarray, k: int = 7) -> dict:
 @pytest.fixture(scope="module")
 def prediction(tmp_path_factory) -> str:
     path = str(tmp_path_factory.mktemp("assess") / "classified.tif")
-    template = gdal.Open(str(NC / "strata.tif"))
-    values = known_prediction()
-    dataset = gdal.GetDriverByName("GTiff").Create(path, values.shape[1], values.shape[0], 1,
-                                                    gdal.GDT_Byte)
-    dataset.SetGeoTransform(template.GetGeoTransform())
-    dataset.SetProjection(template.GetProjection())
-    dataset.GetRasterBand(1).SetNoDataValue(0)
-    dataset.GetRasterBand(1).WriteArray(values)
-    ClassMap.from_codes(range(1, 8), NAMES).write_to_band(dataset)
-    dataset = None
-    return path
+    return write_class_raster(path, known_prediction(), ClassMap.from_codes(range(1, 8), NAMES))
 
 
 def run(tmp_path, **parameters) -> dict:

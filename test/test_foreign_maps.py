@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from osgeo import gdal
-from support import NC
+from support import NC, NC_NAMES, changed_strata, write_class_raster
 
 from landcoverunet.backend.assess.accuracy import assess_accuracy
 from landcoverunet.backend.assess.raster_classes import (SOURCE_CATEGORIES, SOURCE_CODES,
@@ -15,40 +15,19 @@ from landcoverunet.backend.core.errors import UserError
 from landcoverunet.backend.core.progress import ConsoleProgress
 from landcoverunet.backend.masks.features import VectorInput
 
-NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
-         6: "water", 7: "sediment"}
+NAMES = NC_NAMES
 POLYGONS = VectorInput(str(NC / "landsat96_polygons.shp"))
 POINTS = VectorInput(str(NC / "landsat96_points.shp"))
 
 
 def prediction() -> np.ndarray:
     """strata.tif (codes 1..7) with 20 % seeded changes and a nodata corner (0)."""
-    values = gdal.Open(str(NC / "strata.tif")).ReadAsArray()
-    codes = np.where(values > 0, values, 0).astype(np.uint8)
-    rng = np.random.default_rng(3)
-    change = (rng.random(codes.shape) < 0.2) & (codes > 0)
-    codes[change] = rng.integers(1, 8, size=int(change.sum()))
-    codes[:100, :100] = 0
-    return codes
+    return changed_strata(3, 0.2, 100)
 
 
 def write_map(path, values: np.ndarray, colours: bool = False) -> str:
     """A plain uint8 GeoTIFF on strata.tif's grid, nodata 0, optionally with a colour table."""
-    template = gdal.Open(str(NC / "strata.tif"))
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), values.shape[1], values.shape[0],
-                                                    1, gdal.GDT_Byte)
-    dataset.SetGeoTransform(template.GetGeoTransform())
-    dataset.SetProjection(template.GetProjection())
-    band = dataset.GetRasterBand(1)
-    band.SetNoDataValue(0)
-    band.WriteArray(values)
-    if colours:
-        table = gdal.ColorTable()
-        for value in range(1, 8):
-            table.SetColorEntry(value, (10 * value, 200, 30, 255))
-        band.SetRasterColorTable(table)
-    dataset = None
-    return str(path)
+    return write_class_raster(path, values, colours=colours)
 
 
 def with_names_in_aux_xml(path: str, names: list[str]) -> str:
