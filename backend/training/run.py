@@ -281,8 +281,9 @@ class _Run:
         from ..core.model_file import save_model
 
         # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
-        # keras.saving.load_model(path, safe_mode=True) opens it without this plugin.
-        export = self.keras.models.clone_model(model)
+        # keras.saving.load_model(path, safe_mode=True) opens it without this plugin. Rebuilt
+        # from the architecture alone (clone_model copies the compile settings since Keras 3.9).
+        export = self.keras.Model.from_config(model.get_config())
         export.set_weights(model.get_weights())
         save_model(export, config.output_model, metadata)
         note = (f"Cancelled after epoch {loop.history[-1]['epoch']}: the model written is the "
