@@ -13,11 +13,14 @@ import traceback
 from typing import Any
 
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback,
-                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum)
+                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterFile, QgsProcessingParameterMapLayer,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterRasterLayer)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..backend.core.errors import Cancelled, UserError
+from ..backend.core.output_checks import PlannedOutput, check_outputs, os_reason
 from .icon import ICON
 
 GROUPS = {"training": "Training", "mapping": "Mapping"}
@@ -106,7 +109,55 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             traceback.clear_frames(error.__traceback__)
             message = str(error) if isinstance(error, UserError) else \
                 "Cancelled by the user: no output was written."
+        except OSError as error:
+            traceback.clear_frames(error.__traceback__)
+            where = f" '{error.filename}'" if error.filename else ""
+            message = (f"The system refused to read or write{where}: {os_reason(error)}. Check "
+                       "that the files exist, the folder is writable and the disk has space.")
+        except MemoryError as error:
+            traceback.clear_frames(error.__traceback__)
+            message = ("Not enough memory. Close other programs, or use a smaller batch size, "
+                       "tile size or extent.")
         raise QgsProcessingException(message)
+
+    def check_files(self, parameters: dict, context, outputs: list[PlannedOutput]) -> None:
+        """Refuses, before any work, outputs that would overwrite any input of this algorithm
+        (every layer and file parameter, with the files that come with it) or each other, that
+        carry the wrong extension, or that cannot be written (see ``output_checks``).
+
+        Each algorithm calls it with its resolved output paths, so the paths checked are the
+        paths written.
+        """
+        check_outputs(outputs, self.input_paths(parameters, context))
+
+    def input_paths(self, parameters: dict, context) -> list[tuple[str, str]]:
+        """(parameter name, file) of everything this algorithm reads, from its definitions, so
+        that no input can be forgotten."""
+        found: list[tuple[str, str]] = []
+        for definition in self.parameterDefinitions():
+            name = definition.name()
+            if definition.isDestination() or parameters.get(name) in (None, ""):
+                continue
+            if isinstance(definition, QgsProcessingParameterMultipleLayers):
+                found += [(name, layer.source()) for layer in
+                          self.parameterAsLayerList(parameters, name, context) or []]
+            elif isinstance(definition, (QgsProcessingParameterRasterLayer,
+                                         QgsProcessingParameterMapLayer)):
+                layer = self.parameterAsLayer(parameters, name, context)
+                if layer is not None:
+                    found.append((name, layer.source()))
+            elif isinstance(definition, QgsProcessingParameterFile):
+                path = self.parameterAsFile(parameters, name, context)
+                if path:
+                    found.append((name, path))
+        return found
+
+    def output(self, name: str, path: str | None, kind: str, extensions: tuple[str, ...],
+               companions: tuple[str, ...] = (), folder: bool = False) -> PlannedOutput:
+        """A planned output labelled with its parameter's name and description."""
+        definition = self.parameterDefinition(name)
+        label = f"{name} ({definition.description()})" if definition is not None else name
+        return PlannedOutput(label, path or "", kind, extensions, companions, folder)
 
     def set_parameter_help(self, texts: dict[str, str]) -> None:
         """Gives each named parameter its help text (shown in the dialog and qgis_process)."""

@@ -15,7 +15,10 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
 
 from ..backend.core.choices import DEVICES, LOSSES, MODEL_SIZES
 from ..backend.core.errors import UserError
-from ..backend.training.config import CROSS_VALIDATION_BELOW, FOLDS, config_default
+from ..backend.core.model_file import MODEL_EXTENSIONS
+from ..backend.core.output_checks import HTML_EXTENSIONS
+from ..backend.training.config import (CROSS_VALIDATION_BELOW, FOLDS, config_default,
+                                       csv_path_for)
 from ..backend.training.teacher import NEIGHBOURHOODS
 from .base import FeedbackProgress, LandCoverAlgorithm
 
@@ -188,9 +191,16 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         tensorboard = None
         if parameters.get(self.TENSORBOARD_DIR):
             tensorboard = self.parameterAsFileOutput(parameters, self.TENSORBOARD_DIR, context)
+        model_path = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        self.check_files(parameters, context, [
+            self.output(self.OUTPUT_MODEL, model_path, "a Keras model", MODEL_EXTENSIONS,
+                        (csv_path_for(model_path),) if model_path else ()),
+            self.output(self.OUTPUT_REPORT, report, "an HTML page", HTML_EXTENSIONS),
+            self.output(self.TENSORBOARD_DIR, tensorboard, "", (), folder=True)])
         config = TrainingConfig(
             images=[image.source()] + extra_images, masks=[mask.source()] + extra_masks,
-            output_model=self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context),
+            output_model=model_path,
             bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             model_size=MODEL_SIZES[self.parameterAsEnum(parameters, self.MODEL_SIZE, context)],
@@ -209,8 +219,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-            output_report=self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT,
-                                                      context) or None,
+            output_report=report,
             tensorboard_dir=tensorboard or None)
         result = train_unet(config, FeedbackProgress(feedback))
         return {self.OUTPUT_MODEL: result.model_path, self.OUTPUT_REPORT: result.report_path,

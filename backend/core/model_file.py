@@ -22,6 +22,8 @@ from .raster_io import atomic_output
 from .version import plugin_version
 
 METADATA_ENTRY = "landcoverunet.json"
+MODEL_EXTENSIONS = (".keras",)
+"""Keras 3 writes and reads its zip format only under this extension."""
 FORMAT_VERSION = 1
 
 
