@@ -15,12 +15,13 @@ from typing import Any
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterMapLayer,
-                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterRasterLayer)
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..backend.core.errors import Cancelled, UserError
-from ..backend.core.output_checks import PlannedOutput, check_outputs, os_reason
+from ..backend.core.errors import Cancelled, UserError, os_reason
+from ..backend.core.output_checks import PlannedOutput, check_outputs
 from .icon import ICON
 
 GROUPS = {"training": "Training", "mapping": "Mapping"}
@@ -160,10 +161,40 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return PlannedOutput(label, path or "", kind, extensions, companions, folder)
 
     def set_parameter_help(self, texts: dict[str, str]) -> None:
-        """Gives each named parameter its help text (shown in the dialog and qgis_process)."""
+        """Gives each named parameter its help text (shown in the dialog and qgis_process), and
+        each number its allowed range: QGIS itself only says "Incorrect parameter value"."""
         for name, text in texts.items():
-            self.parameterDefinition(name).setHelp(self.tr(text))
+            definition = self.parameterDefinition(name)
+            help_text = self.tr(text)
+            if isinstance(definition, QgsProcessingParameterNumber) and allowed_range(definition):
+                help_text += " " + self.tr(allowed_range(definition))
+            definition.setHelp(help_text)
 
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""
         raise NotImplementedError
+
+
+UNBOUNDED = 1e15
+"""Bounds beyond this are QGIS's "no limit" (the largest double or integer)."""
+
+
+def allowed_range(definition: QgsProcessingParameterNumber) -> str:
+    """A number parameter's allowed values in words ("Allowed: whole numbers 1 to 10000."), or
+    "" when any number is allowed."""
+    integer = definition.dataType() == QgsProcessingParameterNumber.Integer
+
+    def shown(value: float) -> str:
+        return str(int(value)) if integer else f"{value:g}"
+
+    low, high = definition.minimum(), definition.maximum()
+    has_low, has_high = abs(low) < UNBOUNDED, abs(high) < UNBOUNDED
+    kind = "whole numbers " if integer else ""
+    if has_low and has_high:
+        return f"Allowed: {kind}{shown(low)} to {shown(high)}."
+    if has_low:
+        return f"Allowed: {kind}from {shown(low)}."
+    if has_high:
+        return f"Allowed: {kind}up to {shown(high)}."
+    return "Allowed: whole numbers." if integer else ""
+

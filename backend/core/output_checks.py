@@ -14,7 +14,7 @@ import os
 import uuid
 from dataclasses import dataclass, field
 
-from .errors import UserError
+from .errors import UserError, os_reason
 from .raster_io import RASTER_SIDECARS
 
 HTML_EXTENSIONS = (".html", ".htm")
@@ -87,20 +87,25 @@ def check_outputs(outputs: list[PlannedOutput], inputs: list[tuple[str, str]]) -
 
 def input_files(path: str) -> set[str]:
     """The files an input consists of: itself, the files GDAL/OGR says belong to it (a
-    shapefile's .shx and .dbf, a VRT's sources), its raster sidecars and a mask's feature ids."""
+    shapefile's .shx and .dbf, a VRT's sources) and, for a raster, the sidecars GDAL reads
+    beside it and a mask's feature ids."""
+    from osgeo import gdal
+
     from .feature_ids import sidecar_path
 
     path = path.split("|")[0]
     if not path or not os.path.exists(path):
         return set()
-    names = {_real(path)} | {_real(path + suffix) for suffix in RASTER_SIDECARS}
-    names.add(_real(sidecar_path(path)))
+    names = {_real(path)}
     if os.path.isfile(path):
-        from osgeo import gdal
-
         with _quiet_gdal():
             dataset = gdal.OpenEx(path, gdal.OF_RASTER | gdal.OF_VECTOR)
-            names |= {_real(name) for name in (dataset.GetFileList() or [])} if dataset else set()
+            if dataset is not None:
+                names |= {_real(name) for name in (dataset.GetFileList() or [])}
+                if dataset.RasterCount:
+                    names |= {_real(path + suffix) for suffix in RASTER_SIDECARS}
+                    if os.path.isfile(sidecar_path(path)):
+                        names.add(_real(sidecar_path(path)))
             dataset = None
     return names
 
@@ -147,11 +152,6 @@ def check_writable(output: PlannedOutput) -> None:
     if os.path.isfile(path) and not os.access(path, os.W_OK):
         raise UserError(f"{output.label}: '{path}' exists and is read-only. Choose another "
                         "file name, or make it writable.")
-
-
-def os_reason(error: OSError) -> str:
-    """An OS error in words, without its Python name: "Read-only file system"."""
-    return error.strerror or str(error) or type(error).__name__
 
 
 def _check_extension(output: PlannedOutput) -> None:

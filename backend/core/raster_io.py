@@ -13,7 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, os_reason
 
 GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
                  "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
@@ -40,8 +40,9 @@ def atomic_output(path: str) -> Iterator[str]:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as error:
-        raise UserError(f"Cannot create the folder '{folder}' ({error.strerror or error}). "
+        raise UserError(f"Cannot create the folder '{folder}' ({os_reason(error)}). "
                         "Choose a folder you may write to.") from None
+    remove_stale_partials(path)  # what a killed run left behind
     temporary = partial_name(path, uuid.uuid4().hex[:8])
     try:
         yield temporary
@@ -55,7 +56,7 @@ def atomic_output(path: str) -> Iterator[str]:
             os.replace(temporary + ".aux.xml", path + ".aux.xml")
     except OSError as error:
         remove_with_sidecars(temporary)
-        raise UserError(f"Cannot write '{path}' ({error.strerror or error}). Check that the "
+        raise UserError(f"Cannot write '{path}' ({os_reason(error)}). Check that the "
                         "folder is writable and the disk has space.") from None
 
 
