@@ -29,6 +29,7 @@ from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import UserError
 from ..core.grid import Grid, same_crs
 from ..core.model_file import ModelMetadata, check_network, load_model, read_metadata
+from ..core.input_warnings import fill_warning
 from ..core.model_safety import check_model_archive
 from ..core.normalization import inverse_std
 from ..core.progress import ConsoleProgress, Progress, SubProgress
@@ -127,6 +128,9 @@ def check_image(dataset: Any, metadata: ModelMetadata, name: str, progress: Prog
         progress.warn(f"'{name}' holds {dtype} pixels but the model was trained on {trained} "
                       "pixels: check that both have the same scaling (e.g. reflectance vs DN).")
     _check_georeference(dataset, metadata, name, progress)
+    fill = fill_warning(dataset.GetDescription(), metadata.bands, name)
+    if fill:
+        progress.warn(fill)
 
 
 def _numpy_dtype(gdal_name: str) -> str:

@@ -2,6 +2,7 @@
 class maps, and a starting model. Every problem is a :class:`UserError` that says what to do."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -148,3 +149,15 @@ def check_init_model(path: str, inputs: Inputs, bands_given: bool) -> ModelMetad
             f"({', '.join(inputs.class_map.names)}). Build the masks with the model's class map "
             "or train without INIT_MODEL.")
     return metadata
+
+
+def input_warnings(inputs: Inputs) -> list[str]:
+    """What the checked inputs would train on without a word: fill without nodata, images of
+    different types or scales, mask ids the class map does not name."""
+    from ..core.input_warnings import fill_warning, mixed_images_warning, unknown_ids_warning
+
+    found = [fill_warning(image, inputs.bands, os.path.basename(image))
+             for image in inputs.images]
+    found.append(mixed_images_warning(inputs.images, inputs.bands))
+    found += [unknown_ids_warning(mask, inputs.class_map.ids) for mask in inputs.masks]
+    return [warning for warning in found if warning]

@@ -36,13 +36,14 @@ from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXEL
                      VALIDATED_SHARE, TrainingConfig, TrainingResult, cancelled_name,
                      csv_path_for)
 from .cross_validation import pool_folds
-from .inputs import check_init_model, check_inputs
+from .inputs import check_init_model, check_inputs, input_warnings
 from .loop import EpochLoop, class_weights, smoothed_val_miou
 from .sampling import SplitLabels, WindowSampler, fold_features, split_features
 from .scores import scores
 from .summary import model_metrics, write_training_report
 from .teacher import teach
 from .validated import Validated, validated_run
+
 
 
 def train_unet(config: TrainingConfig, progress: Progress | None = None) -> TrainingResult:
@@ -96,6 +97,7 @@ class _Run:
             raise UserError(f"Unknown model size '{config.model_size}'; use one of "
                             f"{', '.join(PRESETS)}.")
         self.classes = len(self.inputs.class_map)
+        self.warnings += input_warnings(self.inputs)
 
     @property
     def csv_temporary(self) -> str:
@@ -129,9 +131,13 @@ class _Run:
                             "labelled pixels; a classifier needs at least two. Digitise other "
                             "classes too.")
         for c in range(classes):
-            if totals[c] == 0:
-                progress.warn(f"class '{inputs.class_map.names[c]}' has no labelled pixel; the "
-                              "network keeps an output for it but cannot learn it.")
+            if totals[c] == 0:  # logged with the other warnings, and in the report
+                self.warnings.append(
+                    f"CLASS '{inputs.class_map.names[c].upper()}' IS NOT TRAINED: none of its "
+                    "features has a labelled pixel on image data (they lie on nodata, in any "
+                    "band, or outside the image). The network keeps an output for it but never "
+                    "learns it, so the map will not show it. Digitise it where the image has "
+                    "data in every band.")
 
     def plan_validation(self) -> None:
         """One split by whole features, or cross-validation folds when features are few."""
