@@ -55,14 +55,21 @@ def ws(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def unwritable() -> Path:
-    """A folder no one may write into, even root (sysfs refuses new files)."""
-    if os.geteuid() != 0:
-        pytest.skip("the unwritable folder of these tests is for root; see the next fixture")
-    folder = Path("/sys/landcoverunet-test")
+def unwritable(tmp_path_factory) -> Path:
+    """A folder no one may write into: sysfs for root (which ignores permissions), a folder
+    without write permission for anyone else."""
+    if os.geteuid() == 0:
+        folder = Path("/sys/landcoverunet-test")
+        parent = folder.parent
+    else:
+        parent = tmp_path_factory.mktemp("read_only")
+        parent.chmod(0o555)
+        folder = parent / "landcoverunet-test"
     with pytest.raises(OSError):
-        open("/sys/landcoverunet-probe", "x").close()
-    return folder
+        open(parent / "landcoverunet-probe", "x").close()
+    yield folder
+    if os.geteuid() != 0:
+        parent.chmod(0o755)
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -175,3 +182,33 @@ def test_no_traceback_through_qgis_process(qgis_process_ready, ws, unwritable):
         assert "Traceback" not in said, said
         assert re.search(message, said), said
         assert snapshot(ws) == before
+
+
+def test_clean_up_never_raises_and_stale_partials_go(tmp_path, unwritable):
+    from landcoverunet.backend.core.errors import UserError
+    from landcoverunet.backend.core.raster_io import atomic_output, remove_with_sidecars
+    from landcoverunet.backend.core.staging import OutputSet
+
+    remove_with_sidecars(str(tmp_path))           # a folder: cannot be removed, must not raise
+    remove_with_sidecars(str(unwritable / "x.tif"))
+    assert tmp_path.is_dir()
+    with pytest.raises(UserError, match="Cannot create the folder"):
+        with atomic_output(str(unwritable / "x.tif")):
+            pass
+    stale = [tmp_path / ".c.partial-0123abcd.tif", tmp_path / ".c.partial-0123abcd.tif.aux.xml"]
+    other = tmp_path / ".other.partial-0123abcd.tif"
+    for path in stale + [other]:
+        path.write_text("left by a killed run")
+    with atomic_output(str(tmp_path / "c.tif")) as temporary:
+        Path(temporary).write_text("new")
+    assert not any(p.exists() for p in stale) and other.exists()
+    assert (tmp_path / "c.tif").read_text() == "new"
+
+    outputs = OutputSet()                          # a folder where a result must go: nothing moves
+    Path(outputs.temporary(str(tmp_path / "c.tif"))).write_text("newer")
+    (tmp_path / "blocked.csv").mkdir()
+    Path(outputs.temporary(str(tmp_path / "blocked.csv"))).write_text("log")
+    with pytest.raises(UserError, match="is a folder"):
+        outputs.commit()
+    assert (tmp_path / "c.tif").read_text() == "new"
+    assert not [p for p in os.listdir(tmp_path) if ".partial-" in p and "other" not in p]
