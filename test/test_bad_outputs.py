@@ -3,8 +3,8 @@
 Every case runs one of the four algorithms on real files (the bundled sample scene, its polygons
 as GeoPackage and shapefile, a mask, a model) and asserts: a clear message, no traceback, no
 new file, and every input and earlier output unchanged byte for byte (hashed before and after).
-The checks run before any work, so each case takes a fraction of a second; a sample of them also
-runs through qgis_process, where the user would read a traceback if one escaped.
+The checks run before any work, so each case takes a fraction of a second in process; every case
+also runs through qgis_process, where the user would read a traceback if one escaped.
 """
 from __future__ import annotations
 
@@ -168,8 +168,10 @@ def test_bad_outputs_are_refused_before_any_work(plugin, ws, unwritable):
     assert len(cases(ws, unwritable)) >= 40
 
 
+@pytest.mark.slow
 def test_no_traceback_through_qgis_process(qgis_process_ready, ws, unwritable):
-    chosen = cases(ws, unwritable)[::5]
+    """Every case again as a batch user runs it (about 4 s each: QGIS starts every time)."""
+    chosen = cases(ws, unwritable)
     before = snapshot(ws)
     for algorithm, parameters, message in chosen:
         arguments = []

@@ -45,7 +45,6 @@ from .teacher import teach
 from .validated import Validated, validated_run
 
 
-
 def train_unet(config: TrainingConfig, progress: Progress | None = None) -> TrainingResult:
     """Trains (or fine-tunes) a U-Net and writes the model, its CSV log and the report.
 
