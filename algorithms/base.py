@@ -197,4 +197,3 @@ def allowed_range(definition: QgsProcessingParameterNumber) -> str:
     if has_high:
         return f"Allowed: {kind}up to {shown(high)}."
     return "Allowed: whole numbers." if integer else ""
-
