@@ -51,6 +51,7 @@ def ws(tmp_path_factory) -> Path:
     os.symlink(folder / "image.tif", folder / "alias.tif")
     (folder / "sub").mkdir()
     (folder / "folder.tif").mkdir()
+    gdal.BuildVRT(str(folder / "stack.vrt"), [str(folder / "image.tif")]).FlushCache()
     return folder
 
 
@@ -73,12 +74,12 @@ def unwritable(tmp_path_factory) -> Path:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """sha256 of every file under a folder, less the .aux.xml statistics caches that QGIS itself
-    writes beside a raster it loads."""
+    """sha256 of every file under a folder, less the statistics QGIS itself writes when it loads
+    a raster layer (into an .aux.xml beside it, or into a VRT itself)."""
     found = {}
     for root, _, files in os.walk(folder):
         for name in files:
-            if name.endswith(".aux.xml"):
+            if name.endswith((".aux.xml", ".vrt")):
                 continue
             path = os.path.join(root, name)
             if os.path.isfile(path):
@@ -140,6 +141,8 @@ def cases(ws: Path, unwritable: Path) -> list[tuple[str, dict, str]]:
         ("classifyraster", {**classify, "OUTPUT_PROBABILITIES": str(out / "c.tif")}, BOTH),
         ("classifyraster", {**classify, "OUTPUT": str(out / "c.png")}, r"\.tif or \.tiff"),
         ("classifyraster", {**classify, "OUTPUT_PROBABILITIES": image + ".aux.xml"}, BELONGS),
+        ("classifyraster", {**classify, "INPUT": str(ws / "stack.vrt"), "OUTPUT": image},
+         BELONGS + " INPUT"),
         ("classifyraster", {**classify, "OUTPUT": str(unwritable / "c.tif")}, UNWRITABLE),
         ("classifyraster", {**classify, "OUTPUT_CONFIDENCE": str(unwritable / "k.tif")},
          UNWRITABLE),
