@@ -11,6 +11,7 @@ from ..backend.assess.design import (EXPECTED_UA_COMMON, EXPECTED_UA_RARE, MINIM
                                      RARE_SHARE, TARGET_SE)
 from ..backend.assess.sample_points import draw_sample
 from ..backend.core.errors import UserError
+from ..backend.core.output_checks import GPKG_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
 
 
@@ -100,6 +101,8 @@ class AccuracySampleAlgorithm(LandCoverAlgorithm):
         if not output.lower().endswith(".gpkg"):
             raise UserError(f"The sample is written as a GeoPackage, which also stores its "
                             f"sampling design: give '{output}' the extension .gpkg.")
+        self.check_files(parameters, context, [
+            self.output(self.OUTPUT, output, "a GeoPackage", GPKG_EXTENSIONS)])
         size = self.parameterAsInt(parameters, self.SAMPLE_SIZE, context)
         seed = None
         if parameters.get(self.SEED) not in (None, ""):

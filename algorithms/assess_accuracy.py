@@ -14,6 +14,7 @@ from ..backend.assess.adjusted import DESIGN_MODES
 from ..backend.assess.matching import MATCH_MODES
 from ..backend.assess.report import write_report
 from ..backend.core.errors import UserError
+from ..backend.core.output_checks import CSV_EXTENSIONS, HTML_EXTENSIONS
 from ..backend.masks.features import VectorInput
 from .base import FeedbackProgress, LandCoverAlgorithm
 
@@ -123,6 +124,16 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
         reference = self.parameterAsLayer(parameters, self.REFERENCE, context)
         if reference is None:
             raise UserError("Choose the reference: a vector layer of labels or a mask raster.")
+        if classified.providerType() != "gdal":
+            raise UserError("The classified raster must be a file GDAL can read.")
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
+        table = self.parameterAsFileOutput(parameters, self.OUTPUT_TABLE, context) or None
+        area_table = self.parameterAsFileOutput(parameters, self.OUTPUT_AREA_TABLE,
+                                                context) or None
+        self.check_files(parameters, context, [
+            self.output(self.OUTPUT_REPORT, report, "an HTML page", HTML_EXTENSIONS),
+            self.output(self.OUTPUT_TABLE, table, "a CSV table", CSV_EXTENSIONS),
+            self.output(self.OUTPUT_AREA_TABLE, area_table, "a CSV table", CSV_EXTENSIONS)])
         class_field = self.parameterAsString(parameters, self.CLASS_FIELD, context) or None
         name_field = self.parameterAsString(parameters, self.CLASS_NAME_FIELD, context) or None
         vector = raster = None
@@ -143,12 +154,6 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
                 class_field = name_field = None
         else:
             raise UserError("The reference must be a vector layer or a raster layer.")
-        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context)
-        table = self.parameterAsFileOutput(parameters, self.OUTPUT_TABLE, context) or None
-        area_table = self.parameterAsFileOutput(parameters, self.OUTPUT_AREA_TABLE,
-                                                context) or None
-        if classified.providerType() != "gdal":
-            raise UserError("The classified raster must be a file GDAL can read.")
         result = assess_accuracy(
             classified.source(), reference_vector=vector, reference_raster=raster,
             class_field=class_field, class_name_field=name_field,

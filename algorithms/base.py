@@ -13,11 +13,15 @@ import traceback
 from typing import Any
 
 from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProcessingFeedback,
-                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum)
+                       QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
+                       QgsProcessingParameterFile, QgsProcessingParameterMapLayer,
+                       QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
+                       QgsProcessingParameterRasterLayer)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
-from ..backend.core.errors import Cancelled, UserError
+from ..backend.core.errors import Cancelled, UserError, os_reason
+from ..backend.core.output_checks import PlannedOutput, check_outputs
 from .icon import ICON
 
 GROUPS = {"training": "Training", "mapping": "Mapping"}
@@ -106,13 +110,90 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             traceback.clear_frames(error.__traceback__)
             message = str(error) if isinstance(error, UserError) else \
                 "Cancelled by the user: no output was written."
+        except OSError as error:
+            traceback.clear_frames(error.__traceback__)
+            where = f" '{error.filename}'" if error.filename else ""
+            message = (f"The system refused to read or write{where}: {os_reason(error)}. Check "
+                       "that the files exist, the folder is writable and the disk has space.")
+        except MemoryError as error:
+            traceback.clear_frames(error.__traceback__)
+            message = ("Not enough memory. Close other programs, or use a smaller batch size, "
+                       "tile size or extent.")
         raise QgsProcessingException(message)
 
+    def check_files(self, parameters: dict, context, outputs: list[PlannedOutput]) -> None:
+        """Refuses, before any work, outputs that would overwrite any input of this algorithm
+        (every layer and file parameter, with the files that come with it) or each other, that
+        carry the wrong extension, or that cannot be written (see ``output_checks``).
+
+        Each algorithm calls it with its resolved output paths, so the paths checked are the
+        paths written.
+        """
+        check_outputs(outputs, self.input_paths(parameters, context))
+
+    def input_paths(self, parameters: dict, context) -> list[tuple[str, str]]:
+        """(parameter name, file) of everything this algorithm reads, from its definitions, so
+        that no input can be forgotten."""
+        found: list[tuple[str, str]] = []
+        for definition in self.parameterDefinitions():
+            name = definition.name()
+            if definition.isDestination() or parameters.get(name) in (None, ""):
+                continue
+            if isinstance(definition, QgsProcessingParameterMultipleLayers):
+                found += [(name, layer.source()) for layer in
+                          self.parameterAsLayerList(parameters, name, context) or []]
+            elif isinstance(definition, (QgsProcessingParameterRasterLayer,
+                                         QgsProcessingParameterMapLayer)):
+                layer = self.parameterAsLayer(parameters, name, context)
+                if layer is not None:
+                    found.append((name, layer.source()))
+            elif isinstance(definition, QgsProcessingParameterFile):
+                path = self.parameterAsFile(parameters, name, context)
+                if path:
+                    found.append((name, path))
+        return found
+
+    def output(self, name: str, path: str | None, kind: str, extensions: tuple[str, ...],
+               companions: tuple[str, ...] = (), folder: bool = False) -> PlannedOutput:
+        """A planned output labelled with its parameter's name and description."""
+        definition = self.parameterDefinition(name)
+        label = f"{name} ({definition.description()})" if definition is not None else name
+        return PlannedOutput(label, path or "", kind, extensions, companions, folder)
+
     def set_parameter_help(self, texts: dict[str, str]) -> None:
-        """Gives each named parameter its help text (shown in the dialog and qgis_process)."""
+        """Gives each named parameter its help text (shown in the dialog and qgis_process), and
+        each number its allowed range: QGIS itself only says "Incorrect parameter value"."""
         for name, text in texts.items():
-            self.parameterDefinition(name).setHelp(self.tr(text))
+            definition = self.parameterDefinition(name)
+            help_text = self.tr(text)
+            if isinstance(definition, QgsProcessingParameterNumber) and allowed_range(definition):
+                help_text += " " + self.tr(allowed_range(definition))
+            definition.setHelp(help_text)
 
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""
         raise NotImplementedError
+
+
+UNBOUNDED = 1e15
+"""Bounds beyond this are QGIS's "no limit" (the largest double or integer)."""
+
+
+def allowed_range(definition: QgsProcessingParameterNumber) -> str:
+    """A number parameter's allowed values in words ("Allowed: whole numbers 1 to 10000."), or
+    "" when any number is allowed."""
+    integer = definition.dataType() == QgsProcessingParameterNumber.Integer
+
+    def shown(value: float) -> str:
+        return str(int(value)) if integer else f"{value:g}"
+
+    low, high = definition.minimum(), definition.maximum()
+    has_low, has_high = abs(low) < UNBOUNDED, abs(high) < UNBOUNDED
+    kind = "whole numbers " if integer else ""
+    if has_low and has_high:
+        return f"Allowed: {kind}{shown(low)} to {shown(high)}."
+    if has_low:
+        return f"Allowed: {kind}from {shown(low)}."
+    if has_high:
+        return f"Allowed: {kind}up to {shown(high)}."
+    return "Allowed: whole numbers." if integer else ""

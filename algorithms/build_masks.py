@@ -12,6 +12,9 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 
 from ..backend.core.class_map import ClassMap
 from ..backend.core.errors import UserError
+from ..backend.core.feature_ids import sidecar_path
+from ..backend.core.output_checks import JSON_EXTENSIONS
+from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from ..backend.masks.burn import OVERLAP_RULES, build_mask
 from ..backend.masks.features import VectorInput
 from .base import FeedbackProgress, LandCoverAlgorithm
@@ -94,6 +97,12 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         layers = self.parameterAsLayerList(parameters, self.VECTORS, context)
         if not layers:
             raise UserError("Choose at least one label layer.")
+        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
+        json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_CLASS_MAP, context) or None
+        self.check_files(parameters, context, [
+            self.output(self.OUTPUT, output, "a GeoTIFF", GTIFF_EXTENSIONS,
+                        (sidecar_path(output),) if output else ()),
+            self.output(self.OUTPUT_CLASS_MAP, json_path, "JSON", JSON_EXTENSIONS)])
         vectors = []
         for layer in layers:
             path, layer_name = QgsProcessingUtils.convertToCompatibleFormatAndLayerName(
@@ -109,8 +118,6 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
                 ".json") else ClassMap.read_from_raster(class_map_path))
             if existing is None:
                 raise UserError(f"'{class_map_path}' carries no class map.")
-        output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
-        json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_CLASS_MAP, context) or None
         result = build_mask(
             image.source(), vectors, output,
             class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context) or None,

@@ -11,6 +11,7 @@ from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterEnum,
 from ..backend.core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_MODES, TTA_NONE
 from ..backend.classify.run import DEFAULT_BATCH_SIZE, classify_raster
 from ..backend.core.errors import UserError
+from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
 from .styling import ClassPaletteStyler
 
@@ -98,9 +99,10 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
                                                  context) or None
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES,
                                                     context) or None
-        for path in (output, confidence, probabilities):
-            if path and not path.lower().endswith((".tif", ".tiff")):
-                raise UserError(f"Outputs are GeoTIFFs: give '{path}' the extension .tif.")
+        self.check_files(parameters, context, [
+            self.output(name, path, "a GeoTIFF", GTIFF_EXTENSIONS)
+            for name, path in ((self.OUTPUT, output), (self.OUTPUT_CONFIDENCE, confidence),
+                               (self.OUTPUT_PROBABILITIES, probabilities))])
         result = classify_raster(
             image.source(), model, output, overlap=overlap,
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),

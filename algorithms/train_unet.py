@@ -15,7 +15,10 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
 
 from ..backend.core.choices import DEVICES, LOSSES, MODEL_SIZES
 from ..backend.core.errors import UserError
-from ..backend.training.config import CROSS_VALIDATION_BELOW, FOLDS, NEAR_BEST, config_default
+from ..backend.core.model_file import MODEL_EXTENSIONS
+from ..backend.core.output_checks import HTML_EXTENSIONS
+from ..backend.training.config import (CROSS_VALIDATION_BELOW, FOLDS, NEAR_BEST, cancelled_name,
+                                       config_default, model_companions)
 from ..backend.training.teacher import NEIGHBOURHOODS
 from .base import FeedbackProgress, LandCoverAlgorithm
 
@@ -83,7 +86,9 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         "alone. Each epoch is a fixed number of sampled windows; the epoch with the best "
         "validation mIoU is chosen and training stops early when it stalls; then the model is "
         "trained again on all features for that many epochs. Cancel stops after the current "
-        "batch and still writes the best model so far.\n\n"
+        "batch and writes the best model so far beside the output, as <name>.cancelled.keras: "
+        "a cancelled run never replaces an earlier model. The model, its epoch log and the "
+        "report replace earlier ones together, only once all three are written.\n\n"
         "Runs on the GPU (mixed precision) when TensorFlow sees one, otherwise on the CPU. The "
         "report shows learning curves, per-class scores, the confusion matrix and validation "
         "tiles; a CSV of epochs is written beside the model.")
@@ -191,9 +196,17 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         tensorboard = None
         if parameters.get(self.TENSORBOARD_DIR):
             tensorboard = self.parameterAsFileOutput(parameters, self.TENSORBOARD_DIR, context)
+        model_path = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
+        report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        self.check_files(parameters, context, [
+            self.output(self.OUTPUT_MODEL, model_path, "a Keras model", MODEL_EXTENSIONS,
+                        tuple(model_companions(model_path)) if model_path else ()),
+            self.output(self.OUTPUT_REPORT, report, "an HTML page", HTML_EXTENSIONS,
+                        (cancelled_name(report),) if report else ()),
+            self.output(self.TENSORBOARD_DIR, tensorboard, "", (), folder=True)])
         config = TrainingConfig(
             images=[image.source()] + extra_images, masks=[mask.source()] + extra_masks,
-            output_model=self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context),
+            output_model=model_path,
             bands=self.parameterAsInts(parameters, self.BANDS, context) or None,
             tile_size=self.parameterAsInt(parameters, self.TILE_SIZE, context),
             model_size=MODEL_SIZES[self.parameterAsEnum(parameters, self.MODEL_SIZE, context)],
@@ -213,8 +226,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
             device=DEVICES[self.parameterAsEnum(parameters, self.DEVICE, context)],
-            output_report=self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT,
-                                                      context) or None,
+            output_report=report,
             tensorboard_dir=tensorboard or None)
         result = train_unet(config, FeedbackProgress(feedback))
         return {self.OUTPUT_MODEL: result.model_path, self.OUTPUT_REPORT: result.report_path,
@@ -302,7 +314,9 @@ PARAMETER_HELP = {
     TrainUNetAlgorithm.DEVICE: "Where to train. Automatic uses the GPU when TensorFlow sees one "
                                "(mixed precision), else the CPU.",
     TrainUNetAlgorithm.OUTPUT_MODEL: "The .keras model file. A CSV log of epochs is written "
-                                     "beside it (<name>_epochs.csv).",
+                                     "beside it (<name>_epochs.csv). A cancelled run writes "
+                                     "<name>.cancelled.keras instead and leaves an existing "
+                                     "<name>.keras as it was.",
     TrainUNetAlgorithm.OUTPUT_REPORT: "An HTML report: learning curves, per-class scores, the "
                                       "confusion matrix and validation tiles.",
     TrainUNetAlgorithm.TENSORBOARD_DIR: "Optionally, a folder for a TensorBoard log of the same "

@@ -244,6 +244,35 @@ def test_empty_layer_and_too_many_classes(plugin, tmp_path):
         assert not out.exists() or os.listdir(out) == []
 
 
+def test_null_classes_and_empty_geometries_are_named_not_blamed_on_the_crs(plugin, tmp_path):
+    """Every class NULL, or every geometry empty: the message says so, not 'check the CRS'."""
+    srs = osr.SpatialReference()
+    srs.ImportFromEPSG(3358)
+    path = str(tmp_path / "broken.gpkg")
+    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
+    for name, geometry, cls in (("nulls", "POLYGON((630600 227000,630900 227000,630900 227200,"
+                                          "630600 227200,630600 227000))", None),
+                                ("empties", "POLYGON EMPTY", "water")):
+        layer = source.CreateLayer(name, srs, ogr.wkbPolygon)
+        layer.CreateField(ogr.FieldDefn("cls", ogr.OFTString))
+        for _ in range(3):
+            feature = ogr.Feature(layer.GetLayerDefn())
+            if cls:
+                feature.SetField("cls", cls)
+            feature.SetGeometry(ogr.CreateGeometryFromWkt(geometry))
+            layer.CreateFeature(feature)
+    source = None
+    out = tmp_path / "out"
+    for layer, message in (("nulls", r"3 have no class value \(NULL\) in the field 'cls'.*"
+                                      r"Fill in the class"),
+                           ("empties", "3 have an empty, missing or broken geometry")):
+        with pytest.raises(QgsProcessingException, match=message) as error:
+            run(tmp_path, INPUT=str(NC / "strata.tif"), VECTORS=[f"{path}|layername={layer}"],
+                CLASS_FIELD="cls", OUTPUT=str(out / "mask.tif"))
+        assert "CRS" not in str(error.value)
+        assert not out.exists() or os.listdir(out) == []
+
+
 def test_memory_layer_and_lines_in_metres_on_geographic_grid(plugin, tmp_path):
     """A layer QGIS holds in memory is exported for the backend; widths stay metres."""
     layer = QgsVectorLayer(str(SOLARIS / "sample_roads_for_masking.geojson"), "roads", "ogr")

@@ -83,6 +83,10 @@ def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
     report = dict(installation_report("3.22"))
     assert report["GDAL"].startswith("3.") and report["TensorFlow"].startswith("2.17")
     assert report["GPU"]
+    assert report["Keras"].startswith("3.") and "older than" not in report["Keras"]
+    from landcoverunet.backend.core.deps import keras_is_safe
+    assert keras_is_safe("3.14.0") and keras_is_safe("3.15.1") and keras_is_safe("4.0")
+    assert not keras_is_safe("3.8.0") and not keras_is_safe("3.13.2rc1")
 
 
 def test_algorithm_reference_page_is_up_to_date(plugin):

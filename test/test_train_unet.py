@@ -105,19 +105,23 @@ def test_cancel_keeps_best_model_and_init_model_resumes(plugin, nc_stack, nc_mas
                                       OUTPUT_MODEL=str(first), **{**TINY, "EPOCHS": 20}),
                             feedback=feedback)
     from landcoverunet.backend.core.model_file import load_model, read_metadata
-    assert first.is_file() and result["EPOCHS_RUN"] <= 2
-    metadata = read_metadata(str(first))
+    cancelled = tmp_path / "first.cancelled.keras"   # a cancelled run writes beside the output
+    assert result["OUTPUT_MODEL"] == str(cancelled) and cancelled.is_file()
+    assert not first.exists() and result["EPOCHS_RUN"] <= 2
+    assert result["OUTPUT_CSV"] == str(tmp_path / "first.cancelled_epochs.csv")
+    metadata = read_metadata(str(cancelled))
     assert metadata.metrics["cancelled"] is True
-    assert "best so far" in feedback.textLog()
-    model, _ = load_model(str(first))
+    assert "best so far" in feedback.textLog() and "first.cancelled.keras" in feedback.textLog()
+    model, _ = load_model(str(cancelled))
     assert model.output_shape[-1] == 7
 
     second = tmp_path / "second.keras"
     resumed = processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
-                                       OUTPUT_MODEL=str(second), INIT_MODEL=str(first),
+                                       OUTPUT_MODEL=str(second), INIT_MODEL=str(cancelled),
                                        MODEL_SIZE=1, **{**TINY, "EPOCHS": 1}))
     again = read_metadata(str(second))
-    assert resumed["EPOCHS_RUN"] == 1 and again.metrics["init_model"] == "first.keras"
+    assert resumed["EPOCHS_RUN"] == 1
+    assert again.metrics["init_model"] == "first.cancelled.keras"
     assert again.mean == metadata.mean and again.architecture == metadata.architecture
 
 

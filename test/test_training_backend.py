@@ -527,6 +527,8 @@ def test_cancel_during_the_final_fit_writes_the_validated_model(tmp_path):
     progress = CancelAtFinalFit(quiet=True)
     result = train_unet(TrainingConfig([image], [mask], str(model), epochs=2,
                                        steps_per_epoch=2, batch_size=4, seed=1), progress)
+    model = tmp_path / "model.cancelled.keras"   # a cancelled run writes beside the output
+    assert result.model_path == str(model) and not (tmp_path / "model.keras").exists()
     assert model.is_file() and result.epochs_run == 2
     assert read_metadata(str(model)).metrics["final_fit"] is False
     assert any("final fit was cancelled" in m for m in progress.warnings)

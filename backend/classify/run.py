@@ -28,7 +28,9 @@ from ..core.choices import TTA_MODES, TTA_NONE, size_multiple
 from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import UserError
 from ..core.grid import Grid, same_crs
-from ..core.model_file import ModelMetadata, load_model, read_metadata
+from ..core.model_file import ModelMetadata, check_network, load_model, read_metadata
+from ..core.input_warnings import fill_warning
+from ..core.model_safety import check_model_archive
 from ..core.normalization import inverse_std
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.raster_io import atomic_output, open_raster
@@ -126,6 +128,9 @@ def check_image(dataset: Any, metadata: ModelMetadata, name: str, progress: Prog
         progress.warn(f"'{name}' holds {dtype} pixels but the model was trained on {trained} "
                       "pixels: check that both have the same scaling (e.g. reflectance vs DN).")
     _check_georeference(dataset, metadata, name, progress)
+    fill = fill_warning(dataset.GetDescription(), metadata.bands, name)
+    if fill:
+        progress.warn(fill)
 
 
 def _numpy_dtype(gdal_name: str) -> str:
@@ -197,6 +202,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     if os.path.abspath(image_path) in paths or len(set(paths)) < len(paths):
         raise UserError("Each output needs its own file, other than the image.")
     metadata = read_metadata(model_path)
+    check_model_archive(model_path)  # before any work: a refused file should cost nothing
     name = os.path.basename(image_path)
     dataset = open_raster(image_path)
     check_image(dataset, metadata, name, progress)
@@ -225,7 +231,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         progress.info(f"Loading the model {os.path.basename(model_path)} ...")
         model, _ = load_model(model_path)
     ids = channel_class_ids(metadata)
-    _check_model(model, metadata, ids)
+    check_network(model, metadata, model_path)
     class_map = metadata.classes
     classes_only = not confidence_path and not probabilities_path
     predictor = make_predictor(model, tta, mean=metadata.mean, scale=inverse_std(metadata.std),
@@ -270,10 +276,3 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     return ClassifyResult(output_path, confidence_path, probabilities_path, class_map, per_class,
                           nodata, (cols[0].size, rows[0].size), overlap, total, seconds)
 
-
-def _check_model(model: Any, metadata: ModelMetadata, ids: list[int]) -> None:
-    inputs, outputs = model.input_shape[-1], model.output_shape[-1]
-    if inputs != len(metadata.bands) or outputs != len(ids):
-        raise UserError(f"The model file is inconsistent: the network takes {inputs} bands and "
-                        f"gives {outputs} classes, its metadata says {len(metadata.bands)} bands "
-                        f"and {len(ids)} classes. Train it again.")

@@ -9,18 +9,33 @@ import importlib
 import importlib.util
 import os
 
+SAFE_KERAS = (3, 14)
+"""The first Keras that fixes every known way for a crafted model file to run code when it is
+loaded (CVE-2025-1550 ... CVE-2026-1462). Older ones still work: the plugin checks model files
+itself (``model_safety``), but the installation check asks to upgrade."""
+
 INSTALL_HELP = (
-    "Training and classification need TensorFlow (with Keras 3; training also scikit-learn) in "
-    "the Python that QGIS runs. "
+    "Training and classification need TensorFlow (with Keras 3.14 or later; training also "
+    "scikit-learn) in the Python that QGIS runs. "
     "Install it, then restart QGIS:\n"
     "- Windows (OSGeo4W / QGIS installer): open the 'OSGeo4W Shell' as administrator and run "
-    "  python -m pip install tensorflow-cpu==2.17.1 scikit-learn\n"
+    "  python -m pip install tensorflow-cpu==2.17.1 \"keras>=3.14\" scikit-learn\n"
     "- macOS (official QGIS.app): /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip "
-    "install --user tensorflow==2.17.1 scikit-learn\n"
+    "install --user tensorflow==2.17.1 \"keras>=3.14\" scikit-learn\n"
     "- Linux (Debian/Ubuntu packages): python3 -m venv --system-site-packages ~/.qgis-tf && "
-    "~/.qgis-tf/bin/pip install tensorflow-cpu==2.17.1 scikit-learn 'numpy<2', then make QGIS "
+    "~/.qgis-tf/bin/pip install tensorflow-cpu==2.17.1 'keras>=3.14' scikit-learn 'numpy<2', "
+    "then make QGIS "
     "see it (see the plugin README, 'TensorFlow in QGIS's Python').\n"
     "Check in the QGIS Python console: import tensorflow, keras; print(tensorflow.__version__)")
+
+
+def keras_is_safe(version: str) -> bool:
+    """Whether a Keras version has all the model-file fixes of :data:`SAFE_KERAS`."""
+    numbers = []
+    for part in version.split(".")[:2]:
+        digits = "".join(c for c in part if c.isdigit())
+        numbers.append(int(digits) if digits else 0)
+    return tuple(numbers) >= SAFE_KERAS
 
 
 def keras_available() -> bool:

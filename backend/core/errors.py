@@ -11,3 +11,9 @@ class UserError(Exception):
 
 class Cancelled(Exception):
     """The user asked to stop; whatever was finished has been kept."""
+
+
+def os_reason(error: OSError) -> str:
+    """An OS error in words, without its Python name ("Read-only file system"), for messages
+    that name the file and say what to do."""
+    return error.strerror or str(error) or type(error).__name__

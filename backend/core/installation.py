@@ -7,7 +7,7 @@ from __future__ import annotations
 import platform
 import sys
 
-from .deps import INSTALL_HELP, keras_available, require_keras
+from .deps import INSTALL_HELP, SAFE_KERAS, keras_available, keras_is_safe, require_keras
 from .device import list_gpus
 from .version import plugin_version
 
@@ -32,7 +32,11 @@ def installation_report(qgis_version: str = "") -> list[tuple[str, str]]:
     try:
         keras = require_keras()
         backend = keras.backend.backend()
-        rows.append(("Keras", f"{keras.__version__} (backend: {backend})"))
+        safe = "" if keras_is_safe(keras.__version__) else (
+            f"; older than {'.'.join(map(str, SAFE_KERAS))}, which fixes ways for a crafted "
+            "model file to run code: upgrade with python -m pip install \"keras>=3.14\" "
+            "(needs Python 3.11 or later)")
+        rows.append(("Keras", f"{keras.__version__} (backend: {backend}){safe}"))
         rows.append(("GPU", usable_gpus(backend)))
         if backend == "tensorflow":  # Keras has imported it
             rows.insert(-2, ("TensorFlow", sys.modules["tensorflow"].__version__))

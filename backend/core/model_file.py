@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import zipfile
 from dataclasses import asdict, dataclass, field
@@ -16,10 +17,13 @@ from typing import Any
 
 from .class_map import ClassMap
 from .errors import UserError
+from .model_safety import check_model_archive
 from .raster_io import atomic_output
 from .version import plugin_version
 
 METADATA_ENTRY = "landcoverunet.json"
+MODEL_EXTENSIONS = (".keras",)
+"""Keras 3 writes and reads its zip format only under this extension."""
 FORMAT_VERSION = 1
 
 
@@ -91,26 +95,102 @@ def save_model(model: Any, path: str, metadata: ModelMetadata) -> None:
             archive.writestr(METADATA_ENTRY, metadata.to_json())
 
 
+MAX_DEPTH = 8
+"""Deeper than any preset (``models/presets.py``); a deeper claim in a file is not believed."""
+
+
 def read_metadata(path: str) -> ModelMetadata:
-    """Reads a model file's metadata without importing TensorFlow or Keras."""
+    """Reads a model file's metadata without importing TensorFlow or Keras, and refuses
+    metadata that cannot be right (see :func:`check_metadata`)."""
     if not os.path.isfile(path):
         raise UserError(f"The model file '{path}' does not exist.")
     try:
         with zipfile.ZipFile(path) as archive:
-            return ModelMetadata.from_json(archive.read(METADATA_ENTRY).decode("utf-8"))
-    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError):
+            metadata = ModelMetadata.from_json(archive.read(METADATA_ENTRY).decode("utf-8"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError, AttributeError,
+            UnicodeDecodeError, OSError, RuntimeError, NotImplementedError):
         raise UserError(f"'{path}' is not a model trained by Land Cover U-Net "
                         "(a .keras file from 'Train U-Net').") from None
+    check_metadata(metadata, path)
+    return metadata
+
+
+def check_metadata(metadata: ModelMetadata, path: str) -> None:
+    """Refuses metadata no training run writes: a classification with it would divide by zero,
+    read bands that are not there, or write class ids that do not fit the output.
+
+    Raises:
+        UserError: naming the first impossible value.
+    """
+    def refuse(what: str) -> None:
+        raise UserError(f"The model file '{path}' has impossible metadata ({what}): it was "
+                        "not written by 'Train U-Net' or was altered. Train the model again.")
+
+    bands, count = metadata.bands, metadata.band_count
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        refuse(f"band count {count!r}")
+    if (not isinstance(bands, list) or not bands
+            or not all(isinstance(b, int) and not isinstance(b, bool) for b in bands)):
+        refuse(f"bands {bands!r}")
+    if any(not 1 <= b <= count for b in bands) or len(set(bands)) != len(bands):
+        refuse(f"bands {bands} of a {count}-band image")
+    for name, values in (("mean", metadata.mean), ("standard deviation", metadata.std)):
+        if (not isinstance(values, list) or len(values) != len(bands) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                for v in values)):
+            refuse(f"{name} {values!r} for {len(bands)} bands")
+    if any(v <= 0 for v in metadata.std):
+        refuse(f"a standard deviation of {min(metadata.std):g}")
+    architecture = metadata.architecture if isinstance(metadata.architecture, dict) else {}
+    depth = architecture.get("depth", 0)
+    if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_DEPTH:
+        refuse(f"network depth {depth!r}")
+    tile = metadata.tile_size
+    if not isinstance(tile, int) or isinstance(tile, bool) or tile < max(1, 2 ** depth):
+        refuse(f"tile size {tile!r}")
+    classes = metadata.class_map.get("classes") if isinstance(metadata.class_map, dict) else None
+    if not isinstance(classes, list) or not classes:
+        refuse("no classes")
+    try:
+        class_map = ClassMap.from_dict(metadata.class_map)
+    except UserError as error:
+        refuse(str(error).rstrip("."))
+    if [int(c["id"]) for c in classes] != class_map.ids:
+        refuse("class ids out of order")
 
 
 def load_model(path: str) -> tuple[Any, ModelMetadata]:
-    """Loads the network (with ``safe_mode=True``) and its metadata."""
+    """Loads the network and its metadata, after checking both.
+
+    The archive's configuration is checked against the plugin's allowlist before Keras reads
+    it (``model_safety``), and Keras then loads with ``safe_mode=True``; any failure of Keras
+    (a truncated weights file, a layer it cannot build) becomes a :class:`UserError`, so
+    Keras's own advice (such as passing ``safe_mode=False``) never reaches the user.
+    """
     from .deps import require_keras
 
     metadata = read_metadata(path)
+    check_model_archive(path)
     keras = require_keras()
     from ...models import custom_objects  # registers the serialisable losses and metrics
 
-    model = keras.saving.load_model(path, compile=False, safe_mode=True,
-                                    custom_objects=custom_objects())
+    try:
+        model = keras.saving.load_model(path, compile=False, safe_mode=True,
+                                        custom_objects=custom_objects())
+    except Exception as error:  # noqa: BLE001  (any failure inside Keras means a bad file)
+        raise UserError(f"The model file '{path}' could not be loaded: its network or weights "
+                        f"are damaged or incomplete ({type(error).__name__}). Train the model "
+                        "again or copy the file again.") from None
+    check_network(model, metadata, path)
     return model, metadata
+
+
+def check_network(model: Any, metadata: ModelMetadata, path: str) -> None:
+    """Refuses a network whose inputs or outputs disagree with its metadata."""
+    inputs, outputs = model.input_shape[-1], model.output_shape[-1]
+    classes = len(metadata.class_map["classes"])
+    if inputs != len(metadata.bands) or outputs != classes:
+        raise UserError(f"The model file '{path}' is inconsistent: the network takes {inputs} "
+                        f"bands and gives {outputs} classes, its metadata says "
+                        f"{len(metadata.bands)} bands and {classes} classes. It was not "
+                        "written by 'Train U-Net' or was altered; train it again.")

@@ -7,16 +7,21 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import uuid
 from typing import Iterator
 
 import numpy as np
 
-from .errors import UserError
+from .errors import UserError, os_reason
 
 GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
                  "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
 """Creation options of every GeoTIFF the plugin writes: tiled, DEFLATE-compressed on all cores."""
+GTIFF_EXTENSIONS = (".tif", ".tiff")
+"""What a GeoTIFF output may be called."""
+RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")
+"""Files GDAL may write beside a raster: removed with it, and never an output over an input's."""
 
 
 @contextlib.contextmanager
@@ -25,27 +30,72 @@ def atomic_output(path: str) -> Iterator[str]:
 
     Args:
         path: the final file path. Its folder is created if missing.
+
+    Raises:
+        UserError: when the folder cannot be created or the file cannot be moved into place
+            (naming the file and the reason); the temporary file is then removed.
     """
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
-    os.makedirs(folder, exist_ok=True)
-    base, ext = os.path.splitext(os.path.basename(path))
-    temporary = os.path.join(folder, f".{base}.partial-{uuid.uuid4().hex[:8]}{ext}")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"Cannot create the folder '{folder}' ({os_reason(error)}). "
+                        "Choose a folder you may write to.") from None
+    remove_stale_partials(path)  # what a killed run left behind
+    temporary = partial_name(path, uuid.uuid4().hex[:8])
     try:
         yield temporary
     except BaseException:
         remove_with_sidecars(temporary)
         raise
-    remove_with_sidecars(path)
-    os.replace(temporary, path)
-    if os.path.exists(temporary + ".aux.xml"):
-        os.replace(temporary + ".aux.xml", path + ".aux.xml")
+    try:
+        remove_with_sidecars(path)
+        os.replace(temporary, path)
+        if os.path.exists(temporary + ".aux.xml"):
+            os.replace(temporary + ".aux.xml", path + ".aux.xml")
+    except OSError as error:
+        remove_with_sidecars(temporary)
+        raise UserError(f"Cannot write '{path}' ({os_reason(error)}). Check that the "
+                        "folder is writable and the disk has space.") from None
+
+
+def partial_name(path: str, tag: str) -> str:
+    """The hidden temporary name of an output while it is written: ``.<stem>.partial-<tag><ext>``
+    beside it."""
+    base, ext = os.path.splitext(os.path.basename(path))
+    return os.path.join(os.path.dirname(os.path.abspath(path)), f".{base}.partial-{tag}{ext}")
+
+
+def remove_stale_partials(path: str) -> list[str]:
+    """Removes the temporary files of ``path`` that an earlier, killed run left behind (and
+    their sidecars). Never raises.
+
+    Returns:
+        the names removed.
+    """
+    base, ext = os.path.splitext(os.path.basename(path))
+    pattern = re.compile(re.escape(f".{base}.partial-") + "[0-9a-f]{8}" + re.escape(ext)
+                         + "(" + "|".join(re.escape(s) for s in RASTER_SIDECARS) + ")?$")
+    folder = os.path.dirname(os.path.abspath(path))
+    removed = []
+    with contextlib.suppress(OSError):
+        for name in sorted(os.listdir(folder)):
+            if pattern.match(name):
+                with contextlib.suppress(OSError):
+                    os.remove(os.path.join(folder, name))
+                    removed.append(name)
+    return removed
 
 
 def remove_with_sidecars(path: str) -> None:
-    """Removes a raster and the sidecar files GDAL may have written beside it."""
-    for candidate in (path, path + ".aux.xml", path + ".ovr", path + ".msk"):
-        with contextlib.suppress(FileNotFoundError):
+    """Removes a raster and the sidecar files GDAL may have written beside it.
+
+    Never raises: it runs while cleaning up after another error, which must stay the one the
+    user reads; a file that cannot be removed is left.
+    """
+    for candidate in (path, *(path + suffix for suffix in RASTER_SIDECARS)):
+        with contextlib.suppress(OSError):
             os.remove(candidate)
 
 

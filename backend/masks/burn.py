@@ -85,11 +85,7 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
     for line in stats.describe():
         progress.info(line)
     if not shapes:
-        raise UserError(
-            "None of the features overlaps the image"
-            + (f" ({stats.outside} lie outside it)" if stats.outside else "")
-            + ". Check that the layers and the image cover the same place and that each "
-            "layer's CRS is right.")
+        raise UserError(stats.why_none_usable(class_field))
     classes = ClassMap.from_codes(stats.codes.keys(), names, existing=class_map)
     ids = {code: classes.id_for_code(code) for code in stats.codes}
     missing = [code for code, class_id in ids.items() if class_id is None]

@@ -68,6 +68,37 @@ class FeatureStats:
                 lines.append(f"{count} {label}")
         return lines
 
+    def why_none_usable(self, class_field: str | None) -> str:
+        """Why no feature could be burnt, in words, with what to do: the features may all lie
+        outside the image, but they may as well all lack a class or a geometry, and telling
+        those users to check their CRS would send them the wrong way."""
+        reasons, advice = [], []
+        if self.null_class:
+            reasons.append(f"{self.null_class} have no class value (NULL)"
+                           + (f" in the field '{class_field}'" if class_field else ""))
+            advice.append("fill in the class of each feature, or choose the field that holds "
+                          "the classes (CLASS_FIELD)")
+        if self.empty or self.unrepairable:
+            reasons.append(f"{self.empty + self.unrepairable} have an empty, missing or "
+                           "broken geometry")
+            advice.append("digitise those features again (or check that the right layer was "
+                          "chosen)")
+        if self.untransformable:
+            reasons.append(f"{self.untransformable} cannot be transformed to the image's CRS")
+            advice.append("check each layer's CRS")
+        if self.outside:
+            reasons.append(f"{self.outside} lie outside it")
+            advice.append("check that the layers and the image cover the same place and that "
+                          "each layer's CRS is right")
+        if not reasons or reasons == [f"{self.outside} lie outside it"]:
+            return ("None of the features overlaps the image"
+                    + (f" ({self.outside} lie outside it)" if self.outside else "")
+                    + ". Check that the layers and the image cover the same place and that "
+                    "each layer's CRS is right.")
+        todo = "; ".join(advice)
+        return (f"None of the features can be burnt into the mask: {'; '.join(reasons)}. "
+                + todo[0].upper() + todo[1:] + ".")
+
 
 def read_shapes(vectors: list[VectorInput], grid: Grid, class_field: str | None,
                 class_name_field: str | None, line_width: float,

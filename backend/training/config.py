@@ -3,6 +3,7 @@ the schedule and of validation (one owner for each; the Train U-Net algorithm re
 here through :func:`config_default`)."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -121,6 +122,24 @@ class TrainingResult:
 def config_default(name: str) -> Any:
     """The default of a :class:`TrainingConfig` setting (the algorithm shows the same)."""
     return TrainingConfig.__dataclass_fields__[name].default
+
+
+CANCELLED = ".cancelled"
+"""Inserted before the extension of a cancelled run's files (``model.cancelled.keras``): a
+cancelled run never replaces a finished one's files, it writes beside them."""
+
+
+def cancelled_name(path: str) -> str:
+    """Where a cancelled run writes what it was asked to write at ``path``."""
+    stem, ext = os.path.splitext(path)
+    return stem + CANCELLED + ext
+
+
+def model_companions(model_path: str) -> list[str]:
+    """The other files a run that writes ``model_path`` may write: its epoch log, and a
+    cancelled run's model and log (the algorithm checks that none of them is an input)."""
+    return [csv_path_for(model_path), cancelled_name(model_path),
+            csv_path_for(cancelled_name(model_path))]
 
 
 def csv_path_for(model_path: str) -> str:

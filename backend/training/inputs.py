@@ -2,6 +2,7 @@
 class maps, and a starting model. Every problem is a :class:`UserError` that says what to do."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from ..core.class_map import ClassMap
 from ..core.errors import UserError
 from ..core.grid import same_crs
 from ..core.model_file import ModelMetadata, read_metadata
+from ..core.model_safety import check_model_archive
 from ..core.raster_io import open_raster
 from .config import TrainingConfig
 
@@ -126,8 +128,10 @@ def merge_class_maps(maps: list[ClassMap], paths: list[str]) -> ClassMap:
 
 
 def check_init_model(path: str, inputs: Inputs, bands_given: bool) -> ModelMetadata:
-    """Reads the starting model's metadata and checks it fits these bands and classes."""
+    """Reads the starting model's metadata and checks it fits these bands and classes, and that
+    the file holds nothing but a plugin U-Net (before any work; it is loaded much later)."""
     metadata = read_metadata(path)
+    check_model_archive(path)
     if not bands_given and len(metadata.bands) <= inputs.band_count and all(
             1 <= b <= inputs.band_count for b in metadata.bands):
         inputs.bands = list(metadata.bands)
@@ -145,3 +149,15 @@ def check_init_model(path: str, inputs: Inputs, bands_given: bool) -> ModelMetad
             f"({', '.join(inputs.class_map.names)}). Build the masks with the model's class map "
             "or train without INIT_MODEL.")
     return metadata
+
+
+def input_warnings(inputs: Inputs) -> list[str]:
+    """What the checked inputs would train on without a word: fill without nodata, images of
+    different types or scales, mask ids the class map does not name."""
+    from ..core.input_warnings import fill_warning, mixed_images_warning, unknown_ids_warning
+
+    found = [fill_warning(image, inputs.bands, os.path.basename(image))
+             for image in inputs.images]
+    found.append(mixed_images_warning(inputs.images, inputs.bands))
+    found += [unknown_ids_warning(mask, inputs.class_map.ids) for mask in inputs.masks]
+    return [warning for warning in found if warning]

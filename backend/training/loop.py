@@ -51,14 +51,16 @@ class EpochLoop:
                  inputs: Inputs, weights: list[float], bar: Progress, log: Progress,
                  fit_epochs: int = 0, fixed_epochs: int = 0,
                  deadline_share: float = VALIDATED_SHARE, name: str = "",
-                 plan: list[int] | None = None) -> None:
+                 plan: list[int] | None = None, csv_path: str | None = None) -> None:
         """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
         same schedule and keeps the final (averaged) weights. With ``fixed_epochs`` it validates
         every epoch but runs exactly that many (no early stop, no deadline). Without either it
         stops early, or once it has used ``deadline_share`` of the time limit, and shortens its
         learning-rate schedule when the limit will not let it reach its last epoch. ``plan``:
         the epoch plan of the run this one repeats (``EpochPlan.planned``), so that it sees the
-        same learning rates. ``name`` prefixes its log lines (a fold)."""
+        same learning rates. ``name`` prefixes its log lines (a fold). ``csv_path`` is where the
+        epoch log is written while training (the run's hidden temporary name; by default beside
+        the model)."""
         from ...models.losses import make_loss
         from ...models.metrics import MaskedMeanIoU
 
@@ -78,7 +80,7 @@ class EpochLoop:
             learning_rate=self.rate, weight_decay=WEIGHT_DECAY, use_ema=EMA_EPOCHS > 0,
             ema_momentum=ema_momentum(steps)),
             loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
-        self.csv_path = csv_path_for(config.output_model)
+        self.csv_path = csv_path or csv_path_for(config.output_model)
         self.history: list[dict] = []
         self.best_record: dict = {}
         self.top = -1.0

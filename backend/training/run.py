@@ -8,15 +8,20 @@ best validation mIoU, stops early when it stalls); trains again on every feature
 number of epochs (the final fit); and writes the model with its metadata, a CSV of epochs, the
 HTML report and optionally a TensorBoard log.
 
+The model, the epoch log and the report are one unit (``core/staging.OutputSet``): written
+under hidden names and moved into place together only when all exist, so a run that fails, is
+killed or cannot write its report leaves the earlier files as they were. A cancelled run writes
+its files beside them instead (``model.cancelled.keras``, see ``config.cancelled_name``).
+
 An epoch is a fixed number of sampled pixels (not a pass over the scene), so the time an epoch
 takes does not grow with the scene, and early stopping bounds the whole run.
-Cancelling stops after the current batch; the best weights so far are still written.
+Cancelling stops after the current batch; the best weights so far are still written, under the
+cancelled names.
 """
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,16 +31,18 @@ from ..core.errors import Cancelled, UserError
 from ..core.model_file import ModelMetadata
 from ..core.normalization import BandStats, compute_band_stats
 from ..core.progress import ConsoleProgress, Progress, SubProgress
+from ..core.staging import OutputSet
 from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXELS_PER_EPOCH,
-                     VALIDATED_SHARE, TrainingConfig, TrainingResult)
+                     VALIDATED_SHARE, TrainingConfig, TrainingResult, cancelled_name,
+                     csv_path_for)
 from .cross_validation import pool_folds
-from .inputs import check_init_model, check_inputs
+from .inputs import check_init_model, check_inputs, input_warnings
 from .loop import EpochLoop, class_weights, smoothed_val_miou
-from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, SplitLabels, WindowSampler,
-                       fold_features, split_features, summarise_labels, validation_windows)
+from .sampling import SplitLabels, WindowSampler, fold_features, split_features
 from .scores import scores
 from .summary import model_metrics, write_training_report
 from .teacher import teach
+from .validated import Validated, validated_run
 
 
 def train_unet(config: TrainingConfig, progress: Progress | None = None) -> TrainingResult:
@@ -47,12 +54,17 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     """
     run = _Run(config, progress or ConsoleProgress(quiet=True))
     run.check_inputs()
-    run.read_labels()
-    run.plan_validation()
-    run.prepare()
-    run.validate()
-    model, final_fit = run.final_fit()
-    return run.write_outputs(run.ensemble(model, final_fit), final_fit)
+    try:
+        for final in run.finals:  # also removes what a killed run on these outputs left
+            run.outputs.temporary(final)
+        run.read_labels()
+        run.plan_validation()
+        run.prepare()
+        run.validate()
+        model, final_fit = run.final_fit()
+        return run.write_outputs(run.ensemble(model, final_fit), final_fit)
+    finally:
+        run.outputs.discard()  # after a commit there is nothing left to discard
 
 
 class _Run:
@@ -62,6 +74,11 @@ class _Run:
         self.config, self.progress = config, progress
         self.started = time.time()
         self.warnings: list[str] = []
+        self.outputs = OutputSet()
+        self.finals = [config.output_model, csv_path_for(config.output_model)] + (
+            [config.output_report] if config.output_report else [])
+        """The files of the run, moved into place together at the end."""
+        self.final_cancelled = False
 
     def check_inputs(self) -> None:
         """Images, masks, bands, class maps, a starting model, the loss and the model size."""
@@ -79,6 +96,12 @@ class _Run:
             raise UserError(f"Unknown model size '{config.model_size}'; use one of "
                             f"{', '.join(PRESETS)}.")
         self.classes = len(self.inputs.class_map)
+        self.warnings += input_warnings(self.inputs)
+
+    @property
+    def csv_temporary(self) -> str:
+        """Where the epoch log is written while training (moved into place at the end)."""
+        return self.outputs.temporary(csv_path_for(self.config.output_model))
 
     def read_labels(self) -> None:
         """Which feature each labelled pixel came from, the features, and pixels per class."""
@@ -107,9 +130,13 @@ class _Run:
                             "labelled pixels; a classifier needs at least two. Digitise other "
                             "classes too.")
         for c in range(classes):
-            if totals[c] == 0:
-                progress.warn(f"class '{inputs.class_map.names[c]}' has no labelled pixel; the "
-                              "network keeps an output for it but cannot learn it.")
+            if totals[c] == 0:  # logged with the other warnings, and in the report
+                self.warnings.append(
+                    f"CLASS '{inputs.class_map.names[c].upper()}' IS NOT TRAINED: none of its "
+                    "features has a labelled pixel on image data (they lie on nodata, in any "
+                    "band, or outside the image). The network keeps an output for it but never "
+                    "learns it, so the map will not show it. Digitise it where the image has "
+                    "data in every band.")
 
     def plan_validation(self) -> None:
         """One split by whole features, or cross-validation folds when features are few."""
@@ -186,9 +213,9 @@ class _Run:
         """The validated run(s); with folds, their curves pooled into the first one's loop."""
         config, folds, architecture = self.config, self.folds, self.architecture
         share = SubProgress(self.progress, 0.08, 0.55 if config.final_fit else 0.95)
-        runs: list[_Validated] = []
+        runs: list[Validated] = []
         for k, split in enumerate(self.splits):
-            runs.append(_validated_run(
+            runs.append(validated_run(
                 self, split, SubProgress(share, k / folds, (k + 1) / folds),
                 fold=f"Fold {k + 1}/{folds}, " if folds > 1 else "",
                 fixed_epochs=len(runs[0].loop.history) if runs else 0,
@@ -250,13 +277,15 @@ class _Run:
                 final = EpochLoop(keras, final_model, config, self.steps, all_data, None,
                                   inputs, class_weights(sum(s.totals for s in all_scenes)),
                                   SubProgress(progress, 0.56, 0.95), progress,
-                                  fit_epochs=epochs, plan=loop.plan.planned)
+                                  fit_epochs=epochs, plan=loop.plan.planned,
+                                  csv_path=self.csv_temporary)
                 final.run()
         except Cancelled:
             pass
         if final is not None and final.best_weights is not None:
             final_model.set_weights(final.best_weights)
             return final_model, True
+        self.final_cancelled = progress.cancelled()
         progress.warn("The final fit was cancelled: the model written is the validated one, "
                       "trained without the held-out features"
                       + (" of the first fold." if self.folds > 1 else "."))
@@ -296,10 +325,13 @@ class _Run:
         from ..core.model_file import save_model
 
         # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
-        # keras.saving.load_model(path, safe_mode=True) opens it without this plugin.
-        export = self.keras.models.clone_model(model)
+        # keras.saving.load_model(path, safe_mode=True) opens it without this plugin. Rebuilt
+        # from the architecture alone (clone_model copies the compile settings since Keras 3.9).
+        export = self.keras.Model.from_config(model.get_config())
         export.set_weights(model.get_weights())
-        save_model(export, config.output_model, metadata)
+        save_model(export, self.outputs.temporary(config.output_model), metadata)
+        cancelled = loop.cancelled or self.final_cancelled
+        model_path = cancelled_name(config.output_model) if cancelled else config.output_model
         note = (f"Cancelled after epoch {loop.history[-1]['epoch']}: the model written is the "
                 f"best so far (epoch {best['epoch']}, validation mIoU {best['val_miou']:.3f})."
                 if loop.cancelled else
@@ -308,14 +340,15 @@ class _Run:
                 f"Stopped after epoch {loop.history[-1]['epoch']}: the time limit "
                 f"({config.time_limit:g} minutes) leaves the rest for the final fit."
                 if loop.out_of_time else "")
+        if cancelled:
+            kept = (f"; the existing '{config.output_model}' was left as it was"
+                    if os.path.exists(config.output_model) else "")
+            note = (note + " " if note else "") + (
+                f"A cancelled run never replaces a finished one: the model, its epoch log and "
+                f"report are written as '{os.path.basename(model_path)}' and beside it{kept}.")
         if note:
-            (progress.warn if loop.cancelled else progress.info)(note)
-        progress.info(f"Best epoch {best['epoch']}: validation mIoU {best['val_miou']:.3f} "
-                      f"({estimate:.3f} with its neighbouring epochs). Model written to "
-                      f"{config.output_model} ({time.time() - self.started:.0f} s).")
-        report = None
+            (progress.warn if cancelled else progress.info)(note)
         if config.output_report:
-            report = config.output_report
             validated = ((f"Validation: {folds}-fold cross-validation by whole features. Each "
                           f"of the {self.heldout_count} validated digitised features was held "
                           f"out whole from one of {folds} runs; the curves and scores pool "
@@ -331,79 +364,24 @@ class _Run:
                 validated += (f" The model file was then trained again on all features for "
                               f"the {best['epoch']} epochs chosen (final fit); expect it to do "
                               "a little better than these figures.")
-            write_training_report(report, loop, inputs, best_scores, config, self.device,
-                                  self.architecture, self.tile, folds,
+            write_training_report(self.outputs.temporary(config.output_report), loop, inputs,
+                                  best_scores, config, self.device, self.architecture,
+                                  self.tile, folds,
                                   [validated] + self.warnings + ([note] if note else []))
+        written = self.outputs.commit({
+            os.path.abspath(config.output_model): model_path,
+            os.path.abspath(csv_path_for(config.output_model)): csv_path_for(model_path),
+            **({os.path.abspath(config.output_report): cancelled_name(config.output_report)}
+               if config.output_report else {})} if cancelled else None)
+        report = written.get(os.path.abspath(config.output_report or ""))
+        progress.info(f"Best epoch {best['epoch']}: validation mIoU {best['val_miou']:.3f} "
+                      f"({estimate:.3f} with its neighbouring epochs). Model written to "
+                      f"{model_path} ({time.time() - self.started:.0f} s).")
         progress.set_fraction(1.0)
-        return TrainingResult(config.output_model, loop.csv_path, report,
+        return TrainingResult(model_path, csv_path_for(model_path), report,
                               float(best["val_miou"]), estimate, int(best["epoch"]),
                               len(loop.history), loop.cancelled, loop.stopped_early,
                               loop.history, metadata)
-
-
-@dataclass
-class _Validated:
-    """One validated run (one fold): its loop, model and label counts."""
-
-    split: FeatureSplit
-    loop: "EpochLoop"
-    model: Any
-    train_totals: np.ndarray
-    val_totals: np.ndarray
-
-
-def _validated_run(run: _Run, split: FeatureSplit, bar: Progress, fold: str = "",
-                   fixed_epochs: int = 0, deadline_share: float = VALIDATED_SHARE,
-                   intro: str = "", plan: list[int] | None = None) -> _Validated:
-    """Trains on the features ``split`` does not hold out, validating on those it does.
-
-    Everything fitted on labels (the teacher) sees the training features only. With
-    ``fixed_epochs`` the run trains exactly that many epochs (the later folds of a
-    cross-validation follow the first one's length and replay its epoch ``plan``); else it
-    stops early or at its deadline, shortening its learning-rate schedule to end there.
-    ``intro``, when given, is logged once the model is built (``{weights}``: its size).
-    """
-    from .data import TrainingBatches, open_scenes, read_validation
-
-    config, inputs, progress, classes = run.config, run.inputs, run.progress, run.classes
-    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, run.id_readers,
-                                  split.heldout, inputs.bands, run.stats, classes, bar)
-    heldout_scenes = [summarise_labels(lambda x, y, w, h, r=r: r.read(x, y, w, h, True)[1],
-                                       r.width, r.height, classes, CELL)
-                      for r in readers]
-    train_totals = sum(s.totals for s in scenes)
-    val_totals = sum(s.totals for s in heldout_scenes)
-    windows = validation_windows(heldout_scenes, config.seed)
-    val_set = read_validation(readers, windows, VALIDATION_INTERIOR, run.multiple)
-    heldout = sum(len(h) for h in split.heldout)
-    features = int(split.features_per_class.sum())
-    progress.info(f"{fold or 'Validation: '}{heldout} of {features} digitised features held out "
-                  f"whole ({int(val_totals.sum())} of {int((train_totals + val_totals).sum())} "
-                  "labelled pixels"
-                  + (f"; {val_set.labelled_pixels} of them in {len(windows)} sampled windows"
-                     if val_set.labelled_pixels < val_totals.sum() else "")
-                  + "). Their labels never reach the loss" + (" of this run." if fold else "."))
-    if not fold:
-        for c, info in enumerate(inputs.class_map.classes):
-            progress.info(f"  class {info.id} '{info.name}': "
-                          f"{int(split.features_per_class[c])} features, "
-                          f"{int(train_totals[c])} training, {int(val_totals[c])} validation "
-                          "pixels")
-    if config.teacher:
-        teach(readers, classes, config.seed, progress)
-    data = TrainingBatches(readers, WindowSampler(scenes, run.tile), config.batch_size,
-                           config.augment, config.seed)
-    keras = run.keras
-    keras.utils.set_random_seed(config.seed)
-    with keras.device(run.device.keras_device):
-        model = run.make_model()
-        if intro:
-            progress.info(intro.format(weights=model.count_params()))
-        loop = EpochLoop(keras, model, config, run.steps, data, val_set, inputs,
-                         class_weights(train_totals), bar, progress, fixed_epochs=fixed_epochs,
-                         deadline_share=deadline_share, name=fold, plan=plan)
-        loop.run()
-    return _Validated(split, loop, model, train_totals, val_totals)
 
 
 def _preset_dict(preset: Any) -> dict:

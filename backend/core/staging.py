@@ -1,0 +1,79 @@
+"""The outputs of one run as one unit: written under hidden names, moved into place together.
+
+A training run writes a model, its epoch log and a report. If the run fails or is killed
+after the model was moved into place but before the report, the user would find a new model
+beside an old log, or lose a good earlier model to a run that never finished. So every file of
+the run is written under a hidden temporary name beside its final one (the same names
+:func:`~.raster_io.atomic_output` uses, so a later run removes what a killed one left), and
+:meth:`OutputSet.commit` moves them all into place only when all exist.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+
+from .errors import UserError, os_reason
+from .raster_io import partial_name, remove_stale_partials, remove_with_sidecars
+
+
+class OutputSet:
+    """Files of one run, written under hidden temporary names until :meth:`commit`."""
+
+    def __init__(self) -> None:
+        self.tag = uuid.uuid4().hex[:8]
+        self.temporaries: dict[str, str] = {}
+        """final path -> the hidden name it is written under."""
+
+    def temporary(self, final: str) -> str:
+        """The hidden name to write ``final`` under (its folder is created; stale temporary
+        files of ``final`` from killed runs are removed first)."""
+        final = os.path.abspath(final)
+        if final not in self.temporaries:
+            try:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+            except OSError as error:
+                raise UserError(f"Cannot create the folder of '{final}' "
+                                f"({os_reason(error)}). Choose a folder you may write to.") \
+                    from None
+            remove_stale_partials(final)
+            self.temporaries[final] = partial_name(final, self.tag)
+        return self.temporaries[final]
+
+    def commit(self, renamed: dict[str, str] | None = None) -> dict[str, str]:
+        """Moves every file that was written into place, under its final name or the name
+        ``renamed`` gives it (a cancelled run's files go beside the existing ones).
+
+        Returns:
+            final path asked for -> the path written.
+
+        Raises:
+            UserError: when a file cannot be moved (the rest is cleaned up).
+        """
+        renamed = renamed or {}
+        moves = [(final, temporary, os.path.abspath(renamed.get(final, final)))
+                 for final, temporary in self.temporaries.items() if os.path.exists(temporary)]
+        for _, _, target in moves:  # nothing is moved unless everything can be
+            if os.path.isdir(target):
+                self.discard()
+                raise UserError(f"'{target}' is a folder, so the results cannot be written "
+                                "there; the earlier files were left as they were. Remove the "
+                                "folder or choose another name.")
+        written = {}
+        try:
+            # the first file asked for (a model) is moved last: until then the old one stands
+            for final, temporary, target in reversed(moves):
+                remove_with_sidecars(target)
+                os.replace(temporary, target)
+                written[final] = target
+        except OSError as error:
+            self.discard()
+            raise UserError(f"Cannot move the results into place ({os_reason(error)}: "
+                            f"'{error.filename}'). Check that the folder is writable.") from None
+        self.temporaries.clear()
+        return written
+
+    def discard(self) -> None:
+        """Removes every temporary file (never raises): the old files stay as they were."""
+        for temporary in self.temporaries.values():
+            remove_with_sidecars(temporary)
+        self.temporaries.clear()
