@@ -598,3 +598,12 @@ def test_a_tight_time_limit_shortens_the_plan_and_says_so(tmp_path):
     assert result.epochs_run == 1 and not result.stopped_early
     assert any("time limit leaves about 1 epochs" in m for m in progress.messages)
     assert any(m.startswith("Final fit, epoch 1/1") for m in progress.messages)
+
+
+def test_validation_estimate_smooths_one_split_but_not_pooled_folds():
+    from landcoverunet.backend.training.loop import validation_estimate
+
+    history = [{"epoch": e, "val_miou": v} for e, v in enumerate([0.5, 0.7, 0.6], start=1)]
+    best = history[1]
+    assert validation_estimate(history, best, folds=1) == pytest.approx(0.6)
+    assert validation_estimate(history, best, folds=3) == pytest.approx(0.7)

@@ -37,7 +37,7 @@ from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXEL
                      csv_path_for)
 from .cross_validation import pool_folds
 from .inputs import check_init_model, check_inputs, input_warnings
-from .loop import EpochLoop, class_weights, smoothed_val_miou
+from .loop import EpochLoop, class_weights, validation_estimate
 from .sampling import SplitLabels, WindowSampler, fold_features, split_features
 from .scores import scores
 from .summary import model_metrics, write_training_report
@@ -311,7 +311,7 @@ class _Run:
         inputs = self.inputs
         best = loop.best_record
         best_scores = scores(loop.best_confusion)
-        estimate = smoothed_val_miou(loop.history, int(best["epoch"]))
+        estimate = validation_estimate(loop.history, best, folds)
         metadata = ModelMetadata(
             bands=inputs.bands, band_count=inputs.band_count, input_dtype=inputs.input_dtype,
             mean=self.stats.mean, std=self.stats.std, class_map=inputs.class_map.to_dict(),
@@ -320,7 +320,7 @@ class _Run:
             metrics=model_metrics(loop, best_scores, inputs, self.device, config,
                                   self.heldout_count, len(self.features), self.unvalidated,
                                   self.train_totals, self.val_totals,
-                                  time.time() - self.started)
+                                  time.time() - self.started, estimate)
             | {"final_fit": final_fit, "cross_validation_folds": folds})
         from ..core.model_file import save_model
 
@@ -358,8 +358,11 @@ class _Run:
                           "features were held out whole; the curves and scores are theirs, "
                           "from the run that never saw their labels.")
                          + f" Estimated mIoU on polygons training never saw: {estimate:.3f} "
-                         f"(best epoch {best['epoch']} and the epochs either side; that epoch "
-                         f"alone: {best['val_miou']:.3f}).")
+                         + (f"(epoch {best['epoch']}; each run trained on {folds - 1} of "
+                            f"{folds} shares of the features, so this is on the low side)."
+                            if folds > 1 else
+                            f"(best epoch {best['epoch']} and the epochs either side; that "
+                            f"epoch alone: {best['val_miou']:.3f})."))
             if final_fit:
                 validated += (f" The model file was then trained again on all features for "
                               f"the {best['epoch']} epochs chosen (final fit); expect it to do "
@@ -375,7 +378,8 @@ class _Run:
                if config.output_report else {})} if cancelled else None)
         report = written.get(os.path.abspath(config.output_report or ""))
         progress.info(f"Best epoch {best['epoch']}: validation mIoU {best['val_miou']:.3f} "
-                      f"({estimate:.3f} with its neighbouring epochs). Model written to "
+                      + (". " if folds > 1 else f"({estimate:.3f} with its neighbouring epochs). ")
+                      + "Model written to "
                       f"{model_path} ({time.time() - self.started:.0f} s).")
         progress.set_fraction(1.0)
         return TrainingResult(model_path, csv_path_for(model_path), report,

@@ -8,15 +8,16 @@ import numpy as np
 
 from .config import TrainingConfig
 from .inputs import Inputs
-from .loop import EpochLoop, smoothed_val_miou
+from .loop import EpochLoop
 from .scores import Scores
 
 
 def model_metrics(loop: EpochLoop, best_scores: Scores, inputs: Inputs, device,
                   config: TrainingConfig, heldout_features: int, features: int,
                   unvalidated: list[int], train_totals: np.ndarray, val_totals: np.ndarray,
-                  seconds: float) -> dict:
-    """The run's figures stored in the model file's metadata (``metrics``)."""
+                  seconds: float, estimate: float) -> dict:
+    """The run's figures stored in the model file's metadata (``metrics``); ``estimate`` is
+    the validation estimate (``loop.validation_estimate``)."""
     best = loop.best_record
 
     def clean(value: float) -> float | None:
@@ -24,7 +25,7 @@ def model_metrics(loop: EpochLoop, best_scores: Scores, inputs: Inputs, device,
 
     return {
         "best_val_miou": round(float(best["val_miou"]), 5),
-        "val_miou": round(smoothed_val_miou(loop.history, int(best["epoch"])), 5),
+        "val_miou": round(estimate, 5),
         "best_epoch": int(best["epoch"]),
         "epochs_run": len(loop.history),
         "val_accuracy": round(best_scores.accuracy, 5),
