@@ -35,6 +35,8 @@ from ..core.raster_io import atomic_output, open_raster
 from .blending import run_windows
 from .network import make_predictor, transform_count
 from .outputs import ClassOutputs
+from .polygons import write_polygons
+from .sieve import apply_minimum_mapping_unit, pixel_area_m2
 from .reading import WindowReader
 from .tiling import plan_axis, round_up
 
@@ -59,6 +61,7 @@ class ClassifyResult:
     path: str
     confidence_path: str | None
     probabilities_path: str | None
+    vector_path: str | None
     class_map: ClassMap
     pixels_per_class: dict[int, int]
     nodata_pixels: int
@@ -169,6 +172,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                     tta: str = TTA_NONE, extent: tuple[float, float, float, float] | None = None,
                     confidence_path: str | None = None, probabilities_path: str | None = None,
                     window_size: int | None = None, model: Any = None,
+                    min_mapping_unit: float = 0.0, vector_path: str | None = None,
                     progress: Progress | None = None) -> ClassifyResult:
     """Classifies an image with a model file and writes the class raster (and optional extras).
 
@@ -185,6 +189,9 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         probabilities_path: optional float32 raster with one band per class.
         window_size: inference window side (default: 3 training tiles, at most 1024).
         model: an already loaded Keras model for ``model_path`` (skips loading it again).
+        min_mapping_unit: hectares; smaller patches take their largest neighbour's class (see
+            :mod:`.sieve`; 0: off). Runs on the whole finished raster.
+        vector_path: optional GeoPackage of the classes as polygons (see :mod:`.polygons`).
         progress: where progress, messages and cancel come from.
     """
     started = time.perf_counter()
@@ -193,7 +200,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         raise UserError(f"Unknown TTA mode '{tta}'; use one of {', '.join(TTA_MODES)}.")
     if batch_size < 1:
         raise UserError("The batch size must be at least 1.")
-    paths = [os.path.abspath(p) for p in (output_path, confidence_path, probabilities_path) if p]
+    paths = [os.path.abspath(p) for p in (output_path, confidence_path, probabilities_path,
+                                          vector_path) if p]
     if os.path.abspath(image_path) in paths or len(set(paths)) < len(paths):
         raise UserError("Each output needs its own file, other than the image.")
     metadata = read_metadata(model_path)
@@ -207,6 +215,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                                    if extent is not None else (0, 0, full_width, full_height))
     grid = Grid(full_width, full_height, tuple(gt), dataset.GetProjection()).window(
         x_off, y_off, width, height)
+    if min_mapping_unit:
+        pixel_area_m2(grid)  # a grid in degrees is an error now, not after classifying
 
     multiple = size_multiple(metadata.architecture.get("depth", 4))
     tile = int(metadata.tile_size)
@@ -248,11 +258,19 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                                probabilities_tmp)
         files.callback(outputs.close)  # runs first: files closed before they are moved/removed
         source = WindowReader(dataset, metadata, x_off, y_off, width, rows)
+        end = 0.85 if vector_path else 0.9
         run_windows(source, predictor, outputs, rows, cols, batch_size, classes_only,
-                    SubProgress(progress, 0.0, 0.95))
+                    SubProgress(progress, 0.0, end))
+        sieved = apply_minimum_mapping_unit(outputs.classes, grid, min_mapping_unit,
+                                            SubProgress(progress, end, end + 0.05))
+        counts = outputs.counts if sieved is None else sieved
         progress.info("Building overviews ...")
-        outputs.finish(SubProgress(progress, 0.95, 1.0))
-        counts = outputs.counts
+        outputs.finish(SubProgress(progress, end + 0.05, end + 0.1))
+        if vector_path:
+            progress.info("Turning the classes into polygons ...")
+            polygons = write_polygons(class_tmp, files.enter_context(atomic_output(vector_path)),
+                                      class_map, SubProgress(progress, 0.95, 1.0))
+            progress.info(f"{polygons} polygons written.")
     progress.set_fraction(1.0)
 
     per_class = {class_id: int(counts[class_id]) for class_id in ids}
@@ -267,7 +285,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     seconds = time.perf_counter() - started
     progress.info(f"Done in {seconds:.1f} s ({width * height / max(seconds, 1e-9) / 1e6:.2f} "
                   "million pixels per second).")
-    return ClassifyResult(output_path, confidence_path, probabilities_path, class_map, per_class,
+    return ClassifyResult(output_path, confidence_path, probabilities_path, vector_path,
+                          class_map, per_class,
                           nodata, (cols[0].size, rows[0].size), overlap, total, seconds)
 
 
