@@ -18,7 +18,7 @@ from typing import Any, Iterator
 from ..core.errors import UserError
 from ..core.progress import Progress
 
-CONNECT_TIMEOUT = "20s"
+CONNECT_TIMEOUT = "10s"
 """How long to wait for an existing scheduler before saying it cannot be reached."""
 INSTALL_HELP = ("Batch classification runs on dask.distributed, which is not installed in the "
                 "Python that QGIS runs. Install it as TensorFlow was installed (e.g. python -m "
@@ -35,13 +35,17 @@ def require_distributed() -> Any:
 
 
 def _use_a_python_for_workers() -> None:
-    """Makes worker processes start Python, also where this process is QGIS itself.
+    """Makes local worker processes start this very Python, also inside QGIS.
 
-    Local workers are spawned processes; they run ``sys.executable``, which inside QGIS (or
-    qgis_process) may be the QGIS program rather than its Python.
+    Local workers are spawned processes that run ``sys.executable``. Inside QGIS (or
+    qgis_process) that is not the embedded interpreter but whatever the program or the first
+    ``python3`` on PATH is (another Python, whose standard library does not match); the Python
+    of this interpreter's own installation (``sys.exec_prefix``) is the one to use.
     """
-    name = os.path.basename(sys.executable or "").lower()
-    if name.startswith("python"):
+    executable = os.path.realpath(sys.executable or "")
+    prefix = os.path.realpath(sys.exec_prefix)
+    if os.path.basename(executable).lower().startswith("python") and \
+            os.path.commonpath([executable, prefix]) == prefix:
         return
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     candidates = [os.path.join(sys.exec_prefix, "bin", f"python{version}"),
