@@ -107,7 +107,6 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
         return result
     progress.info(f"{len(inputs)} image(s) to classify: {len(tasks)} task(s) "
                   f"({sum(len(i.parts) for i in inputs) - len(tasks)} part(s) already done).")
-    stitching = SubProgress(progress, 0.0, 0.0)
     with open_client(settings.scheduler, settings.workers, progress) as client:
         model = [client.scatter(model_bytes, broadcast=True)]  # once per worker, not per task
         name = os.path.basename(model_path)
@@ -124,9 +123,10 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                 if item.folder:
                     progress.info(f"Stitching the {len(item.parts)} parts of "
                                   f"'{os.path.basename(item.image)}' ...")
+                    now = done / max(len(tasks), 1)  # the bar stays while it stitches
                     stitch_parts([item.part_path(p) for p in item.parts], item.output,
                                  metadata.classes, settings.min_mapping_unit, item.vector,
-                                 stitching)
+                                 SubProgress(progress, now, now))
                 result.outputs[item.image] = item.output
                 progress.info(f"Written: {item.output}")
             except UserError as error:
@@ -140,12 +140,12 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                     future.cancel()
                     del futures[future]
 
+        done = 0
         for item, task in tasks:
             submit(item, task, 1)
         for item in inputs:
             if item.remaining == 0:
                 finish(item)
-        done = 0
         while futures:
             if progress.cancelled():
                 client.cancel(list(futures))
