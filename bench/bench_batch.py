@@ -5,8 +5,9 @@ random weights (the "Train U-Net" default size) are made here. Timed, wall clock
 
 - one process: ``classify_raster`` on the whole image (model already loaded, as a warm QGIS);
 - batch: ``classify_batch`` with BLOCK_SIZE --block (default 1024: 4 blocks), on a local cluster
-  of 1 and then 2 workers, each from scratch: starting the workers, sending and loading the
-  model, classifying the blocks, stitching them.
+  of 1 and then 2 workers, twice: cold (workers just started: importing TensorFlow, receiving
+  and loading the model, tracing the network) and warm (the same workers again, as a long job
+  or a running scheduler sees them): classifying the blocks and stitching them.
 
 Printed: megapixels per second of each, and the batch's overhead against one process (time
 ratio). On a machine with N cores, 2 workers can only beat one process when each has cores of
@@ -48,15 +49,22 @@ def main() -> None:
         classify_raster(image, model_path, os.path.join(folder, "one.tif"), model=model)
         single = time.perf_counter() - start
         print(f"one process: {single:.1f} s, {pixels / single:.2f} Mpx/s")
-        for workers in (1, 2):
-            out = os.path.join(folder, f"batch{workers}")
-            start = time.perf_counter()
-            classify_batch([image], model_path, out, BatchSettings(
-                block_size=args.block, workers=workers), ConsoleProgress(quiet=True))
-            seconds = time.perf_counter() - start
-            print(f"batch, {workers} worker(s): {seconds:.1f} s, {pixels / seconds:.2f} Mpx/s, "
-                  f"{seconds / single:.2f} x the one-process time")
+        from distributed import LocalCluster
 
+        for workers in (1, 2):
+            with LocalCluster(n_workers=workers, threads_per_worker=1,
+                              dashboard_address=None) as cluster:
+                settings = BatchSettings(block_size=args.block, scheduler=cluster.scheduler_address)
+                times = []
+                for run in ("cold", "warm"):  # warm: workers started, model loaded and traced
+                    start = time.perf_counter()
+                    classify_batch([image], model_path, os.path.join(folder, f"{workers}{run}"),
+                                   settings, ConsoleProgress(quiet=True))
+                    times.append(time.perf_counter() - start)
+            for run, seconds in zip(("cold", "warm"), times):
+                print(f"batch, {workers} worker(s), {run}: {seconds:.1f} s, "
+                      f"{pixels / seconds:.2f} Mpx/s, {seconds / single:.2f} x the one-process "
+                      "time")
 
 if __name__ == "__main__":
     main()
