@@ -158,7 +158,6 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                 if future.status != "finished":  # failed, or cancelled by dask (worker lost)
                     error = future.exception() if future.status == "error" else \
                         "its worker or the model's copy was lost"
-
                     if attempt <= settings.retries:
                         progress.warn(f"{task.label} failed ({error}); trying again "
                                       f"({attempt + 1} of {settings.retries + 1}).")
@@ -168,7 +167,8 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                     continue
                 answer = future.result()
                 if "error" in answer:
-                    fail(item, answer["error"])
+                    fail(item, answer["error"] if task.part is None else
+                         f"{task.label}: {answer['error']}")
                     continue
                 done += 1
                 progress.set_fraction(done / max(len(tasks), 1))
