@@ -5,7 +5,9 @@ from qgis.core import QgsApplication
 
 MENU = "&Land Cover U-Net"
 ENTRIES = [("buildmasks", "Build training masks…"), ("trainunet", "Train U-Net…"),
-           ("classifyraster", "Classify raster…"), ("accuracysample", "Accuracy sample…"),
+           ("classifyraster", "Classify raster…"),
+           ("classifybatch", "Classify rasters in batch (dask)…"),
+           ("accuracysample", "Accuracy sample…"),
            ("assessaccuracy", "Assess accuracy…")]
 
 

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import (QgsProcessingOutputNumber, QgsProcessingParameterEnum,
+from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingParameterEnum,
                        QgsProcessingParameterExtent, QgsProcessingParameterFile,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer)
+                       QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterVectorDestination)
 
 from ..backend.core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_MODES, TTA_NONE
 from ..backend.classify.run import DEFAULT_BATCH_SIZE, classify_raster
 from ..backend.core.errors import UserError
+from ..backend.core.output_checks import GPKG_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
-from .styling import ClassPaletteStyler
+from .styling import ClassCategoriesStyler, ClassPaletteStyler
 
+MAX_MAPPING_UNIT = 1_000_000.0
+"""Largest minimum mapping unit the dialog accepts (hectares: 10,000 km²)."""
 TTA_LABELS = {TTA_NONE: "None", TTA_FLIPS: "4 flips (4x slower)",
               TTA_DIHEDRAL: "All 8 flips and rotations (8x slower)"}
 
@@ -31,6 +35,8 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
     OUTPUT = "OUTPUT"
     OUTPUT_CONFIDENCE = "OUTPUT_CONFIDENCE"
     OUTPUT_PROBABILITIES = "OUTPUT_PROBABILITIES"
+    MIN_MAPPING_UNIT = "MIN_MAPPING_UNIT"
+    OUTPUT_VECTOR = "OUTPUT_VECTOR"
     CLASS_COUNT = "CLASS_COUNT"
 
     NAME = "classifyraster"
@@ -47,7 +53,11 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
         "so memory stays small on any image size.\n\n"
         "The result is a uint8 GeoTIFF (0 = nodata, where the image has no data) with the "
         "classes' colour table, names and overviews. Optionally the confidence (probability of "
-        "the chosen class) and one probability band per class.")
+        "the chosen class) and one probability band per class.\n\n"
+        "A minimum mapping unit (hectares) merges smaller patches (pixels of one class joined by "
+        "an edge) into their largest neighbour, with GDAL's sieve filter on the whole map. The "
+        "map can also be written as polygons (GeoPackage: class_id, class_name, area_ha), "
+        "loaded with the class colours.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Image to classify"))
@@ -65,6 +75,10 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
             [TTA_LABELS[mode] for mode in TTA_MODES], defaultValue=0))
         self.addParameter(QgsProcessingParameterExtent(
             self.EXTENT, "Classify only this extent (empty: the whole image)", optional=True))
+        self.addParameter(QgsProcessingParameterNumber(
+            self.MIN_MAPPING_UNIT, "Minimum mapping unit (hectares; 0: off)",
+            QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0,
+            maxValue=MAX_MAPPING_UNIT))
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT, "Classified raster"))
         self.addParameter(QgsProcessingParameterRasterDestination(
@@ -73,6 +87,9 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterRasterDestination(
             self.OUTPUT_PROBABILITIES, "Class probabilities (one band per class)",
             optional=True, createByDefault=False))
+        self.addParameter(QgsProcessingParameterVectorDestination(
+            self.OUTPUT_VECTOR, "Classes as polygons (GeoPackage)",
+            QgsProcessing.TypeVectorPolygon, optional=True, createByDefault=False))
         self.addOutput(QgsProcessingOutputNumber(self.CLASS_COUNT, "Number of classes"))
         self.set_parameter_help(PARAMETER_HELP)
 
@@ -99,23 +116,30 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
                                                  context) or None
         probabilities = self.parameterAsOutputLayer(parameters, self.OUTPUT_PROBABILITIES,
                                                     context) or None
+        vector = self.parameterAsOutputLayer(parameters, self.OUTPUT_VECTOR, context) or None
+        if vector:
+            vector = vector.split("|")[0]
         self.check_files(parameters, context, [
             self.output(name, path, "a GeoTIFF", GTIFF_EXTENSIONS)
             for name, path in ((self.OUTPUT, output), (self.OUTPUT_CONFIDENCE, confidence),
-                               (self.OUTPUT_PROBABILITIES, probabilities))])
+                               (self.OUTPUT_PROBABILITIES, probabilities))]
+            + [self.output(self.OUTPUT_VECTOR, vector, "a GeoPackage", GPKG_EXTENSIONS)])
         result = classify_raster(
             image.source(), model, output, overlap=overlap,
             batch_size=self.parameterAsInt(parameters, self.BATCH_SIZE, context),
             tta=TTA_MODES[self.parameterAsEnum(parameters, self.TTA, context)],
             extent=extent, confidence_path=confidence, probabilities_path=probabilities,
-            progress=FeedbackProgress(feedback))
+            min_mapping_unit=self.parameterAsDouble(parameters, self.MIN_MAPPING_UNIT, context),
+            vector_path=vector, progress=FeedbackProgress(feedback))
         base = os.path.splitext(os.path.basename(image.source()))[0]
         ClassPaletteStyler.attach(context, output, f"{base} classified")
         for path, suffix in ((confidence, "confidence"), (probabilities, "probabilities")):
             if path and context.willLoadLayerOnCompletion(path):
                 context.layerToLoadOnCompletionDetails(path).name = f"{base} {suffix}"
+        if vector:
+            ClassCategoriesStyler.attach(context, vector, result.class_map, f"{base} polygons")
         return {self.OUTPUT: output, self.OUTPUT_CONFIDENCE: confidence,
-                self.OUTPUT_PROBABILITIES: probabilities,
+                self.OUTPUT_PROBABILITIES: probabilities, self.OUTPUT_VECTOR: vector,
                 self.CLASS_COUNT: len(result.class_map)}
 
 
@@ -134,6 +158,15 @@ PARAMETER_HELP = {
                                  "probabilities: slightly better maps, 4 or 8 times slower.",
     ClassifyRasterAlgorithm.EXTENT: "Only classify the image's pixels inside this extent (the "
                                     "output then covers just that part).",
+    ClassifyRasterAlgorithm.MIN_MAPPING_UNIT: "Smallest patch kept, in hectares (0 to "
+                                              "1,000,000; 0: off). Patches of one class joined "
+                                              "by an edge that cover less take the class of "
+                                              "their largest neighbour (GDAL's sieve filter, on "
+                                              "the whole map). Needs a projected CRS.",
+    ClassifyRasterAlgorithm.OUTPUT_VECTOR: "Optional GeoPackage of polygons, one per patch (after "
+                                           "the minimum mapping unit), with class_id, "
+                                           "class_name and area_ha; loaded with the class "
+                                           "colours.",
     ClassifyRasterAlgorithm.OUTPUT: "The class raster: uint8 GeoTIFF, 0 = nodata, with the "
                                     "classes' colours and names.",
     ClassifyRasterAlgorithm.OUTPUT_CONFIDENCE: "Optional float32 raster: the probability of the "

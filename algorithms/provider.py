@@ -7,6 +7,7 @@ from qgis.PyQt.QtGui import QIcon
 from .accuracy_sample import AccuracySampleAlgorithm
 from .assess_accuracy import AssessAccuracyAlgorithm
 from .build_masks import BuildMasksAlgorithm
+from .classify_batch import ClassifyBatchAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
 from .icon import ICON
 from .train_unet import TrainUNetAlgorithm
@@ -32,7 +33,8 @@ class LandCoverUNetProvider(QgsProcessingProvider):
 
     def loadAlgorithms(self) -> None:  # noqa: N802
         for algorithm in (BuildMasksAlgorithm(), TrainUNetAlgorithm(), ClassifyRasterAlgorithm(),
-                          AccuracySampleAlgorithm(), AssessAccuracyAlgorithm()):
+                          ClassifyBatchAlgorithm(), AccuracySampleAlgorithm(),
+                          AssessAccuracyAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802

@@ -1,4 +1,5 @@
-"""Class rasters loaded into QGIS get the class palette and names, on the main thread.
+"""Class rasters and class polygons loaded into QGIS get the class colours and names, on the main
+thread.
 
 Processing calls a layer post-processor on the main thread after the algorithm has finished, so
 styling never touches the project or the GUI from the background task. The palette comes from
@@ -6,8 +7,9 @@ the class map the raster itself carries (see ``backend.class_map``).
 """
 from __future__ import annotations
 
-from qgis.core import (QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface,
-                       QgsRasterLayer)
+from qgis.core import (QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer,
+                       QgsProcessingLayerPostProcessorInterface, QgsRasterLayer,
+                       QgsRendererCategory, QgsSymbol, QgsVectorLayer)
 from qgis.PyQt.QtGui import QColor
 
 from ..backend.core.class_map import ClassMap
@@ -52,5 +54,44 @@ class ClassPaletteStyler(QgsProcessingLayerPostProcessorInterface):
         if layer_name:
             details.name = layer_name
         styler = cls()
+        cls._kept.append(styler)
+        details.setPostProcessor(styler)
+
+
+def apply_class_categories(layer: QgsVectorLayer, class_map: ClassMap,
+                           field: str = "class_id") -> None:
+    """Gives a polygon layer of classes one category per class: its colour and name."""
+    categories = []
+    for info in class_map.classes:
+        symbol = QgsSymbol.defaultSymbol(layer.geometryType())
+        symbol.setColor(QColor(info.color))
+        categories.append(QgsRendererCategory(info.id, symbol, info.name))
+    layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
+    layer.triggerRepaint()
+
+
+class ClassCategoriesStyler(QgsProcessingLayerPostProcessorInterface):
+    """Post-processor that styles loaded class polygons with :func:`apply_class_categories`."""
+
+    _kept: list["ClassCategoriesStyler"] = []  # Processing does not own post-processors
+
+    def __init__(self, class_map: ClassMap) -> None:
+        super().__init__()
+        self.class_map = class_map
+
+    def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
+        if isinstance(layer, QgsVectorLayer):
+            apply_class_categories(layer, self.class_map)
+
+    @classmethod
+    def attach(cls, context, output_path: str, class_map: ClassMap,
+               layer_name: str | None = None) -> None:
+        """Styles ``output_path`` when Processing loads it on completion (and names it)."""
+        if not context.willLoadLayerOnCompletion(output_path):
+            return
+        details = context.layerToLoadOnCompletionDetails(output_path)
+        if layer_name:
+            details.name = layer_name
+        styler = cls(class_map)
         cls._kept.append(styler)
         details.setPostProcessor(styler)

@@ -47,7 +47,8 @@ def render() -> str:
     return "\n".join(lines)
 
 
-ORDER = ["buildmasks", "trainunet", "classifyraster", "accuracysample", "assessaccuracy"]
+ORDER = ["buildmasks", "trainunet", "classifyraster", "classifybatch", "accuracysample",
+         "assessaccuracy"]
 
 
 def _cell(value) -> str:

@@ -163,6 +163,11 @@ def cases(ws: Path, unwritable: Path) -> list[tuple[str, dict, str]]:
         ("accuracysample", dict(INPUT=mask, OUTPUT=str(unwritable / "s.gpkg")), UNWRITABLE),
         ("accuracysample", dict(INPUT=mask, OUTPUT=str(out / "s.shp")), r"extension \.gpkg"),
         ("accuracysample", dict(INPUT=mask, OUTPUT=str(ws / "folder.gpkg")), "is a folder"),
+        ("classifybatch", dict(INPUTS=[image], MODEL=model, OUTPUT_FOLDER=image),
+         "is a file|would overwrite the input"),
+        ("classifybatch", dict(INPUTS=[image], MODEL=model,
+                               OUTPUT_FOLDER=str(unwritable / "maps")), UNWRITABLE),
+        ("classifyraster", {**classify, "OUTPUT_VECTOR": str(out / "v.shp")}, r"\.gpkg"),
     ]
 
 

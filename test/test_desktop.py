@@ -48,10 +48,12 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_model):
     assert findings["errors"] == []
     assert findings["plugin_loaded"] and findings["provider"] == "Land cover U-Net"
     assert {"landcoverunet:buildmasks", "landcoverunet:trainunet", "landcoverunet:classifyraster",
-            "landcoverunet:accuracysample", "landcoverunet:assessaccuracy"} <= \
+            "landcoverunet:classifybatch", "landcoverunet:accuracysample",
+            "landcoverunet:assessaccuracy"} <= \
         set(findings["algorithms"])
     assert findings["toolbox"] == {"Mapping": ["Accuracy sample", "Assess accuracy",
-                                               "Classify raster"],
+                                               "Classify raster",
+                                               "Classify rasters in batch (dask)"],
                                    "Training": ["Build training masks", "Train U-Net"]}
     assert findings["menu_actions"][-1] == "landcoverunet_about"
     assert findings["loaded_layers"] == ["nc_landsat7_2000 classified"]

@@ -15,8 +15,8 @@ def test_provider_registered_with_all_algorithms(plugin):
     assert not provider.icon().isNull()
     names = {a.id() for a in provider.algorithms()}
     assert {"landcoverunet:buildmasks", "landcoverunet:trainunet",
-            "landcoverunet:classifyraster", "landcoverunet:accuracysample",
-            "landcoverunet:assessaccuracy"} <= names
+            "landcoverunet:classifyraster", "landcoverunet:classifybatch",
+            "landcoverunet:accuracysample", "landcoverunet:assessaccuracy"} <= names
 
 
 def test_every_parameter_has_help(plugin):
@@ -73,7 +73,8 @@ def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
     try:
         names = [a.objectName() for a in instance.actions]
         assert names == ["landcoverunet_buildmasks", "landcoverunet_trainunet",
-                         "landcoverunet_classifyraster", "landcoverunet_accuracysample",
+                         "landcoverunet_classifyraster", "landcoverunet_classifybatch",
+                         "landcoverunet_accuracysample",
                          "landcoverunet_assessaccuracy",
                          "landcoverunet_about"]
         assert QgsApplication.processingRegistry().providerById("landcoverunet") is not None

@@ -19,7 +19,7 @@ from ..core.progress import Progress
 from .network import Prediction
 from .outputs import ClassOutputs
 from .reading import WindowReader
-from .tiling import AxisWindow, axis_weights, interiors, overlap_zones, weight_sum
+from .tiling import AxisPlan
 
 
 class Blender:
@@ -36,15 +36,15 @@ class Blender:
     few percent of the pixels. All its methods run, in order, in one worker thread.
     """
 
-    def __init__(self, outputs: ClassOutputs, rows: list[AxisWindow], cols: list[AxisWindow],
+    def __init__(self, outputs: ClassOutputs, row_plan: AxisPlan, col_plan: AxisPlan,
                  classes_only: bool) -> None:
-        width, height = outputs.grid.width, outputs.grid.height
+        width, height = col_plan.length, row_plan.length
+        rows, cols = list(row_plan.windows), list(col_plan.windows)
         self.outputs, self.rows, self.cols, self.height = outputs, rows, cols, height
-        self.row_weights, self.col_weights = axis_weights(rows), axis_weights(cols)
-        self.row_inner, self.col_inner = interiors(rows), interiors(cols)
-        self.row_zones, self.col_zones = overlap_zones(rows), overlap_zones(cols)
-        self.row_sums = weight_sum(height, rows, self.row_weights)
-        self.col_sums = weight_sum(width, cols, self.col_weights)
+        self.row_weights, self.col_weights = row_plan.weights, col_plan.weights
+        self.row_inner, self.col_inner = row_plan.inner, col_plan.inner
+        self.row_zones, self.col_zones = row_plan.zones, col_plan.zones
+        self.row_sums, self.col_sums = row_plan.sums(), col_plan.sums()
         strip = max(row.valid for row in rows)
         # np.zeros: pages the overlap bands never touch are never allocated
         self.scores = np.zeros((strip, width, len(outputs.lookup)), dtype=np.float32)
@@ -133,14 +133,16 @@ IN_FLIGHT = 2
 
 
 def run_windows(source: WindowReader, predictor: Callable[[np.ndarray], Prediction],
-                outputs: ClassOutputs, rows: list[AxisWindow], cols: list[AxisWindow],
+                outputs: ClassOutputs, row_plan: AxisPlan, col_plan: AxisPlan,
                 batch_size: int, classes_only: bool, progress: Progress) -> None:
     """Reads, predicts, blends and writes every window, the three stages at the same time.
 
-    A reader thread prepares the next batch while the network predicts the current one; a
+    ``outputs`` takes rows as wide as ``col_plan`` (a :class:`.parts.PartOutputs` keeps a part
+    of them). A reader thread prepares the next batch while the network predicts the current one; a
     blender thread accumulates the predictions and writes finished rows. The main thread only
     predicts, checks for cancel and reports progress.
     """
+    rows, cols = row_plan.windows, col_plan.windows
     batches = []
     for i in range(len(rows)):
         group: list[int] = []
@@ -150,7 +152,7 @@ def run_windows(source: WindowReader, predictor: Callable[[np.ndarray], Predicti
                 group = []
             group.append(j)
         batches.append((i, group))
-    blender = Blender(outputs, rows, cols, classes_only)
+    blender = Blender(outputs, row_plan, col_plan, classes_only)
     blending: deque = deque()
     done = 0
     with ThreadPoolExecutor(1, thread_name_prefix="classify-read") as reader, \

@@ -179,12 +179,15 @@ class ClassOutputs:
     def datasets(self) -> list:
         return [d for d in (self.classes, self.confidence, self.probabilities) if d is not None]
 
-    def finish(self, progress=None) -> None:
+    def finish(self, progress=None, overviews: bool = True) -> None:
         """Builds overviews (nearest for classes, average for probabilities) and closes."""
         from osgeo import gdal
 
         if self.written != self.grid.height:
             raise RuntimeError(f"only {self.written} of {self.grid.height} rows were written")
+        if not overviews:
+            self.close()
+            return
         levels = overview_levels(self.grid.width, self.grid.height)
         work = [(self.classes, "NEAREST")] + [(d, "AVERAGE") for d in
                                               (self.confidence, self.probabilities) if d]

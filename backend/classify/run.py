@@ -37,8 +37,11 @@ from ..core.raster_io import atomic_output, open_raster
 from .blending import run_windows
 from .network import make_predictor, transform_count
 from .outputs import ClassOutputs
+from .parts import Part, PartOutputs
+from .polygons import write_polygons
+from .sieve import apply_minimum_mapping_unit, pixel_area_m2
 from .reading import WindowReader
-from .tiling import plan_axis, round_up
+from .tiling import AxisPlan, plan_axis, round_up
 
 WINDOW_FACTOR = 3
 """Default inference window: this many training tiles on a side (fewer overlaps to pay for)."""
@@ -61,6 +64,7 @@ class ClassifyResult:
     path: str
     confidence_path: str | None
     probabilities_path: str | None
+    vector_path: str | None
     class_map: ClassMap
     pixels_per_class: dict[int, int]
     nodata_pixels: int
@@ -174,6 +178,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                     tta: str = TTA_NONE, extent: tuple[float, float, float, float] | None = None,
                     confidence_path: str | None = None, probabilities_path: str | None = None,
                     window_size: int | None = None, model: Any = None,
+                    min_mapping_unit: float = 0.0, vector_path: str | None = None,
+                    part: Part | None = None, overviews: bool = True,
                     progress: Progress | None = None) -> ClassifyResult:
     """Classifies an image with a model file and writes the class raster (and optional extras).
 
@@ -190,6 +196,12 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         probabilities_path: optional float32 raster with one band per class.
         window_size: inference window side (default: 3 training tiles, at most 1024).
         model: an already loaded Keras model for ``model_path`` (skips loading it again).
+        min_mapping_unit: hectares; smaller patches take their largest neighbour's class (see
+            :mod:`.sieve`; 0: off). Runs on the whole finished raster.
+        vector_path: optional GeoPackage of the classes as polygons (see :mod:`.polygons`).
+        part: classify only this rectangle of the classified area (the image or ``extent``),
+            exactly as the whole run would (see :mod:`.parts`); the outputs cover the part.
+        overviews: build overviews (parts that are stitched later need none).
         progress: where progress, messages and cancel come from.
     """
     started = time.perf_counter()
@@ -198,7 +210,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         raise UserError(f"Unknown TTA mode '{tta}'; use one of {', '.join(TTA_MODES)}.")
     if batch_size < 1:
         raise UserError("The batch size must be at least 1.")
-    paths = [os.path.abspath(p) for p in (output_path, confidence_path, probabilities_path) if p]
+    paths = [os.path.abspath(p) for p in (output_path, confidence_path, probabilities_path,
+                                          vector_path) if p]
     if os.path.abspath(image_path) in paths or len(set(paths)) < len(paths):
         raise UserError("Each output needs its own file, other than the image.")
     metadata = read_metadata(model_path)
@@ -213,6 +226,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                                    if extent is not None else (0, 0, full_width, full_height))
     grid = Grid(full_width, full_height, tuple(gt), dataset.GetProjection()).window(
         x_off, y_off, width, height)
+    if min_mapping_unit:
+        pixel_area_m2(grid)  # a grid in degrees is an error now, not after classifying
 
     multiple = size_multiple(metadata.architecture.get("depth", 4))
     tile = int(metadata.tile_size)
@@ -226,6 +241,15 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                         f"window ({window} px).")
     rows = plan_axis(height, window, overlap, multiple, minimum=tile)
     cols = plan_axis(width, window, overlap, multiple, minimum=tile)
+    row_plan, col_plan = AxisPlan.whole(rows, height), AxisPlan.whole(cols, width)
+    if part is not None:
+        if part.x < 0 or part.y < 0 or part.x + part.width > width or \
+                part.y + part.height > height or min(part.width, part.height) < 1:
+            raise UserError(f"The part {part} lies outside the {width} x {height} px classified.")
+        row_plan = row_plan.covering(part.y, part.y + part.height)
+        col_plan = col_plan.covering(part.x, part.x + part.width)
+        grid = grid.window(part.x, part.y, part.width, part.height)
+        rows, cols = list(row_plan.windows), list(col_plan.windows)
 
     if model is None:
         progress.info(f"Loading the model {os.path.basename(model_path)} ...")
@@ -239,7 +263,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
 
     total = len(rows) * len(cols)
     progress.info(
-        f"Classifying {width} x {height} pixels of '{name}' into {len(ids)} classes: "
+        f"Classifying {grid.width} x {grid.height} pixels of '{name}' into {len(ids)} classes: "
         f"{total} windows of {cols[0].size} x {rows[0].size} px in {len(rows)} strips, overlap "
         f">= {overlap} px, batches of {batch_size}, TTA {tta} "
         f"({transform_count(tta)} pass{'es' if transform_count(tta) > 1 else ''} per window).")
@@ -253,12 +277,24 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         outputs = ClassOutputs(grid, class_map, ids, class_tmp, confidence_tmp,
                                probabilities_tmp)
         files.callback(outputs.close)  # runs first: files closed before they are moved/removed
-        source = WindowReader(dataset, metadata, x_off, y_off, width, rows)
-        run_windows(source, predictor, outputs, rows, cols, batch_size, classes_only,
-                    SubProgress(progress, 0.0, 0.95))
-        progress.info("Building overviews ...")
-        outputs.finish(SubProgress(progress, 0.95, 1.0))
-        counts = outputs.counts
+        source = WindowReader(dataset, metadata, x_off + col_plan.offset,
+                              y_off + row_plan.offset, col_plan.length, rows)
+        sink = outputs if part is None else PartOutputs(
+            outputs, col_plan.length, part.x - col_plan.offset, part.y - row_plan.offset)
+        end = 0.85 if vector_path else 0.9
+        run_windows(source, predictor, sink, row_plan, col_plan, batch_size, classes_only,
+                    SubProgress(progress, 0.0, end))
+        sieved = apply_minimum_mapping_unit(outputs.classes, grid, min_mapping_unit,
+                                            SubProgress(progress, end, end + 0.05))
+        counts = outputs.counts if sieved is None else sieved
+        if overviews:
+            progress.info("Building overviews ...")
+        outputs.finish(SubProgress(progress, end + 0.05, end + 0.1), overviews)
+        if vector_path:
+            progress.info("Turning the classes into polygons ...")
+            polygons = write_polygons(class_tmp, files.enter_context(atomic_output(vector_path)),
+                                      class_map, SubProgress(progress, 0.95, 1.0))
+            progress.info(f"{polygons} polygons written.")
     progress.set_fraction(1.0)
 
     per_class = {class_id: int(counts[class_id]) for class_id in ids}
@@ -271,8 +307,10 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     if nodata:
         progress.info(f"nodata (image nodata or NaN): {nodata} pixels")
     seconds = time.perf_counter() - started
-    progress.info(f"Done in {seconds:.1f} s ({width * height / max(seconds, 1e-9) / 1e6:.2f} "
+    pixels = grid.width * grid.height
+    progress.info(f"Done in {seconds:.1f} s ({pixels / max(seconds, 1e-9) / 1e6:.2f} "
                   "million pixels per second).")
-    return ClassifyResult(output_path, confidence_path, probabilities_path, class_map, per_class,
+    return ClassifyResult(output_path, confidence_path, probabilities_path, vector_path,
+                          class_map, per_class,
                           nodata, (cols[0].size, rows[0].size), overlap, total, seconds)
 

@@ -149,3 +149,48 @@ def weight_sum(length: int, windows: list[AxisWindow], weights: list[np.ndarray]
     for window, w in zip(windows, weights):
         total[window.start:window.stop] += w
     return total.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class AxisPlan:
+    """The windows along one axis with everything blending needs: weights, interiors, zones.
+
+    A plan can be cut to the windows that touch a part of the axis (:meth:`covering`): they keep
+    the weights, interiors and overlap zones of the whole axis, so every pixel of that part is
+    blended from the same windows with the same weights, in the same order, as when the whole
+    axis is classified: parts classified apart and put side by side equal the whole, seams
+    included. Positions are relative to ``offset`` (the first window's start on the whole axis).
+    """
+
+    windows: tuple[AxisWindow, ...]
+    weights: tuple[np.ndarray, ...]
+    inner: tuple[tuple[int, int], ...]
+    zones: tuple[tuple[int, int], ...]
+    length: int
+    offset: int = 0
+
+    @classmethod
+    def whole(cls, windows: list[AxisWindow], length: int) -> "AxisPlan":
+        """The plan of a whole axis of ``length`` pixels laid out by :func:`plan_axis`."""
+        return cls(tuple(windows), tuple(axis_weights(windows)), tuple(interiors(windows)),
+                   tuple(overlap_zones(windows)), length)
+
+    def covering(self, start: int, stop: int) -> "AxisPlan":
+        """The windows that touch pixels [start, stop) of this plan, shifted to start at 0."""
+        chosen = [k for k, w in enumerate(self.windows) if w.start < stop and w.stop > start]
+        if not chosen or start < 0 or stop > self.length:
+            raise ValueError(f"[{start}, {stop}) is not inside the axis of {self.length} px")
+        first, last = chosen[0], chosen[-1] + 1
+        shift = self.windows[first].start
+        length = self.windows[last - 1].stop - shift
+        zones = tuple((max(0, a - shift), min(length, b - shift)) for a, b in self.zones
+                      if b - shift > 0 and a - shift < length)
+        return AxisPlan(tuple(AxisWindow(w.start - shift, w.size, w.valid)
+                              for w in self.windows[first:last]),
+                        self.weights[first:last], self.inner[first:last], zones, length,
+                        self.offset + shift)
+
+    def sums(self) -> np.ndarray:
+        """The sum of the windows' weights at each pixel (exact wherever all its windows are
+        in the plan, which :meth:`covering` guarantees for the part it was cut for)."""
+        return weight_sum(self.length, list(self.windows), list(self.weights))

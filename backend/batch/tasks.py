@@ -1,0 +1,64 @@
+"""What a dask worker runs: one image, or one part of a large image, classified to a file.
+
+The model file's bytes reach each worker once (scattered by the client); the worker writes them
+to a local file and loads the network the first time, then keeps it for every later task of the
+same model. A task runs the same code as ``classifyraster`` (windows, overlap, blending, TTA),
+writes its file atomically, and reports an analyst's error (a bad image) as a result rather than
+raising, so dask does not retry what cannot succeed; any other failure raises, and the client
+tries the task again.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..classify.parts import Part
+from ..classify.run import classify_raster
+from ..core.errors import UserError
+from ..core.model_file import load_model
+
+_MODELS: dict[str, tuple[str, Any]] = {}
+_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class Task:
+    """One unit of work: classify ``image`` (or its ``part``) into ``output``."""
+
+    image: str
+    output: str
+    part: Part | None = None
+    settings: dict = field(default_factory=dict)
+    """Keyword arguments of ``classify_raster`` (tta, batch_size, min_mapping_unit, ...)."""
+
+    @property
+    def label(self) -> str:
+        """How the log names this task."""
+        name = os.path.basename(self.image)
+        return name if self.part is None else f"part {self.part.name} of '{name}'"
+
+
+def worker_model(model_bytes: bytes, digest: str, name: str) -> tuple[str, Any]:
+    """The model file's local path and the loaded network, loaded once per worker process."""
+    with _LOCK:
+        if digest not in _MODELS:
+            folder = tempfile.mkdtemp(prefix=f"landcoverunet-model-{digest[:8]}-")
+            path = os.path.join(folder, name)
+            with open(path, "wb") as handle:
+                handle.write(model_bytes)
+            _MODELS[digest] = (path, load_model(path)[0])
+        return _MODELS[digest]
+
+
+def run_task(model_bytes: bytes, digest: str, model_name: str, task: Task) -> dict:
+    """Classifies one task on a worker; returns {"error": message} for an analyst's error."""
+    try:
+        path, model = worker_model(model_bytes, digest, model_name)
+        result = classify_raster(task.image, path, task.output, part=task.part, model=model,
+                                 overviews=task.part is None, **task.settings)
+    except UserError as error:
+        return {"error": str(error)}
+    return {"seconds": result.seconds, "pixels": result.pixels_per_class}

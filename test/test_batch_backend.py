@@ -1,0 +1,136 @@
+"""Batch classification on dask.distributed: a mosaic split into blocks on a 2-worker local
+cluster equals the one-process map pixel for pixel; a bad image fails alone; a cancelled run
+resumes from its finished parts; a worker killed mid-run does not stop the job."""
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+from osgeo import gdal, ogr
+from test_map_products import SCENE, scene_model  # noqa: F401 (fixture)
+from test_prediction_backend import make_image, read, rgb
+
+from landcoverunet.backend.batch.run import BatchSettings, classify_batch
+from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.core.errors import Cancelled
+from landcoverunet.backend.core.progress import ConsoleProgress
+
+SMALL = {"window_size": 128, "overlap": 16}
+"""Windows smaller than the scene, so that blocks cut through blended overlaps."""
+
+
+@pytest.fixture(scope="module")
+def mosaic(tmp_path_factory) -> str:
+    """The scene cut into four GeoTIFF tiles and put back together as one VRT mosaic."""
+    folder = tmp_path_factory.mktemp("mosaic")
+    tiles = []
+    for row, (y, h) in enumerate(((0, 200), (200, 243))):
+        for col, (x, w) in enumerate(((0, 250), (250, 239))):
+            path = str(folder / f"tile_{row}{col}.tif")
+            gdal.Translate(path, str(SCENE), srcWin=[x, y, w, h])
+            tiles.append(path)
+    path = str(folder / "scene_mosaic.vrt")
+    gdal.BuildVRT(path, tiles).FlushCache()
+    return path
+
+
+class CancelAfter(ConsoleProgress):
+    """Asks to stop once ``tasks`` tasks are done."""
+
+    def __init__(self, fraction: float) -> None:
+        super().__init__(quiet=True)
+        self.stop_at = fraction
+
+    def cancelled(self) -> bool:
+        return self.fraction >= self.stop_at
+
+
+def test_mosaic_on_two_workers_equals_the_one_process_map(scene_model, mosaic, tmp_path):
+    single = tmp_path / "single.tif"
+    classify_raster(mosaic, scene_model, str(single), min_mapping_unit=1.0,
+                    vector_path=str(tmp_path / "single.gpkg"), **SMALL)
+    folder = tmp_path / "batch"
+    progress = ConsoleProgress(quiet=True)
+    result = classify_batch([mosaic], scene_model, str(folder), BatchSettings(
+        block_size=200, workers=2, min_mapping_unit=1.0, vectors=True, **SMALL), progress)
+    output = folder / "scene_mosaic_classes.tif"
+    assert result.outputs == {mosaic: str(output)} and not result.failed
+    assert np.array_equal(read(output), read(single))
+    assert any("9 task(s)" in m for m in progress.messages), progress.messages
+    dataset = gdal.Open(str(output))
+    band = dataset.GetRasterBand(1)
+    assert band.GetNoDataValue() == 0 and band.GetOverviewCount() >= 1
+    assert band.GetColorTable() is not None
+    counts = []
+    for path in (folder / "scene_mosaic_classes.gpkg", tmp_path / "single.gpkg"):
+        source = ogr.Open(str(path))
+        counts.append(source.GetLayer(0).GetFeatureCount())
+        source = None
+    assert counts[0] == counts[1] > 0
+    assert sorted(os.listdir(folder)) == [".parts", "scene_mosaic_classes.gpkg",
+                                          "scene_mosaic_classes.tif",
+                                          "scene_mosaic_classes.tif.aux.xml"]
+    assert os.listdir(folder / ".parts") == []
+
+
+def test_a_bad_image_fails_alone_with_a_clear_message(scene_model, mosaic, tmp_path):
+    three_bands = make_image(tmp_path / "three_bands.tif", rgb(60, 60))
+    not_raster = tmp_path / "notes.tif"
+    not_raster.write_text("not an image")
+    good = str(tmp_path / "good.tif")
+    gdal.Translate(good, str(SCENE), srcWin=[0, 0, 150, 120])
+    folder = tmp_path / "out"
+    result = classify_batch([three_bands, mosaic, str(not_raster), good], scene_model,
+                            str(folder), BatchSettings(block_size=300, workers=2, **SMALL),
+                            ConsoleProgress(quiet=True))
+    assert set(result.outputs) == {mosaic, good}
+    assert "6 bands" in result.failed[three_bands] and "has 3" in result.failed[three_bands]
+    assert "Cannot open the raster" in result.failed[str(not_raster)]
+    expected = tmp_path / "expected.tif"
+    classify_raster(good, scene_model, str(expected), **SMALL)
+    assert np.array_equal(read(folder / "good_classes.tif"), read(expected))
+    again = ConsoleProgress(quiet=True)
+    rerun = classify_batch([mosaic, good], scene_model, str(folder),
+                           BatchSettings(block_size=300, workers=1, **SMALL), again)
+    assert sorted(rerun.skipped) == sorted([mosaic, good]) and not rerun.failed
+
+
+def test_a_cancelled_run_resumes_from_its_finished_parts(scene_model, mosaic, tmp_path):
+    folder = tmp_path / "out"
+    settings = BatchSettings(block_size=150, workers=1, **SMALL)
+    with pytest.raises(Cancelled):
+        classify_batch([mosaic], scene_model, str(folder), settings, CancelAfter(0.25))
+    parts = [p for p in (folder / ".parts").rglob("*.tif")]
+    assert 4 <= len(parts) < 16 and not (folder / "scene_mosaic_classes.tif").exists()
+    progress = ConsoleProgress(quiet=True)
+    result = classify_batch([mosaic], scene_model, str(folder), settings, progress)
+    assert any(f"({len(parts)} part(s) already done)" in m for m in progress.messages)
+    single = tmp_path / "single.tif"
+    classify_raster(mosaic, scene_model, str(single), **SMALL)
+    assert np.array_equal(read(result.outputs[mosaic]), read(single))
+
+
+def test_a_killed_worker_does_not_stop_the_job(scene_model, mosaic, tmp_path):
+    """On a scheduler given by address: one worker is killed as the first part finishes."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        pids = list(client.run(os.getpid).values())
+
+        class KillOne(ConsoleProgress):
+            def set_fraction(self, fraction: float) -> None:
+                super().set_fraction(fraction)
+                if pids and 0 < fraction < 1:
+                    os.kill(pids.pop(), signal.SIGKILL)
+
+        progress = KillOne(quiet=True)
+        result = classify_batch([mosaic], scene_model, str(tmp_path), BatchSettings(
+            block_size=200, scheduler=cluster.scheduler_address, **SMALL), progress)
+    assert not pids, "a worker was killed"
+    single = tmp_path / "single.tif"
+    classify_raster(mosaic, scene_model, str(single), **SMALL)
+    assert np.array_equal(read(result.outputs[mosaic]), read(single))
