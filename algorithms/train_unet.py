@@ -175,7 +175,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(self.BEST_VAL_MIOU,
                                                  "Best epoch's validation mean IoU"))
         self.addOutput(QgsProcessingOutputNumber(
-            self.VAL_MIOU, "Estimated mean IoU on unseen polygons (best epoch and neighbours)"))
+            self.VAL_MIOU, "Estimated mean IoU on polygons training never saw (see the report)"))
         self.addOutput(QgsProcessingOutputNumber(self.EPOCHS_RUN, "Epochs run"))
         self.set_parameter_help(PARAMETER_HELP)
 
