@@ -149,6 +149,7 @@ def test_allowlist_covers_every_network_the_plugin_builds(tmp_path):
 
     from landcoverunet.models.losses import PACKAGE
     from landcoverunet.backend.core.model_safety import PLUGIN_PACKAGE
+    from landcoverunet.models.ensemble import average_models
     from landcoverunet.models.unet import PRESETS, build_unet
 
     assert PACKAGE == PLUGIN_PACKAGE
@@ -162,6 +163,9 @@ def test_allowlist_covers_every_network_the_plugin_builds(tmp_path):
             path = tmp_path / f"{name}_{policy}.keras"
             model.save(path)
             check_model_archive(str(path))   # raises if the builder uses anything unlisted
+    ensemble = average_models([build_unet(4, 3, PRESETS["small"]) for _ in range(2)])
+    ensemble.save(tmp_path / "ensemble.keras")
+    check_model_archive(str(tmp_path / "ensemble.keras"))
     assert "Lambda" not in ALLOWED_CLASSES["keras.layers"]
 
 

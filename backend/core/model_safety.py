@@ -5,7 +5,7 @@ object Keras rebuilds. Keras imports and calls what it names, so a file shared b
 run their code while it is loaded (several such holes were fixed in Keras up to 3.14, and more
 may come). The plugin does not rely on Keras alone: before any deserialisation, this module
 reads the archive with ``zipfile`` and ``json`` only and accepts nothing but what the plugin's
-own U-Net builder (``models/unet.py``) writes. Everything else, any other module, any
+own U-Net builder (``models/unet.py``) and ensemble (``models/ensemble.py``) write. Everything else, any other module, any
 ``Lambda`` or unknown class, any odd archive entry, is refused with a message that names it.
 
 ``test/test_model_safety.py`` builds every preset and checks that this list covers it, so the
@@ -28,14 +28,16 @@ MAX_CONFIG_BYTES = 16 * 1024 * 1024
 
 ALLOWED_CLASSES: dict[str | None, frozenset[str]] = {
     "keras.layers": frozenset({"InputLayer", "Conv2D", "Conv2DTranspose", "BatchNormalization",
-                               "Activation", "MaxPooling2D", "Concatenate", "Dropout"}),
+                               "Activation", "MaxPooling2D", "Concatenate", "Dropout",
+                               "Average"}),
     "keras.initializers": frozenset({"GlorotUniform", "Zeros", "Ones"}),
     "keras": frozenset({"DTypePolicy", "FloatDTypePolicy", "Functional"}),
     "keras.src.models.functional": frozenset({"Functional"}),
     None: frozenset({"__keras_tensor__"}),
 }
 """Module -> the classes of it that the U-Net builder's models contain (layers, their
-initialisers and dtype policies, the functional model, and tensor references between layers)."""
+initialisers and dtype policies, the functional model, and tensor references between layers),
+and an ensemble of them (``models/ensemble.py``: functional members and an ``Average``)."""
 
 COMPILE_CLASSES: dict[str, frozenset[str]] = {
     "keras.optimizers": frozenset({"Adam", "AdamW"}),
