@@ -151,7 +151,7 @@ class EpochLoop:
                 continue
             record = self._validate(epoch, loss, float(logs.get("miou", math.nan)), done,
                                     time.time() - started)
-            # only a better mIoU resets the patience: a tie kept for its lower loss is a stall
+            # only a better mIoU resets the patience: a near-best epoch kept as a tie is a stall
             wait = 0 if record["improved"] else wait + 1
             self.history.append(record)
             self._log_epoch(record)
