@@ -42,7 +42,6 @@ class EpochPlan:
     """
 
     def __init__(self, epochs: int, replay: list[int] | None = None) -> None:
-        self.epochs = epochs
         self.replay = list(replay) if replay else None
         self.planned: list[int] = []
         self.current = epochs
