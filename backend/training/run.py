@@ -231,8 +231,9 @@ class _Run:
             if runs[-1].loop.cancelled or not runs[-1].loop.history:
                 break
             runs[-1].loop.data = None  # the fold's scenes are not needed any more
-            if k:
-                runs[-1].loop.val_set = None  # the report shows the first fold's tiles
+            if k:  # the report shows the first fold's tiles; later folds leave only curves
+                runs[-1].loop.val_set = runs[-1].loop.model = runs[-1].loop.best_weights = None
+                runs[-1].model = None
         loop = self.loop = runs[0].loop
         if folds > 1:  # the first fold's loop carries the pooled curves from here on
             loop.history, loop.best_record, loop.best_confusion = pool_folds(
