@@ -155,9 +155,8 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                 if future not in futures:
                     continue
                 item, task, attempt = futures.pop(future)
-                if future.status != "finished":  # failed, or cancelled by dask (worker lost)
-                    error = future.exception() if future.status == "error" else \
-                        "its worker or the model's copy was lost"
+                answer, error = _answer(future)
+                if answer is None:
                     if attempt <= settings.retries:
                         progress.warn(f"{task.label} failed ({error}); trying again "
                                       f"({attempt + 1} of {settings.retries + 1}).")
@@ -165,7 +164,6 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                     else:
                         fail(item, f"{task.label} failed {attempt} times; last error: {error}")
                     continue
-                answer = future.result()
                 if "error" in answer:
                     fail(item, answer["error"] if task.part is None else
                          f"{task.label}: {answer['error']}")
@@ -177,6 +175,23 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                     finish(item)
     progress.set_fraction(1.0)
     return result
+
+
+def _answer(future) -> tuple[dict | None, object]:
+    """A done task's answer, or None and why it is lost.
+
+    A task fails (its exception), is cancelled by dask (its worker or the model's copy was
+    lost), or finishes on a worker that dies before the client gathers its answer: all three
+    are worth trying again.
+    """
+    if future.status == "error":
+        return None, future.exception()
+    if future.status != "finished":
+        return None, "its worker or the model's copy was lost"
+    try:
+        return future.result(), None
+    except Exception:  # noqa: BLE001 - finished, then lost with its worker before it was read
+        return None, "its worker was lost before its answer was read"
 
 
 def _wait(futures: list) -> list:
