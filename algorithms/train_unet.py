@@ -54,6 +54,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
     TIME_LIMIT = "TIME_LIMIT"
     FINAL_FIT = "FINAL_FIT"
     ENSEMBLE = "ENSEMBLE"
+    RESUME = "RESUME"
     STEPS_PER_EPOCH = "STEPS_PER_EPOCH"
     INIT_MODEL = "INIT_MODEL"
     DEVICE = "DEVICE"
@@ -69,8 +70,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
     DISPLAY_NAME = "Train U-Net"
     GROUP = "training"
     ADVANCED = (TILE_SIZE, BATCH_SIZE, LEARNING_RATE, LOSS, AUGMENT, VALIDATION_FRACTION,
-                PATIENCE, SEED, TEACHER, FINAL_FIT, ENSEMBLE, STEPS_PER_EPOCH, INIT_MODEL, DEVICE,
-                TENSORBOARD_DIR)
+                PATIENCE, SEED, TEACHER, FINAL_FIT, ENSEMBLE, RESUME, STEPS_PER_EPOCH, INIT_MODEL,
+                DEVICE, TENSORBOARD_DIR)
     HELP = (
         "Trains a U-Net (a fully convolutional segmentation network) on an image and the "
         "training mask made for it by 'Build training masks', and writes one .keras model file "
@@ -143,7 +144,9 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         for name, label in ((self.TEACHER, "Random-forest teacher (pseudo-labels)"),
                             (self.FINAL_FIT, "Train again on all features after validation"),
                             (self.ENSEMBLE, "Average two networks (classifying takes twice as "
-                                            "long)")):
+                                            "long)"),
+                            (self.RESUME, "Resume the interrupted run on this model file (from "
+                                          "its checkpoint)")):
             option = QgsProcessingParameterBoolean(
                 name, label, defaultValue=config_default(name.lower()))
             option.setFlags(option.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
@@ -158,7 +161,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         steps.setFlags(steps.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(steps)
         self.addParameter(QgsProcessingParameterFile(
-            self.INIT_MODEL, "Start from this model (fine-tune or resume)", optional=True,
+            self.INIT_MODEL, "Start from this model (fine-tune)", optional=True,
             fileFilter="Keras models (*.keras)"))
         self.addParameter(QgsProcessingParameterEnum(
             self.DEVICE, "Device", [DEVICE_LABELS[d] for d in DEVICES],
@@ -222,6 +225,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             teacher=self.parameterAsBool(parameters, self.TEACHER, context),
             final_fit=self.parameterAsBool(parameters, self.FINAL_FIT, context),
             ensemble=self.parameterAsBool(parameters, self.ENSEMBLE, context),
+            resume=self.parameterAsBool(parameters, self.RESUME, context),
             time_limit=self.parameterAsDouble(parameters, self.TIME_LIMIT, context),
             steps_per_epoch=self.parameterAsInt(parameters, self.STEPS_PER_EPOCH, context),
             init_model=self.parameterAsFile(parameters, self.INIT_MODEL, context) or None,
@@ -308,9 +312,18 @@ PARAMETER_HELP = {
                              "weights, so a run can be repeated.",
     TrainUNetAlgorithm.STEPS_PER_EPOCH: "Batches per epoch; 0 chooses about two million pixels "
                                         "per epoch.",
-    TrainUNetAlgorithm.INIT_MODEL: "A model file from an earlier run to continue from (same bands "
-                                   "and classes): resume a cancelled run or fine-tune on new "
-                                   "scenes.",
+    TrainUNetAlgorithm.INIT_MODEL: "A model file from an earlier run to start from (same bands "
+                                   "and classes), to fine-tune it on new scenes: a new run "
+                                   "from its weights. To go on with a killed or cancelled run "
+                                   "where it stopped, use 'Resume' instead.",
+    TrainUNetAlgorithm.RESUME: "After every epoch, training checkpoints its state (weights, "
+                               "optimizer, epoch, learning-rate plan, curves) in a hidden "
+                               "folder beside the model file (.<name>.keras.checkpoint). When "
+                               "a run was killed or cancelled, run again with the same inputs, "
+                               "settings and model file and this option on: it goes on after "
+                               "the last whole epoch instead of starting again. A finished run "
+                               "removes the checkpoint; a run without this option removes a "
+                               "stale one.",
     TrainUNetAlgorithm.DEVICE: "Where to train. Automatic uses the GPU when TensorFlow sees one "
                                "(mixed precision), else the CPU.",
     TrainUNetAlgorithm.OUTPUT_MODEL: "The .keras model file. A CSV log of epochs is written "

@@ -22,12 +22,13 @@ def confusion_counts(y_true, y_pred, classes: int):
     """
     if len(y_true.shape) == len(y_pred.shape):  # (..., 1), or packed with pseudo-labels
         y_true = y_true[..., 0]
+    # one-hot products rather than a bincount: shapes stay static, so the same code traces
+    # under jax.jit and torch.compile as well as tf.function
     labels = ops.reshape(ops.cast(y_true, "int32"), (-1,))
     predicted = ops.reshape(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), (-1,))
-    valid = labels > 0
-    index = ops.where(valid, (labels - 1) * classes + predicted, 0)
-    counts = ops.bincount(index, weights=ops.cast(valid, "float32"), minlength=classes * classes)
-    return ops.reshape(ops.cast(counts, "float32")[: classes * classes], (classes, classes))
+    valid = ops.cast(labels > 0, "float32")
+    truth = ops.one_hot(ops.maximum(labels - 1, 0), classes, dtype="float32") * valid[:, None]
+    return ops.matmul(ops.transpose(truth), ops.one_hot(predicted, classes, dtype="float32"))
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)

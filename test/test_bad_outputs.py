@@ -45,7 +45,8 @@ def ws(tmp_path_factory) -> Path:
                         str(folder / "mask.tif"), class_field="id", class_name_field="label",
                         class_map_json=str(folder / "classes.json"))
     assert len(result.class_map) == 7
-    make_test_model(folder / "model.keras", bands=6, classes=7)
+    make_test_model(folder / "model.keras",
+                    bands=gdal.Open(str(folder / "image.tif")).RasterCount, classes=7)
     (folder / "out").mkdir()
     shutil.copy(folder / "mask.tif", folder / "out" / "earlier.tif")
     os.symlink(folder / "image.tif", folder / "alias.tif")

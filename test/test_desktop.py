@@ -38,12 +38,11 @@ def run_desktop(tmp_path, algorithm: str, parameters: dict, output: str) -> dict
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
-def test_desktop_classification_loaded_with_palette(tmp_path, nc_model):
+def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model):
     from landcoverunet.backend.core.model_file import read_metadata
 
-    sample = ROOT / "resources" / "sample"
     findings = run_desktop(tmp_path, "landcoverunet:classifyraster", {
-        "INPUT": str(sample / "nc_landsat7_2000.tif"), "MODEL": str(nc_model),
+        "INPUT": str(nc_stack), "MODEL": str(nc_model),
         "OUTPUT": str(tmp_path / "classified.tif")}, "OUTPUT")
     assert findings["errors"] == []
     assert findings["plugin_loaded"] and findings["provider"] == "Land cover U-Net"
@@ -56,7 +55,7 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_model):
                                                "Classify rasters in batch (dask)"],
                                    "Training": ["Build training masks", "Train U-Net"]}
     assert findings["menu_actions"][-1] == "landcoverunet_about"
-    assert findings["loaded_layers"] == ["nc_landsat7_2000 classified"]
+    assert findings["loaded_layers"] == ["landsat_stack classified"]
     assert findings["in_layer_tree"] and findings["renderer"] == "paletted"
     classes = read_metadata(str(nc_model)).classes
     assert [(value, label) for value, _, label in findings["classes"]] == \

@@ -27,11 +27,11 @@ EDGES = ndimage.generate_binary_structure(2, 1)  # 4-connected, as the sieve and
 
 @pytest.fixture(scope="module")
 def scene_model(tmp_path_factory) -> str:
-    """Random weights on the scene's 6 bands: a speckled map with patches of every size."""
+    """Random weights on the scene's bands: a speckled map with patches of every size."""
     image = gdal.Open(str(SCENE)).ReadAsArray().astype(np.float32)
     valid = (image > 0).all(axis=0)
-    return make_test_model(tmp_path_factory.mktemp("model") / "scene.keras", bands=6, classes=7,
-                           mean=[float(b[valid].mean()) for b in image],
+    return make_test_model(tmp_path_factory.mktemp("model") / "scene.keras", bands=len(image),
+                           classes=7, mean=[float(b[valid].mean()) for b in image],
                            std=[float(b[valid].std()) for b in image], seed=3)
 
 

@@ -72,6 +72,8 @@ class TrainingConfig:
             :data:`VALIDATED_SHARE` of it, so the final fit fits in the rest.
         ensemble: the model file averages the final fit's network and the validated one
             (``models.ensemble``); classifying then takes twice as long.
+        resume: go on from the checkpoint a killed or cancelled run on the same model left
+            (``backend.training.checkpoint``); without it, a stale checkpoint is removed.
     """
 
     images: list[str]
@@ -98,6 +100,7 @@ class TrainingConfig:
     teacher: bool = True
     time_limit: float = 10.0
     ensemble: bool = False
+    resume: bool = False
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import time
+from typing import Callable
 
 import numpy as np
 
@@ -18,6 +19,7 @@ from ..core.raster_io import atomic_output
 from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHARE, WEIGHT_DECAY,
                      TrainingConfig, csv_path_for)
 from .cross_validation import mark_epoch
+from .checkpoint import Stage
 from .inputs import Inputs
 from .schedule import EpochPlan, learning_rate, warmup_steps
 from .scores import confusion_matrix, scores
@@ -51,7 +53,8 @@ class EpochLoop:
                  inputs: Inputs, weights: list[float], bar: Progress, log: Progress,
                  fit_epochs: int = 0, fixed_epochs: int = 0,
                  deadline_share: float = VALIDATED_SHARE, name: str = "",
-                 plan: list[int] | None = None, csv_path: str | None = None) -> None:
+                 plan: list[int] | None = None, csv_path: str | None = None,
+                 checkpoint: Callable[["EpochLoop"], None] | None = None) -> None:
         """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
         same schedule and keeps the final (averaged) weights. With ``fixed_epochs`` it validates
         every epoch but runs exactly that many (no early stop, no deadline). Without either it
@@ -60,7 +63,7 @@ class EpochLoop:
         the epoch plan of the run this one repeats (``EpochPlan.planned``), so that it sees the
         same learning rates. ``name`` prefixes its log lines (a fold). ``csv_path`` is where the
         epoch log is written while training (the run's hidden temporary name; by default beside
-        the model)."""
+        the model). ``checkpoint`` is called after every whole epoch (``checkpoint.py``)."""
         from ...models.losses import make_loss
         from ...models.metrics import MaskedMeanIoU
 
@@ -92,6 +95,12 @@ class EpochLoop:
         """Per epoch, the confusion matrix of the held-out labels (cross-validation pools them)."""
         self.cancelled = self.stopped_early = self.out_of_time = False
         self.fit_epochs, self.fixed_epochs, self.name = fit_epochs, fixed_epochs, name
+        self.checkpoint = checkpoint
+        self.epoch = self.wait = 0
+        """The last whole epoch trained, and the epochs since the last gain (patience)."""
+        self.epoch_seconds: list[float] = []
+        self.last = fit_epochs or fixed_epochs or config.epochs
+        """The last epoch planned (the deadline may bring it forward)."""
         # the validated run may use this share of the time limit; the final fit repeats at
         # most its epochs, so the whole training stays within the limit
         self.deadline = (time.time() + deadline_share * 60 * config.time_limit
@@ -107,13 +116,13 @@ class EpochLoop:
                 log.warn("TensorBoard logging needs the TensorFlow backend; skipped.")
 
     def run(self) -> None:
+        """Trains from the epoch after :attr:`epoch` (0, or where a restored state ended)."""
         from .data import prefetch
 
-        config, wait = self.config, 0
-        last = self.fit_epochs or self.fixed_epochs or config.epochs
-        epoch, epoch_seconds = 0, []
-        while epoch < last:
-            epoch += 1
+        config = self.config
+        while self.epoch < self.last:
+            epoch = self.epoch + 1
+            last = self.last
             started = time.time()
             total = self.plan.start_epoch(epoch) * self.steps
             self.model.reset_metrics()
@@ -148,32 +157,92 @@ class EpochLoop:
                               f"{time.time() - started:.1f} s")
                 if self.cancelled:
                     break
+                self._epoch_done(epoch)
                 continue
             record = self._validate(epoch, loss, float(logs.get("miou", math.nan)), done,
                                     time.time() - started)
             # only a better mIoU resets the patience: a near-best epoch kept as a tie is a stall
-            wait = 0 if record["improved"] else wait + 1
+            self.wait = 0 if record["improved"] else self.wait + 1
             self.history.append(record)
             self._log_epoch(record)
             if self.cancelled:
                 break
-            if wait >= config.patience and not self.fixed_epochs:
+            if self.wait >= config.patience and not self.fixed_epochs:
                 self.stopped_early = True
-                break
-            if self.deadline:
-                epoch_seconds.append(time.time() - started)
-                if self._replan(epoch, epoch_seconds):
-                    last = self.plan.current
-                if time.time() > self.deadline or (last < config.epochs and epoch >= last):
+            if self.deadline and not self.stopped_early:
+                self.epoch_seconds.append(time.time() - started)
+                if self._replan(epoch, self.epoch_seconds):
+                    self.last = self.plan.current
+                if time.time() > self.deadline or (
+                        self.last < config.epochs and epoch >= self.last):
                     self.out_of_time = True
-                    break
+            self._epoch_done(epoch)
+            if self.stopped_early or self.out_of_time:
+                break
         if self.board is not None:
             self.board.close()
-        if self.fit_epochs and not self.cancelled and len(self.history) == last:
+        if self.fit_epochs and not self.cancelled and len(self.history) == self.last:
             optimizer = self.model.optimizer
             if optimizer.use_ema:
                 optimizer.finalize_variable_values(self.model.trainable_variables)
             self.best_weights = self.model.get_weights()
+
+    def _epoch_done(self, epoch: int) -> None:
+        """Counts a whole epoch and checkpoints the loop (a cancelled epoch is not counted)."""
+        self.epoch = epoch
+        if self.checkpoint is not None:
+            self.checkpoint(self)
+
+    @property
+    def finished(self) -> bool:
+        """Whether the loop ended by itself (not cancelled): nothing is left to train."""
+        return not self.cancelled and (self.stopped_early or self.out_of_time
+                                       or self.epoch >= self.last)
+
+    def state(self) -> Stage:
+        """Everything needed to go on after the last whole epoch, or to use a finished loop's
+        results without running it again (``checkpoint.py``)."""
+        optimizer = self.model.optimizer if self.model is not None else None
+        fields = {"epoch": self.epoch, "wait": self.wait, "top": self.top, "last": self.last,
+                  "epoch_seconds": self.epoch_seconds, "planned": self.plan.planned,
+                  "current": self.plan.current, "history": self.history[:self.epoch],
+                  "best_record": self.best_record, "stopped_early": self.stopped_early,
+                  "out_of_time": self.out_of_time, "finished": self.finished,
+                  "deadline_left": self.deadline - time.time() if self.deadline else 0.0}
+        arrays = {"confusions": self.confusions[:self.epoch],
+                  "best_confusion": self.best_confusion,
+                  "best_predictions": self.best_predictions, "best_weights": self.best_weights}
+        if self.model is not None and (self.fit_epochs or not fields["finished"]):
+            arrays["weights"] = self.model.get_weights()
+            arrays["optimizer"] = [np.asarray(self.keras.ops.convert_to_numpy(v))
+                                   for v in optimizer.variables] if optimizer.built else []
+        return Stage(fields, arrays)
+
+    def restore(self, stage: Stage) -> None:
+        """Puts the loop where :meth:`state` left it: :meth:`run` goes on from the next epoch
+        (a finished loop has nothing left to run)."""
+        fields, arrays = stage.fields, stage.arrays
+        self.epoch, self.wait, self.top = fields["epoch"], fields["wait"], fields["top"]
+        self.last, self.epoch_seconds = fields["last"], list(fields["epoch_seconds"])
+        self.plan.planned, self.plan.current = list(fields["planned"]), fields["current"]
+        self.history, self.best_record = list(fields["history"]), dict(fields["best_record"])
+        self.stopped_early, self.out_of_time = fields["stopped_early"], fields["out_of_time"]
+        if self.deadline:
+            self.deadline = time.time() + fields["deadline_left"]
+        self.confusions = list(arrays.get("confusions", []))
+        if "best_confusion" in arrays:
+            self.best_confusion = arrays["best_confusion"].astype(np.int64)
+        self.best_predictions = arrays.get("best_predictions")
+        self.best_weights = arrays.get("best_weights")
+        if "weights" in arrays:
+            self.model.set_weights(arrays["weights"])
+        if arrays.get("optimizer"):
+            optimizer = self.model.optimizer
+            optimizer.build(self.model.trainable_variables)
+            for variable, value in zip(optimizer.variables, arrays["optimizer"]):
+                variable.assign(value)
+        if self.history:
+            self.write_csv()
 
     def _replan(self, epoch: int, epoch_seconds: list[float]) -> bool:
         """Shortens the plan when the deadline will come before its last epoch; says so."""

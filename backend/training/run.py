@@ -32,6 +32,7 @@ from ..core.model_file import ModelMetadata
 from ..core.normalization import BandStats, compute_band_stats
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.staging import OutputSet
+from .checkpoint import Checkpoint, checkpoint_key
 from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXELS_PER_EPOCH,
                      VALIDATED_SHARE, TrainingConfig, TrainingResult, cancelled_name,
                      csv_path_for)
@@ -57,12 +58,16 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
     try:
         for final in run.finals:  # also removes what a killed run on these outputs left
             run.outputs.temporary(final)
+        run.open_checkpoint()
         run.read_labels()
         run.plan_validation()
         run.prepare()
         run.validate()
         model, final_fit = run.final_fit()
-        return run.write_outputs(run.ensemble(model, final_fit), final_fit)
+        result = run.write_outputs(run.ensemble(model, final_fit), final_fit)
+        if not result.cancelled and not run.final_cancelled:
+            run.checkpoint.remove()  # a cancelled run keeps it, to be resumed
+        return result
     finally:
         run.outputs.discard()  # after a commit there is nothing left to discard
 
@@ -102,6 +107,41 @@ class _Run:
     def csv_temporary(self) -> str:
         """Where the epoch log is written while training (moved into place at the end)."""
         return self.outputs.temporary(csv_path_for(self.config.output_model))
+
+    def open_checkpoint(self) -> None:
+        """With ``config.resume``, reads the checkpoint a killed or cancelled run on the same
+        model left; without, removes it (it is stale)."""
+        config, progress = self.config, self.progress
+        self.checkpoint = Checkpoint(config.output_model, checkpoint_key(config))
+        self.checkpoint_failed = False
+        if not config.resume:
+            self.checkpoint.remove()
+            return
+        found = self.checkpoint.load()
+        if found != "resumed":
+            progress.warn(found or "RESUME: there is no checkpoint of an earlier run on this "
+                          "model (with these inputs and settings); training starts afresh.")
+            self.checkpoint.remove()
+            return
+        done = ", ".join(self.checkpoint.finished) or "none"
+        going = [f"{name} after epoch {stage.fields['epoch']}"
+                 for name, stage in self.checkpoint.stages.items()
+                 if name not in self.checkpoint.finished]
+        progress.info(f"Resuming the earlier run from its checkpoint: stages finished: {done}"
+                      + (f"; going on with {going[0]}." if going else "."))
+
+    def save_checkpoint(self, name: str, loop: EpochLoop) -> None:
+        """Checkpoints a loop after a whole epoch; a checkpoint that cannot be written is
+        said once and training goes on without (it is a safety net, not a result)."""
+        if self.checkpoint_failed:
+            return
+        try:
+            self.checkpoint.save(name, loop.state(), finished=loop.finished
+                                 and not loop.fit_epochs)
+        except (UserError, OSError) as error:
+            self.checkpoint_failed = True
+            self.progress.warn(f"The checkpoint cannot be written ({error}); training goes on, "
+                               "but a killed run could not be resumed.")
 
     def read_labels(self) -> None:
         """Which feature each labelled pixel came from, the features, and pixels per class."""
@@ -215,11 +255,14 @@ class _Run:
         share = SubProgress(self.progress, 0.08, 0.55 if config.final_fit else 0.95)
         runs: list[Validated] = []
         for k, split in enumerate(self.splits):
+            stage = f"fold{k + 1}"
             runs.append(validated_run(
                 self, split, SubProgress(share, k / folds, (k + 1) / folds),
                 fold=f"Fold {k + 1}/{folds}, " if folds > 1 else "",
                 fixed_epochs=len(runs[0].loop.history) if runs else 0,
                 plan=runs[0].loop.plan.planned if runs else None,
+                restore=self.checkpoint.stage(stage),
+                checkpoint=lambda loop, stage=stage: self.save_checkpoint(stage, loop),
                 # the final fit repeats at most one fold's epochs: K folds and it fit in the
                 # (K + 1) / 2 validated runs' worth of time that one split would have had
                 deadline_share=VALIDATED_SHARE * 2 / (folds + 1),
@@ -268,7 +311,10 @@ class _Run:
                                                  self.id_readers, None, inputs.bands,
                                                  self.stats, self.classes,
                                                  SubProgress(progress, 0.55, 0.56))
-            if config.teacher:
+            saved = self.checkpoint.stage("final")
+            if saved is not None:
+                progress.info(f"Final fit: resuming after epoch {saved.fields['epoch']}.")
+            if config.teacher and (saved is None or saved.fields["epoch"] < epochs):
                 teach(everything, self.classes, config.seed, progress)
             all_data = TrainingBatches(everything, WindowSampler(all_scenes, self.tile),
                                        config.batch_size, config.augment, config.seed)
@@ -279,7 +325,10 @@ class _Run:
                                   inputs, class_weights(sum(s.totals for s in all_scenes)),
                                   SubProgress(progress, 0.56, 0.95), progress,
                                   fit_epochs=epochs, plan=loop.plan.planned,
-                                  csv_path=self.csv_temporary)
+                                  csv_path=self.csv_temporary,
+                                  checkpoint=lambda done: self.save_checkpoint("final", done))
+                if saved is not None:
+                    final.restore(saved)
                 final.run()
         except Cancelled:
             pass

@@ -3,11 +3,12 @@ the split does not hold out, validate on those it does. ``run.py`` calls it once
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from ..core.progress import Progress
+from .checkpoint import Stage
 from .config import VALIDATED_SHARE
 from .loop import EpochLoop, class_weights
 from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, WindowSampler, summarise_labels,
@@ -27,8 +28,9 @@ class Validated:
 
 
 def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
-                   fixed_epochs: int = 0, deadline_share: float = VALIDATED_SHARE,
-                   intro: str = "", plan: list[int] | None = None) -> Validated:
+                  fixed_epochs: int = 0, deadline_share: float = VALIDATED_SHARE,
+                  intro: str = "", plan: list[int] | None = None, restore: Stage | None = None,
+                  checkpoint: Callable[[EpochLoop], None] | None = None) -> Validated:
     """Trains on the features ``split`` does not hold out, validating on those it does.
 
     Everything fitted on labels (the teacher) sees the training features only. With
@@ -36,6 +38,9 @@ def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
     cross-validation follow the first one's length and replay its epoch ``plan``); else it
     stops early or at its deadline, shortening its learning-rate schedule to end there.
     ``intro``, when given, is logged once the model is built (``{weights}``: its size).
+    ``restore``: this run's state in a checkpoint (``checkpoint.py``): a finished run is not
+    trained again, an interrupted one goes on after its last whole epoch. ``checkpoint`` is
+    called after every whole epoch.
     """
     from .data import TrainingBatches, open_scenes, read_validation
 
@@ -63,7 +68,8 @@ def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
                           f"{int(split.features_per_class[c])} features, "
                           f"{int(train_totals[c])} training, {int(val_totals[c])} validation "
                           "pixels")
-    if config.teacher:
+    finished = restore is not None and restore.fields["finished"]
+    if config.teacher and not finished:
         teach(readers, classes, config.seed, progress)
     data = TrainingBatches(readers, WindowSampler(scenes, run.tile), config.batch_size,
                            config.augment, config.seed)
@@ -76,6 +82,11 @@ def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
         loop = EpochLoop(keras, model, config, run.steps, data, val_set, inputs,
                          class_weights(train_totals), bar, progress, fixed_epochs=fixed_epochs,
                          deadline_share=deadline_share, name=fold, csv_path=run.csv_temporary,
-                         plan=plan)
-        loop.run()
+                         plan=plan, checkpoint=checkpoint)
+        if restore is not None:
+            loop.restore(restore)
+            progress.info(f"{fold or 'Validated run: '}resumed after epoch {loop.epoch}"
+                          + (" (finished)." if finished else "."))
+        if not finished:
+            loop.run()
     return Validated(split, loop, model, train_totals, val_totals)

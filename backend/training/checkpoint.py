@@ -1,0 +1,145 @@
+"""Checkpoints of a training run, so that a killed or cancelled run can be resumed (``RESUME``).
+
+After every whole epoch, whichever stage is training (a validated run, a cross-validation fold,
+the final fit), the run writes to a hidden folder beside the model, ``.<model name>.checkpoint``:
+the state of the loop training now (its raw weights, the optimizer's variables with the weight
+average, the epoch, the learning-rate plan, the patience, the curves, the best weights so far)
+and the state the finished stages ended in. Both files are replaced atomically, so a run killed
+while writing leaves the previous checkpoint whole.
+
+A resumed run first checks that the checkpoint was made for the same images, masks and
+settings (its key); what is derived from them (the scenes, the validation windows, the teacher's
+pseudo-labels) is rebuilt from the seed exactly as before, the stages that had finished are not
+run again, and the stage that was interrupted goes on from its next epoch, with the same batches
+and learning rates it would have had (only the dropout draws differ). A run that writes its model
+removes the checkpoint; a run without ``RESUME`` on the same model removes a stale one.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..core.raster_io import atomic_output
+
+STATE = "state.json"
+ARRAYS = "arrays.npz"
+KEY_SETTINGS = ("images", "masks", "bands", "tile_size", "model_size", "epochs", "batch_size",
+                "learning_rate", "loss", "augment", "validation_fraction", "patience", "seed",
+                "init_model", "steps_per_epoch", "final_fit", "teacher", "time_limit")
+"""The settings a checkpoint must agree on to be resumed (those that change what is trained)."""
+
+
+def checkpoint_folder(model_path: str) -> str:
+    """The hidden folder of a model's checkpoint: ``.<model name>.checkpoint`` beside it."""
+    path = os.path.abspath(model_path)
+    return os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.checkpoint")
+
+
+def checkpoint_key(config: Any) -> str:
+    """What a checkpoint is valid for: the settings that shape training and the input files
+    (path, size and modification time), so that edited masks are never resumed."""
+    settings = {name: getattr(config, name) for name in KEY_SETTINGS}
+    files = [[os.path.abspath(p), os.path.getsize(p), int(os.path.getmtime(p))]
+             for p in list(config.images) + list(config.masks) if os.path.exists(p)]
+    text = json.dumps([settings, files], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Stage:
+    """One stage's saved state: JSON-able fields and named arrays (or lists of arrays)."""
+
+    fields: dict = field(default_factory=dict)
+    arrays: dict[str, Any] = field(default_factory=dict)
+
+
+class Checkpoint:
+    """The checkpoint of one run: which stages finished, and the one training now.
+
+    Stages are named ``"fold1"``, ``"fold2"``, ... (a single validated run is ``"fold1"``)
+    and ``"final"``.
+    """
+
+    def __init__(self, model_path: str, key: str) -> None:
+        self.folder, self.key = checkpoint_folder(model_path), key
+        self.stages: dict[str, Stage] = {}
+        self.finished: list[str] = []
+
+    def load(self) -> str:
+        """Reads the checkpoint if there is one for this key; returns what was found, in words
+        ("" when there is nothing to resume)."""
+        try:
+            with open(os.path.join(self.folder, STATE), encoding="utf-8") as handle:
+                state = json.load(handle)
+            if state.get("key") != self.key:
+                return ("The checkpoint beside the model was made for other inputs or settings, "
+                        "so training starts afresh.")
+            with np.load(os.path.join(self.folder, ARRAYS)) as stored:
+                flat = {name: stored[name] for name in stored.files}
+        except FileNotFoundError:
+            return ""
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
+            return f"The checkpoint beside the model cannot be read ({error}); training starts " \
+                   "afresh."
+        self.finished = list(state["finished"])
+        for name, fields in state["stages"].items():
+            self.stages[name] = Stage(fields, _unflatten(name, flat))
+        return "resumed"
+
+    def stage(self, name: str) -> Stage | None:
+        """The saved state of a stage, or None."""
+        return self.stages.get(name)
+
+    def save(self, name: str, stage: Stage, finished: bool = False) -> None:
+        """Records a stage's state (and whether it finished) and writes the whole checkpoint."""
+        self.stages[name] = stage
+        if finished and name not in self.finished:
+            self.finished.append(name)
+        os.makedirs(self.folder, exist_ok=True)
+        flat: dict[str, np.ndarray] = {}
+        for stage_name, saved in self.stages.items():
+            flat.update(_flatten(stage_name, saved.arrays))
+        # the arrays first: a state whose arrays are missing is never read as whole
+        with atomic_output(os.path.join(self.folder, ARRAYS)) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **flat)
+        state = {"key": self.key, "finished": self.finished,
+                 "stages": {n: s.fields for n, s in self.stages.items()}}
+        with atomic_output(os.path.join(self.folder, STATE)) as temporary:
+            with open(temporary, "w", encoding="utf-8") as handle:
+                json.dump(state, handle)
+
+    def remove(self) -> None:
+        """Removes the checkpoint folder (never raises)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _flatten(stage: str, arrays: dict[str, Any]) -> dict[str, np.ndarray]:
+    """``{"<stage>/<name>": array}``, a list of arrays as ``"<stage>/<name>/<i>"``."""
+    flat = {}
+    for name, value in arrays.items():
+        if isinstance(value, list):
+            flat.update({f"{stage}/{name}/{i}": np.asarray(v) for i, v in enumerate(value)})
+            flat[f"{stage}/{name}/n"] = np.asarray(len(value))
+        elif value is not None:
+            flat[f"{stage}/{name}"] = np.asarray(value)
+    return flat
+
+
+def _unflatten(stage: str, flat: dict[str, np.ndarray]) -> dict[str, Any]:
+    prefix = f"{stage}/"
+    arrays: dict[str, Any] = {}
+    for key in flat:
+        if key.startswith(prefix) and key.count("/") == 1:
+            arrays[key[len(prefix):]] = flat[key]
+        elif key.startswith(prefix) and key.endswith("/n"):
+            name = key[len(prefix):-2]
+            arrays[name] = [flat[f"{prefix}{name}/{i}"] for i in range(int(flat[key]))]
+    return arrays
