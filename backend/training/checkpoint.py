@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ..core.errors import UserError
+from ..core.progress import Progress
 from ..core.raster_io import atomic_output
 
 STATE = "state.json"
@@ -67,10 +69,11 @@ class Checkpoint:
     and ``"final"``.
     """
 
-    def __init__(self, model_path: str, key: str) -> None:
-        self.folder, self.key = checkpoint_folder(model_path), key
+    def __init__(self, model_path: str, key: str, progress: Progress | None = None) -> None:
+        self.folder, self.key, self.progress = checkpoint_folder(model_path), key, progress
         self.stages: dict[str, Stage] = {}
         self.finished: list[str] = []
+        self.failed = False
 
     def load(self) -> str:
         """Reads the checkpoint if there is one for this key; returns what was found, in words
@@ -115,6 +118,20 @@ class Checkpoint:
         with atomic_output(os.path.join(self.folder, STATE)) as temporary:
             with open(temporary, "w", encoding="utf-8") as handle:
                 json.dump(state, handle)
+
+    def save_loop(self, name: str, loop: Any) -> None:
+        """Checkpoints an epoch loop (``loop.EpochLoop``) after a whole epoch. A checkpoint that
+        cannot be written is said once and training goes on without (it is a safety net, not a
+        result). Holds no reference to the loop, so models are freed as soon as a run ends."""
+        if self.failed:
+            return
+        try:
+            self.save(name, loop.state(), finished=loop.finished and not loop.fit_epochs)
+        except (UserError, OSError) as error:
+            self.failed = True
+            if self.progress is not None:
+                self.progress.warn(f"The checkpoint cannot be written ({error}); training goes "
+                                   "on, but a killed run could not be resumed.")
 
     def remove(self) -> None:
         """Removes the checkpoint folder (never raises)."""

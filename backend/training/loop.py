@@ -18,8 +18,8 @@ from ..core.progress import Progress
 from ..core.raster_io import atomic_output
 from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHARE, WEIGHT_DECAY,
                      TrainingConfig, csv_path_for)
-from .cross_validation import mark_epoch
 from .checkpoint import Stage
+from .cross_validation import mark_epoch
 from .inputs import Inputs
 from .schedule import EpochPlan, learning_rate, warmup_steps
 from .scores import confusion_matrix, scores

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -112,8 +113,7 @@ class _Run:
         """With ``config.resume``, reads the checkpoint a killed or cancelled run on the same
         model left; without, removes it (it is stale)."""
         config, progress = self.config, self.progress
-        self.checkpoint = Checkpoint(config.output_model, checkpoint_key(config))
-        self.checkpoint_failed = False
+        self.checkpoint = Checkpoint(config.output_model, checkpoint_key(config), progress)
         if not config.resume:
             self.checkpoint.remove()
             return
@@ -129,19 +129,6 @@ class _Run:
                  if name not in self.checkpoint.finished]
         progress.info(f"Resuming the earlier run from its checkpoint: stages finished: {done}"
                       + (f"; going on with {going[0]}." if going else "."))
-
-    def save_checkpoint(self, name: str, loop: EpochLoop) -> None:
-        """Checkpoints a loop after a whole epoch; a checkpoint that cannot be written is
-        said once and training goes on without (it is a safety net, not a result)."""
-        if self.checkpoint_failed:
-            return
-        try:
-            self.checkpoint.save(name, loop.state(), finished=loop.finished
-                                 and not loop.fit_epochs)
-        except (UserError, OSError) as error:
-            self.checkpoint_failed = True
-            self.progress.warn(f"The checkpoint cannot be written ({error}); training goes on, "
-                               "but a killed run could not be resumed.")
 
     def read_labels(self) -> None:
         """Which feature each labelled pixel came from, the features, and pixels per class."""
@@ -262,7 +249,10 @@ class _Run:
                 fixed_epochs=len(runs[0].loop.history) if runs else 0,
                 plan=runs[0].loop.plan.planned if runs else None,
                 restore=self.checkpoint.stage(stage),
-                checkpoint=lambda loop, stage=stage: self.save_checkpoint(stage, loop),
+                # a bound method of the checkpoint, not a closure over this run: that cycle
+                # kept the run (its networks, its open rasters) alive until the interpreter's
+                # last garbage collection, which then crashed the process at exit under QGIS
+                checkpoint=partial(self.checkpoint.save_loop, stage),
                 # the final fit repeats at most one fold's epochs: K folds and it fit in the
                 # (K + 1) / 2 validated runs' worth of time that one split would have had
                 deadline_share=VALIDATED_SHARE * 2 / (folds + 1),
@@ -326,7 +316,7 @@ class _Run:
                                   SubProgress(progress, 0.56, 0.95), progress,
                                   fit_epochs=epochs, plan=loop.plan.planned,
                                   csv_path=self.csv_temporary,
-                                  checkpoint=lambda done: self.save_checkpoint("final", done))
+                                  checkpoint=partial(self.checkpoint.save_loop, "final"))
                 if saved is not None:
                     final.restore(saved)
                 final.run()
