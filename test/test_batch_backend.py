@@ -134,3 +134,45 @@ def test_a_killed_worker_does_not_stop_the_job(scene_model, mosaic, tmp_path):
     single = tmp_path / "single.tif"
     classify_raster(mosaic, scene_model, str(single), **SMALL)
     assert np.array_equal(read(result.outputs[mosaic]), read(single))
+
+
+def test_a_failed_part_is_tried_again_and_one_that_keeps_failing_fails_its_input(
+        scene_model, mosaic, tmp_path, monkeypatch):
+    """Fault injection on a real in-process cluster: reading raises for some attempts.
+
+    One part of the mosaic fails at its first attempt (a read error, as a network disk may
+    give): the log names it and says it is tried again, and the map still equals the
+    one-process map. Every attempt at another image fails: that image fails alone, named with
+    its last error, and the mosaic is written.
+    """
+    from distributed import LocalCluster
+
+    import landcoverunet.backend.batch.run as batch_run
+
+    real, tried = batch_run.run_task, tmp_path / "tried"
+    tried.mkdir()
+    broken = str(tmp_path / "broken.tif")
+    gdal.Translate(broken, str(SCENE), srcWin=[0, 0, 120, 100])
+
+    def flaky(model_bytes, digest, name, task):
+        # dask sends the function with each task, so what was tried is kept in files
+        marker = tried / f"{os.path.basename(task.output)}.{task.part.name if task.part else ''}"
+        first = not marker.exists()
+        marker.touch()
+        if task.image == broken or (task.part is not None and first):
+            raise OSError(f"read error on {os.path.basename(task.image)}")
+        return real(model_bytes, digest, name, task)
+
+    monkeypatch.setattr(batch_run, "run_task", flaky)
+    progress = ConsoleProgress(quiet=True)
+    with LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                      dashboard_address=None) as cluster:
+        result = classify_batch([mosaic, broken], scene_model, str(tmp_path / "out"),
+                                BatchSettings(block_size=200, scheduler=cluster.scheduler_address,
+                                              **SMALL), progress)
+    retried = [w for w in progress.warnings if "read error on scene_mosaic.vrt" in w]
+    assert retried and all("trying again (2 of 3)" in w for w in retried), retried
+    assert "failed 3 times; last error: read error on broken.tif" in result.failed[broken]
+    single = tmp_path / "single.tif"
+    classify_raster(mosaic, scene_model, str(single), **SMALL)
+    assert np.array_equal(read(result.outputs[mosaic]), read(single))
