@@ -115,6 +115,24 @@ class FeatureSplit:
     features_per_class: np.ndarray  # (classes,) features in all
 
 
+def _classes_to_validate(features: list[Feature], classes: int, validate: bool = True
+                         ) -> tuple[list[list[Feature]], np.ndarray, list[int]]:
+    """The features of each class that can be validated (two or more, in class order), the
+    features per class, and the classes with a single feature (or all, without ``validate``),
+    which only train. The one stratification rule of the split and of the folds."""
+    groups: list[list[Feature]] = []
+    per_class = np.zeros(classes, np.int64)
+    unvalidated = []
+    for c in range(classes):
+        mine = [f for f in features if f.label == c + 1]
+        per_class[c] = len(mine)
+        if len(mine) >= 2 and validate:
+            groups.append(mine)
+        elif mine:
+            unvalidated.append(c)
+    return groups, per_class, unvalidated
+
+
 def split_features(features: list[Feature], scenes: int, classes: int, fraction: float,
                    seed: int) -> FeatureSplit:
     """Holds out whole features, stratified by class.
@@ -131,15 +149,8 @@ def split_features(features: list[Feature], scenes: int, classes: int, fraction:
     """
     rng = np.random.default_rng([seed, 7])
     heldout: list[list[int]] = [[] for _ in range(scenes)]
-    per_class = np.zeros(classes, np.int64)
-    unvalidated = []
-    for c in range(classes):
-        mine = [f for f in features if f.label == c + 1]
-        per_class[c] = len(mine)
-        if len(mine) < 2 or fraction <= 0:
-            if mine:
-                unvalidated.append(c)
-            continue
+    groups, per_class, unvalidated = _classes_to_validate(features, classes, fraction > 0)
+    for mine in groups:
         k = min(len(mine) - 1, max(1, int(round(fraction * len(mine)))))
         for i in rng.permutation(len(mine))[:k]:
             heldout[mine[i].scene].append(mine[i].id)
@@ -166,15 +177,8 @@ def fold_features(features: list[Feature], scenes: int, classes: int, folds: int
     """
     rng = np.random.default_rng([seed, 7])
     heldout: list[list[list[int]]] = [[[] for _ in range(scenes)] for _ in range(folds)]
-    per_class = np.zeros(classes, np.int64)
-    unvalidated = []
-    for c in range(classes):
-        mine = [f for f in features if f.label == c + 1]
-        per_class[c] = len(mine)
-        if len(mine) < 2:
-            if mine:
-                unvalidated.append(c)
-            continue
+    groups, per_class, unvalidated = _classes_to_validate(features, classes)
+    for mine in groups:
         first = int(rng.integers(folds))
         for turn, i in enumerate(rng.permutation(len(mine))):
             heldout[(first + turn) % folds][mine[i].scene].append(mine[i].id)
