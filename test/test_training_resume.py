@@ -89,13 +89,15 @@ def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path):
                                                     weights))
     assert "other inputs or settings" in Checkpoint(model, "key-b").load()
     assert Checkpoint(str(tmp_path / "other.keras"), "key-a").load() == ""
+    Path(same.path).write_bytes(b"half a file")  # damaged: said, and training starts afresh
+    assert "cannot be read" in Checkpoint(model, "key-a").load()
 
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_under_qgis_process(qgis_process_ready, nc_stack, nc_mask,
                                                  tmp_path):
     model = tmp_path / "model.keras"
-    state = Path(checkpoint_folder(str(model))) / "state.json"
+    state = Path(checkpoint_folder(str(model))) / "checkpoint.npz"
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "QGIS_OPTS": "",
            "QGIS_CUSTOM_CONFIG_PATH": QGIS_PROFILE}
     command = ["qgis_process.bin", "run", ALG, "--", f"INPUT={nc_stack}", f"MASK={nc_mask}",

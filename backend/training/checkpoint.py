@@ -4,8 +4,8 @@ After every whole epoch, whichever stage is training (a validated run, a cross-v
 the final fit), the run writes to a hidden folder beside the model, ``.<model name>.checkpoint``:
 the state of the loop training now (its raw weights, the optimizer's variables with the weight
 average, the epoch, the learning-rate plan, the patience, the curves, the best weights so far)
-and the state the finished stages ended in. Both files are replaced atomically, so a run killed
-while writing leaves the previous checkpoint whole.
+and the state the finished stages ended in. It is one file, replaced atomically, so a run
+killed while writing leaves the previous checkpoint whole.
 
 A resumed run first checks that the checkpoint was made for the same images, masks and
 settings (its key); what is derived from them (the scenes, the validation windows, the teacher's
@@ -30,8 +30,9 @@ from ..core.errors import UserError
 from ..core.progress import Progress
 from ..core.raster_io import atomic_output
 
-STATE = "state.json"
-ARRAYS = "arrays.npz"
+FILE = "checkpoint.npz"
+"""The checkpoint: the stages' arrays, and their fields as JSON under :data:`STATE`."""
+STATE = "state"
 KEY_SETTINGS = ("images", "masks", "bands", "tile_size", "model_size", "epochs", "batch_size",
                 "learning_rate", "loss", "augment", "validation_fraction", "patience", "seed",
                 "init_model", "steps_per_epoch", "final_fit", "teacher", "time_limit")
@@ -79,22 +80,26 @@ class Checkpoint:
         """Reads the checkpoint if there is one for this key; returns what was found, in words
         ("" when there is nothing to resume)."""
         try:
-            with open(os.path.join(self.folder, STATE), encoding="utf-8") as handle:
-                state = json.load(handle)
+            with np.load(self.path) as stored:
+                flat = {name: stored[name] for name in stored.files}
+            state = json.loads(str(flat.pop(STATE)))
             if state.get("key") != self.key:
                 return ("The checkpoint beside the model was made for other inputs or settings, "
                         "so training starts afresh.")
-            with np.load(os.path.join(self.folder, ARRAYS)) as stored:
-                flat = {name: stored[name] for name in stored.files}
+            stages = {name: Stage(fields, _unflatten(name, flat))
+                      for name, fields in state["stages"].items()}
         except FileNotFoundError:
             return ""
         except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
             return f"The checkpoint beside the model cannot be read ({error}); training starts " \
                    "afresh."
-        self.finished = list(state["finished"])
-        for name, fields in state["stages"].items():
-            self.stages[name] = Stage(fields, _unflatten(name, flat))
+        self.finished, self.stages = list(state["finished"]), stages
         return "resumed"
+
+    @property
+    def path(self) -> str:
+        """The checkpoint file."""
+        return os.path.join(self.folder, FILE)
 
     def stage(self, name: str) -> Stage | None:
         """The saved state of a stage, or None."""
@@ -106,18 +111,14 @@ class Checkpoint:
         if finished and name not in self.finished:
             self.finished.append(name)
         os.makedirs(self.folder, exist_ok=True)
-        flat: dict[str, np.ndarray] = {}
-        for stage_name, saved in self.stages.items():
-            flat.update(_flatten(stage_name, saved.arrays))
-        # the arrays first: a state whose arrays are missing is never read as whole
-        with atomic_output(os.path.join(self.folder, ARRAYS)) as temporary:
-            with open(temporary, "wb") as handle:
-                np.savez(handle, **flat)
         state = {"key": self.key, "finished": self.finished,
                  "stages": {n: s.fields for n, s in self.stages.items()}}
-        with atomic_output(os.path.join(self.folder, STATE)) as temporary:
-            with open(temporary, "w", encoding="utf-8") as handle:
-                json.dump(state, handle)
+        flat = {STATE: np.asarray(json.dumps(state))}
+        for stage_name, saved in self.stages.items():
+            flat.update(_flatten(stage_name, saved.arrays))
+        with atomic_output(self.path) as temporary:
+            with open(temporary, "wb") as handle:
+                np.savez(handle, **flat)
 
     def save_loop(self, name: str, loop: Any) -> None:
         """Checkpoints an epoch loop (``loop.EpochLoop``) after a whole epoch. A checkpoint that
