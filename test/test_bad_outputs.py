@@ -229,3 +229,22 @@ def test_clean_up_never_raises_and_stale_partials_go(tmp_path, unwritable):
         outputs.commit()
     assert (tmp_path / "c.tif").read_text() == "new"
     assert not [p for p in os.listdir(tmp_path) if ".partial-" in p and "other" not in p]
+
+
+def test_two_attempts_at_one_part_both_finish_and_the_file_never_goes(tmp_path):
+    """A batch part may be written twice at once (dask reruns a task whose worker died): the
+    second attempt leaves the first one's temporary alone, and each move replaces the file in
+    one step, so a reader (the stitching client) never finds it missing or half-written."""
+    from landcoverunet.backend.core.raster_io import atomic_output
+
+    part = tmp_path / "part.tif"
+    part.write_text("old")
+    (tmp_path / "part.tif.aux.xml").write_text("old names")
+    with atomic_output(str(part), clear_stale=False) as first:
+        Path(first).write_text("first")
+        with atomic_output(str(part), clear_stale=False) as second:
+            Path(second).write_text("second")
+            assert Path(first).exists() and part.read_text() == "old"
+        assert part.read_text() == "second" and Path(first).exists()
+    assert part.read_text() == "first"
+    assert sorted(os.listdir(tmp_path)) == ["part.tif"]

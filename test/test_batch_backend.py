@@ -14,6 +14,8 @@ from test_map_products import SCENE, scene_model  # noqa: F401 (fixture)
 from test_prediction_backend import make_image, read, rgb
 
 from landcoverunet.backend.batch.run import BatchSettings, classify_batch
+from landcoverunet.backend.batch.tasks import Task, run_task
+from landcoverunet.backend.classify.parts import Part
 from landcoverunet.backend.classify.run import classify_raster
 from landcoverunet.backend.core.errors import Cancelled
 from landcoverunet.backend.core.progress import ConsoleProgress
@@ -105,6 +107,12 @@ def test_a_cancelled_run_resumes_from_its_finished_parts(scene_model, mosaic, tm
         classify_batch([mosaic], scene_model, str(folder), settings, CancelAfter(0.25))
     parts = [p for p in (folder / ".parts").rglob("*.tif")]
     assert 4 <= len(parts) < 16 and not (folder / "scene_mosaic_classes.tif").exists()
+    # dask may run a finished task again (its answer died with a worker): the part stays as is
+    stamp = parts[0].stat().st_mtime_ns
+    row, col = (int(n[1:]) for n in parts[0].stem.split("_"))
+    again = Task(mosaic, str(parts[0]), Part(col, row, 150, 150), settings.classify_settings())
+    assert run_task(b"", "", "", again) == {"seconds": 0.0, "pixels": {}}
+    assert parts[0].stat().st_mtime_ns == stamp
     progress = ConsoleProgress(quiet=True)
     result = classify_batch([mosaic], scene_model, str(folder), settings, progress)
     assert any(f"({len(parts)} part(s) already done)" in m for m in progress.messages)

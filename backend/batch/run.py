@@ -156,6 +156,7 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                     continue
                 item, task, attempt = futures.pop(future)
                 answer, error = _answer(future)
+                future.cancel()  # read: dask must not run it again if its worker dies now
                 if answer is None:
                     if attempt <= settings.retries:
                         progress.warn(f"{task.label} failed ({error}); trying again "

@@ -54,7 +54,13 @@ def worker_model(model_bytes: bytes, digest: str, name: str) -> tuple[str, Any]:
 
 
 def run_task(model_bytes: bytes, digest: str, model_name: str, task: Task) -> dict:
-    """Classifies one task on a worker; returns {"error": message} for an analyst's error."""
+    """Classifies one task on a worker; returns {"error": message} for an analyst's error.
+
+    A part already written is not written again: dask may run a task a second time when the
+    worker holding its answer dies, and the part's file is its answer.
+    """
+    if task.part is not None and os.path.exists(task.output):
+        return {"seconds": 0.0, "pixels": {}}
     try:
         path, model = worker_model(model_bytes, digest, model_name)
         result = classify_raster(task.image, path, task.output, part=task.part, model=model,

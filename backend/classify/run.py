@@ -269,7 +269,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         f"({transform_count(tta)} pass{'es' if transform_count(tta) > 1 else ''} per window).")
 
     with contextlib.ExitStack() as files:
-        class_tmp = files.enter_context(atomic_output(output_path))
+        # a part may be written by two attempts at once (its first worker died): see atomic_output
+        class_tmp = files.enter_context(atomic_output(output_path, clear_stale=part is None))
         confidence_tmp = (files.enter_context(atomic_output(confidence_path))
                           if confidence_path else None)
         probabilities_tmp = (files.enter_context(atomic_output(probabilities_path))

@@ -25,11 +25,18 @@ RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 
 @contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[str]:
+def atomic_output(path: str, clear_stale: bool = True) -> Iterator[str]:
     """Yields a temporary path beside ``path``; moves it into place only if the block succeeds.
+
+    The move is one ``os.replace``: a reader sees the old file or the new one, never no file,
+    even while another attempt rewrites the same path (a batch part run twice when its worker
+    died).
 
     Args:
         path: the final file path. Its folder is created if missing.
+        clear_stale: remove the temporaries earlier runs left beside ``path``. False where
+            several attempts may write ``path`` at once (batch parts, whose folder is removed
+            whole after stitching): another attempt's temporary is not stale.
 
     Raises:
         UserError: when the folder cannot be created or the file cannot be moved into place
@@ -42,7 +49,8 @@ def atomic_output(path: str) -> Iterator[str]:
     except OSError as error:
         raise UserError(f"Cannot create the folder '{folder}' ({os_reason(error)}). "
                         "Choose a folder you may write to.") from None
-    remove_stale_partials(path)  # what a killed run left behind
+    if clear_stale:
+        remove_stale_partials(path)  # what a killed run left behind
     temporary = partial_name(path, uuid.uuid4().hex[:8])
     try:
         yield temporary
@@ -50,7 +58,7 @@ def atomic_output(path: str) -> Iterator[str]:
         remove_with_sidecars(temporary)
         raise
     try:
-        remove_with_sidecars(path)
+        remove_sidecars(path)  # the old file's; the file itself is replaced in one step
         os.replace(temporary, path)
         if os.path.exists(temporary + ".aux.xml"):
             os.replace(temporary + ".aux.xml", path + ".aux.xml")
@@ -94,7 +102,14 @@ def remove_with_sidecars(path: str) -> None:
     Never raises: it runs while cleaning up after another error, which must stay the one the
     user reads; a file that cannot be removed is left.
     """
-    for candidate in (path, *(path + suffix for suffix in RASTER_SIDECARS)):
+    with contextlib.suppress(OSError):
+        os.remove(path)
+    remove_sidecars(path)
+
+
+def remove_sidecars(path: str) -> None:
+    """Removes the sidecar files GDAL may have written beside a raster; never raises."""
+    for candidate in (path + suffix for suffix in RASTER_SIDECARS):
         with contextlib.suppress(OSError):
             os.remove(candidate)
 
