@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,7 +121,8 @@ def test_a_cancelled_run_resumes_from_its_finished_parts(scene_model, mosaic, tm
 
 
 def test_a_killed_worker_does_not_stop_the_job(scene_model, mosaic, tmp_path):
-    """On a scheduler given by address: one worker is killed as the first part finishes."""
+    """On a scheduler given by address: each worker in turn is killed as a part finishes (the
+    CI once caught a map with a hole here: see test_a_part_that_cannot_be_read...)."""
     from distributed import Client, LocalCluster
 
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=None) as cluster, \
@@ -184,3 +184,35 @@ def test_a_failed_part_is_tried_again_and_one_that_keeps_failing_fails_its_input
     single = tmp_path / "single.tif"
     classify_raster(mosaic, scene_model, str(single), **SMALL)
     assert np.array_equal(read(result.outputs[mosaic]), read(single))
+
+
+def test_a_part_that_cannot_be_read_fails_the_stitch_instead_of_leaving_a_hole(tmp_path):
+    """GDAL's BuildVRT skips a source it cannot open with a warning; the stitch must not."""
+    from landcoverunet.backend.batch.stitch import stitch_parts
+    from landcoverunet.backend.core.class_map import ClassMap
+    from landcoverunet.backend.core.errors import UserError
+
+    folder = tmp_path / ".parts" / "scene-key"
+    folder.mkdir(parents=True)
+    parts = []
+    for i in range(3):
+        path = folder / f"r000000_c{i * 10:06d}.tif"
+        dataset = gdal.GetDriverByName("GTiff").Create(str(path), 10, 10, 1, gdal.GDT_Byte)
+        dataset.SetGeoTransform([i * 10, 1, 0, 10, 0, -1])
+        dataset.GetRasterBand(1).Fill(1)
+        dataset = None
+        parts.append(str(path))
+    output = tmp_path / "scene_classes.tif"
+    classes = ClassMap.from_codes(["water"])
+    stitch_parts(parts, str(output), classes, 0.0, None, ConsoleProgress(quiet=True))
+    assert (read(output) == 1).all() and read(output).shape == (10, 30)
+    output.unlink()
+    folder.mkdir(parents=True)
+    for i, path in enumerate(parts):
+        dataset = gdal.GetDriverByName("GTiff").Create(path, 10, 10, 1, gdal.GDT_Byte)
+        dataset.SetGeoTransform([i * 10, 1, 0, 10, 0, -1])
+        dataset = None
+    os.remove(parts[1])
+    with pytest.raises(UserError, match=r"cannot be read \(r000000_c000010.tif\)"):
+        stitch_parts(parts, str(output), classes, 0.0, None, ConsoleProgress(quiet=True))
+    assert not output.exists()

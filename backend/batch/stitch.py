@@ -36,15 +36,23 @@ def stitch_parts(part_paths: list[str], output_path: str, class_map: ClassMap,
     from osgeo import gdal
 
     folder = os.path.dirname(part_paths[0])
+    gdal.ErrorReset()
     mosaic = gdal.BuildVRT(os.path.join(folder, "parts.vrt"), part_paths)
     if mosaic is None:
         raise UserError(f"Cannot lay the parts of '{output_path}' side by side: "
                         f"{gdal.GetLastErrorMsg()}")
+    # BuildVRT skips a part it cannot open with a mere warning: the map would have a hole
+    laid = {os.path.abspath(path) for path in mosaic.GetFileList() or []}
+    missing = [os.path.basename(p) for p in part_paths if os.path.abspath(p) not in laid]
+    if missing:
+        raise UserError(f"Parts of '{output_path}' cannot be read ({', '.join(missing)}); run "
+                        "the batch again to classify them.")
     with atomic_output(output_path) as temporary:
         options = GTIFF_OPTIONS + ["INTERLEAVE=BAND", f"ZLEVEL={CLASS_ZLEVEL}"]
         dataset = gdal.Translate(temporary, mosaic, creationOptions=options)
         mosaic = None
-        if dataset is None:
+        if dataset is None or gdal.GetLastErrorType() >= gdal.CE_Failure:
+            # a part unreadable while copied would leave a hole of no-data: never a silent map
             raise UserError(f"Writing '{output_path}' failed: {gdal.GetLastErrorMsg()}")
         dataset.GetRasterBand(1).SetNoDataValue(NO_LABEL)
         class_map.write_to_band(dataset)
