@@ -323,7 +323,7 @@ class Protocol:
                 "classify_seconds": classify_seconds, "epochs": result.epochs_run,
                 "best_epoch": result.best_epoch,
                 "log": [m for m in progress.messages if m.startswith(
-                    ("Validation", "Final", "Teacher", "Best", "Early"))]}
+                    ("Validation", "Final", "Teacher", "Best", "Early", "Epoch", "The time"))]}
 
 
 def goal(dataset: Dataset, forest: float) -> tuple[float, str]:
