@@ -572,8 +572,9 @@ def test_the_epoch_plan_shortens_before_the_deadline_and_is_replayed():
 
     plan = EpochPlan(50)
     assert plan.start_epoch(1) == 50
-    # the first epoch (tracing) is slow; epochs of 10 s with 200 s left fit 200 / (10 * MARGIN)
-    assert not plan.after_epoch(1, [30.0], 10_000.0)
+    # the first epoch (tracing) is slow: alone it says nothing while another such epoch fits
+    assert not plan.after_epoch(1, [30.0], 200.0)
+    # epochs of 10 s with 200 s left fit 200 / (10 * MARGIN)
     assert plan.start_epoch(2) == 50
     assert plan.after_epoch(2, [30.0, 10.0], 200.0)
     assert plan.current == 2 + int(200 // (10 * MARGIN))
@@ -583,6 +584,8 @@ def test_the_epoch_plan_shortens_before_the_deadline_and_is_replayed():
     again = EpochPlan(50, plan.planned)
     assert [again.start_epoch(e) for e in (1, 2, 3, 4)] == plan.planned + [plan.current]
     assert not again.after_epoch(4, [1.0], 0.0)
+    late = EpochPlan(50)  # the deadline is nearer than one more first epoch: stop now
+    assert late.after_epoch(1, [30.0], 20.0) and late.current == 1
 
 
 def test_a_tight_time_limit_shortens_the_plan_and_says_so(tmp_path):
