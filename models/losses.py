@@ -58,6 +58,25 @@ class _MaskedLoss(keras.losses.Loss):
         config["class_weights"] = self.class_weights
         return config
 
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        return _per_device(super().__call__(y_true, y_pred, sample_weight))
+
+
+def _per_device(loss):
+    """A device's share of the batch loss when several train at once (``tf.distribute``).
+
+    The devices' gradients are summed, so each device's mean must count 1 / devices. Keras scales
+    a per-pixel loss in its own reduction, but returns a scalar, which every loss here is, as is;
+    without this, two GPUs would train at twice the learning rate.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()  # None outside the devices' step
+    replicas = context.num_replicas_in_sync if context is not None else 1
+    return loss / replicas if replicas > 1 else loss
+
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class MaskedCrossEntropy(_MaskedLoss):

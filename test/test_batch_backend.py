@@ -216,3 +216,22 @@ def test_a_part_that_cannot_be_read_fails_the_stitch_instead_of_leaving_a_hole(t
     with pytest.raises(UserError, match=r"cannot be read \(r000000_c000010.tif\)"):
         stitch_parts(parts, str(output), classes, 0.0, None, ConsoleProgress(quiet=True))
     assert not output.exists()
+
+
+def test_model_copies_of_workers_that_ended_are_removed(tmp_path):
+    """Worker processes end without atexit (or are killed): the next worker removes their copies
+    of the model, and keeps those of processes still running."""
+    import subprocess
+
+    from landcoverunet.backend.batch.tasks import MODEL_FOLDER_PREFIX, remove_orphan_copies
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    dead = tmp_path / f"{MODEL_FOLDER_PREFIX}{ended.pid}-0123abcd-x1"
+    alive = tmp_path / f"{MODEL_FOLDER_PREFIX}{os.getpid()}-0123abcd-x2"
+    other = tmp_path / "someone-else"
+    for folder in (dead, alive, other):
+        folder.mkdir()
+        (folder / "model.keras").write_text("bytes")
+    assert remove_orphan_copies(str(tmp_path)) == [dead.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, other.name])

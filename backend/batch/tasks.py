@@ -9,7 +9,9 @@ tries the task again.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -41,16 +43,51 @@ class Task:
         return name if self.part is None else f"part {self.part.name} of '{name}'"
 
 
+MODEL_FOLDER_PREFIX = "landcoverunet-model-"
+"""Worker copies of a model go into ``<temp>/landcoverunet-model-<pid>-<digest>-<random>``."""
+
+
 def worker_model(model_bytes: bytes, digest: str, name: str) -> tuple[str, Any]:
     """The model file's local path and the loaded network, loaded once per worker process."""
     with _LOCK:
         if digest not in _MODELS:
-            folder = tempfile.mkdtemp(prefix=f"landcoverunet-model-{digest[:8]}-")
+            remove_orphan_copies()
+            folder = tempfile.mkdtemp(prefix=f"{MODEL_FOLDER_PREFIX}{os.getpid()}-{digest[:8]}-")
             path = os.path.join(folder, name)
             with open(path, "wb") as handle:
                 handle.write(model_bytes)
             _MODELS[digest] = (path, load_model(path)[0])
         return _MODELS[digest]
+
+
+def remove_orphan_copies(folder: str | None = None) -> list[str]:
+    """Removes the model copies of worker processes that no longer run.
+
+    A worker process ends without running ``atexit`` (multiprocessing leaves with
+    ``os._exit``), or is killed, so it cannot remove its own copy; the next worker on the
+    machine does. Never raises.
+    """
+    folder = folder or tempfile.gettempdir()
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.listdir(folder):
+            if not entry.startswith(MODEL_FOLDER_PREFIX):
+                continue
+            pid = entry[len(MODEL_FOLDER_PREFIX):].split("-")[0]
+            if pid.isdigit() and not _running(int(pid)):
+                shutil.rmtree(os.path.join(folder, entry), ignore_errors=True)
+                removed.append(entry)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # it runs, as another user
+        return True
+    return True
 
 
 def run_task(model_bytes: bytes, digest: str, model_name: str, task: Task) -> dict:

@@ -34,6 +34,9 @@ class DeviceChoice:
     mixed_precision: bool
     threads: int
     description: str
+    replicas: int = 1
+    """Devices that train at once, each on its share of every batch (``training/distribute.py``);
+    the batch grows with them, so each device trains on the configured batch size."""
 
     @property
     def precision(self) -> str:
@@ -103,17 +106,34 @@ def choose_device(requested: str = "auto") -> DeviceChoice:
     if requested == "gpu" and not gpus:
         raise UserError("A GPU was asked for, but TensorFlow sees none. Choose 'auto' or 'CPU', "
                         "or install a GPU build of TensorFlow with its CUDA libraries.")
-    if gpus:
+    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    precision = "mixed precision (float16 compute, float32 weights)"
+    if len(gpus) > 1 and backend == "tensorflow":
         return DeviceChoice("gpu", "gpu:0", True, 0,
-                            f"GPU ({gpus[0]}), mixed precision (float16 compute, float32 "
-                            "weights)")
+                            f"{len(gpus)} GPUs ({', '.join(gpus)}), data parallel: each trains "
+                            f"on its share of every batch, {precision}", replicas=len(gpus))
+    if gpus:
+        more = (f" (the first of {len(gpus)}: training on several needs the TensorFlow "
+                "backend)" if len(gpus) > 1 else "")
+        return DeviceChoice("gpu", "gpu:0", True, 0, f"GPU ({gpus[0]}){more}, {precision}")
     cores = cpu_cores()
     configured = configure_threads(cores)
     onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "1") != "0"
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
     build = "TensorFlow oneDNN CPU build" if backend == "tensorflow" and onednn else backend
     threads = f"{cores} threads" if configured else "threads as already set in this process"
+    logical = logical_cpus() if backend == "tensorflow" else 1
+    if logical > 1:  # someone split the CPU into logical devices (the tests of the GPU path)
+        return DeviceChoice("cpu", "cpu:0", False, cores,
+                            f"CPU split into {logical} logical devices, data parallel "
+                            f"({build}, {threads}), float32", replicas=logical)
     return DeviceChoice("cpu", "cpu:0", False, cores, f"CPU ({build}, {threads}), float32")
+
+
+def logical_cpus() -> int:
+    """TensorFlow's logical CPU devices: one, unless the process configured more."""
+    import tensorflow as tf
+
+    return max(1, len(tf.config.list_logical_devices("CPU")))
 
 
 @contextlib.contextmanager

@@ -165,7 +165,8 @@ def load_model(path: str) -> tuple[Any, ModelMetadata]:
     The archive's configuration is checked against the plugin's allowlist before Keras reads
     it (``model_safety``), and Keras then loads with ``safe_mode=True``; any failure of Keras
     (a truncated weights file, a layer it cannot build) becomes a :class:`UserError`, so
-    Keras's own advice (such as passing ``safe_mode=False``) never reaches the user.
+    Keras's own advice (such as passing ``safe_mode=False``) never reaches the user. A network
+    saved in mixed precision comes back in float32 (``models/precision.py``).
     """
     from .deps import require_keras
 
@@ -182,6 +183,10 @@ def load_model(path: str) -> tuple[Any, ModelMetadata]:
                         f"are damaged or incomplete ({type(error).__name__}). Train the model "
                         "again or copy the file again.") from None
     check_network(model, metadata, path)
+    from ...models.precision import computes_in_float32, float32_copy
+
+    if not computes_in_float32(model):  # written by a version that kept mixed precision
+        model = float32_copy(model)
     return model, metadata
 
 

@@ -118,6 +118,7 @@ class EpochLoop:
     def run(self) -> None:
         """Trains from the epoch after :attr:`epoch` (0, or where a restored state ended)."""
         from .data import prefetch
+        from .distribute import train_step
 
         config = self.config
         while self.epoch < self.last:
@@ -135,7 +136,7 @@ class EpochLoop:
                     self.rate = learning_rate((epoch - 1) * self.steps + done, total,
                                               config.learning_rate, self.warmup)
                     self.model.optimizer.learning_rate = self.rate
-                    logs = self.model.train_on_batch(x, y, return_dict=True)
+                    logs = train_step(self.model, x, y)
                     done += 1
                     self.bar.set_fraction(((epoch - 1) * self.steps + done)
                                           / (last * self.steps))
@@ -268,14 +269,15 @@ class EpochLoop:
 
     def _score(self, epoch: int, loss: float, miou: float, steps_done: int,
                seconds: float) -> dict:
+        from .distribute import predict_batch
+
         val = self.val_set
         matrix = np.zeros((self.classes, self.classes), np.int64)
         predictions = np.zeros(val.labels.shape, np.uint8)
         loss_sum = weight = 0.0
         batch = max(1, self.config.batch_size)
         for i in range(0, len(val.labels), batch):
-            probabilities = np.asarray(self.model.predict_on_batch(val.pixels[i:i + batch]),
-                                       dtype=np.float32)
+            probabilities = predict_batch(self.model, val.pixels[i:i + batch])
             labels = val.labels[i:i + batch]
             predicted = probabilities.argmax(axis=-1).astype(np.uint8)
             predictions[i:i + batch] = predicted

@@ -38,6 +38,7 @@ from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXEL
                      VALIDATED_SHARE, TrainingConfig, TrainingResult, cancelled_name,
                      csv_path_for)
 from .cross_validation import pool_folds
+from .distribute import device_scope
 from .inputs import check_init_model, check_inputs, input_warnings
 from .loop import EpochLoop, class_weights, validation_estimate
 from .sampling import SplitLabels, WindowSampler, fold_features, split_features
@@ -219,6 +220,8 @@ class _Run:
 
         self.device = choose_device(config.device)
         progress.info(f"Device: {self.device.description}.")
+        self.batch_size = config.batch_size * self.device.replicas
+        """Windows per step: the configured batch on each device that trains."""
 
     def make_model(self):
         """A new network (or the starting model) in the device's precision."""
@@ -258,7 +261,7 @@ class _Run:
                 deadline_share=VALIDATED_SHARE * 2 / (folds + 1),
                 intro=(f"U-Net '{architecture['model_size']}': depth {architecture['depth']}, "
                        f"{architecture['filters']} filters, {{weights:,}} weights; "
-                       f"{self.steps} steps of {config.batch_size} windows per epoch, up to "
+                       f"{self.steps} steps of {self.batch_size} windows per epoch, up to "
                        f"{config.epochs} epochs (early stop after {config.patience} without "
                        f"improvement), loss {config.loss}." if k == 0 else "")))
             if runs[-1].loop.cancelled or not runs[-1].loop.history:
@@ -307,9 +310,9 @@ class _Run:
             if config.teacher and (saved is None or saved.fields["epoch"] < epochs):
                 teach(everything, self.classes, config.seed, progress)
             all_data = TrainingBatches(everything, WindowSampler(all_scenes, self.tile),
-                                       config.batch_size, config.augment, config.seed)
+                                       self.batch_size, config.augment, config.seed)
             keras.utils.set_random_seed(config.seed)
-            with keras.device(self.device.keras_device):
+            with device_scope(keras, self.device):
                 final_model = self.make_model()
                 final = EpochLoop(keras, final_model, config, self.steps, all_data, None,
                                   inputs, class_weights(sum(s.totals for s in all_scenes)),
@@ -366,9 +369,11 @@ class _Run:
 
         # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
         # keras.saving.load_model(path, safe_mode=True) opens it without this plugin. Rebuilt
-        # from the architecture alone (clone_model copies the compile settings since Keras 3.9).
-        export = self.keras.Model.from_config(model.get_config())
-        export.set_weights(model.get_weights())
+        # from the architecture alone (clone_model copies the compile settings since Keras 3.9),
+        # in float32: mixed precision is for the GPU that trained, not for whoever classifies.
+        from ...models.precision import float32_copy
+
+        export = float32_copy(model)
         save_model(export, self.outputs.temporary(config.output_model), metadata)
         cancelled = loop.cancelled or self.final_cancelled
         model_path = cancelled_name(config.output_model) if cancelled else config.output_model

@@ -49,6 +49,7 @@ def model_metrics(loop: EpochLoop, best_scores: Scores, inputs: Inputs, device,
         "not_validated": [inputs.class_map.names[c] for c in unvalidated],
         "device": device.kind,
         "precision": device.precision,
+        "devices": device.replicas,
         "init_model": os.path.basename(config.init_model) if config.init_model else None,
         "training_images": [os.path.basename(p) for p in inputs.images],
         "seconds": round(seconds, 1),
@@ -73,8 +74,8 @@ def write_training_report(path: str, loop: EpochLoop, inputs: Inputs, best_score
         "bands": inputs.bands, "model file": config.output_model,
         "model size": f"{architecture['model_size']} (depth {architecture['depth']}, "
                       f"{architecture['filters']} filters, dropout {architecture['dropout']})",
-        "training windows": f"{tile[0]} x {tile[1]} px, {loop.steps} x {config.batch_size} per "
-                            "epoch",
+        "training windows": f"{tile[0]} x {tile[1]} px, {loop.steps} x "
+                            f"{config.batch_size * device.replicas} per epoch",
         "loss": config.loss, "learning rate": config.learning_rate,
         "augmentation": config.augment,
         "validation": (f"{folds}-fold cross-validation by whole features" if folds > 1 else

@@ -10,6 +10,7 @@ import numpy as np
 from ..core.progress import Progress
 from .checkpoint import Stage
 from .config import VALIDATED_SHARE
+from .distribute import device_scope
 from .loop import EpochLoop, class_weights
 from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, WindowSampler, summarise_labels,
                        validation_windows)
@@ -71,11 +72,11 @@ def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
     finished = restore is not None and restore.fields["finished"]
     if config.teacher and not finished:
         teach(readers, classes, config.seed, progress)
-    data = TrainingBatches(readers, WindowSampler(scenes, run.tile), config.batch_size,
+    data = TrainingBatches(readers, WindowSampler(scenes, run.tile), run.batch_size,
                            config.augment, config.seed)
     keras = run.keras
     keras.utils.set_random_seed(config.seed)
-    with keras.device(run.device.keras_device):
+    with device_scope(keras, run.device):
         model = run.make_model()
         if intro:
             progress.info(intro.format(weights=model.count_params()))
