@@ -85,6 +85,10 @@ def main() -> int:
           f"   mIoU {accuracy['MIOU']:.3f}   mean F1 {accuracy['MEAN_F1']:.3f}")
     print(f"  training's estimate on polygons it never saw: mIoU {training['VAL_MIOU']:.3f} "
           f"({training['EPOCHS_RUN']} validated epochs, then the final fit on all polygons)")
+    print("  (they score different things: the estimate, whole digitised polygons held out of "
+          "training;
+   the reference, single labelled pixels across the scene, at least 100 m "
+          "from any training polygon)")
     return 0
 
 
