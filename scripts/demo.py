@@ -86,8 +86,7 @@ def main() -> int:
     print(f"  training's estimate on polygons it never saw: mIoU {training['VAL_MIOU']:.3f} "
           f"({training['EPOCHS_RUN']} validated epochs, then the final fit on all polygons)")
     print("  (they score different things: the estimate, whole digitised polygons held out of "
-          "training;
-   the reference, single labelled pixels across the scene, at least 100 m "
+          "training;\n   the reference, single labelled pixels across the scene, at least 100 m "
           "from any training polygon)")
     return 0
 
