@@ -325,7 +325,9 @@ PARAMETER_HELP = {
                                "removes the checkpoint; a run without this option removes a "
                                "stale one.",
     TrainUNetAlgorithm.DEVICE: "Where to train. Automatic uses the GPU when TensorFlow sees one "
-                               "(mixed precision), else the CPU.",
+                               "(mixed precision), all of them when there are several (each "
+                               "trains on BATCH_SIZE windows of every step), else the CPU. The "
+                               "model file is float32 and classifies anywhere.",
     TrainUNetAlgorithm.OUTPUT_MODEL: "The .keras model file. A CSV log of epochs is written "
                                      "beside it (<name>_epochs.csv). A cancelled run writes "
                                      "<name>.cancelled.keras instead and leaves an existing "
