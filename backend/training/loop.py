@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import math
 import time
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -38,6 +38,17 @@ def class_weights(pixels: np.ndarray, power: float = 0.5, limit: float = 20.0) -
         raw = np.where(frequency > 0, frequency ** -power, 0.0)
     raw = raw / max(float((raw * frequency).sum()), 1e-12)
     return [float(w) for w in np.clip(raw, 0.0, limit)]
+
+
+def _load_average(model: Any) -> None:
+    """Puts the optimizer's weight average into the model's weights, as copies.
+
+    ``finalize_variable_values`` makes each weight share its average's buffer; under JAX the
+    next jitted call (``predict_on_batch`` too) donates, so deletes, the weights' buffers, and
+    the average would go with them. Writing the values back breaks that sharing.
+    """
+    model.optimizer.finalize_variable_values(model.trainable_variables)
+    model.set_weights(model.get_weights())
 
 
 def ema_momentum(steps: int) -> float:
@@ -183,9 +194,8 @@ class EpochLoop:
         if self.board is not None:
             self.board.close()
         if self.fit_epochs and not self.cancelled and len(self.history) == self.last:
-            optimizer = self.model.optimizer
-            if optimizer.use_ema:
-                optimizer.finalize_variable_values(self.model.trainable_variables)
+            if self.model.optimizer.use_ema:
+                _load_average(self.model)
             self.best_weights = self.model.get_weights()
 
     def _epoch_done(self, epoch: int) -> None:
@@ -260,7 +270,7 @@ class EpochLoop:
         optimizer = self.model.optimizer
         raw = self.model.get_weights() if optimizer.use_ema else None
         if raw is not None:
-            optimizer.finalize_variable_values(self.model.trainable_variables)
+            _load_average(self.model)
         try:
             return self._score(epoch, loss, miou, steps_done, seconds)
         finally:
