@@ -4,7 +4,8 @@ Maps made for reporting must not hold patches smaller than the unit the analyst 
 single misclassified pixel in a field). GDAL's sieve filter does this: it labels the patches
 (pixels of one class joined by an edge: 4-connectedness, the same rule the vector output's
 polygons follow) over the whole raster, whatever its blocks, and gives every patch below the
-threshold the class of its largest neighbouring patch. It runs on the whole finished class
+threshold the class of its largest neighbouring patch; passes repeat until one changes nothing
+(:data:`MAX_PASSES`). It runs on the whole finished class
 raster, so a patch crossing a block or window edge is counted once, whole. Nodata (0) is
 masked: it never grows into classes nor takes a patch in, so a small patch surrounded by nodata
 only stays as it is.
@@ -23,6 +24,10 @@ from ..core.progress import Progress
 CONNECTEDNESS = 4
 """Pixels belong to one patch when they share an edge (not just a corner)."""
 SQUARE_METRES_PER_HECTARE = 10_000.0
+MAX_PASSES = 8
+"""GDAL's sieve merges a small patch into its largest neighbour as that neighbour was before the
+pass; when that neighbour is small too and merges elsewhere, the patch can stay below the unit.
+Further passes (each one a whole-raster sieve) catch those, until a pass changes nothing."""
 
 
 def pixel_area_m2(grid: Grid) -> float:
@@ -70,14 +75,20 @@ def sieve_band(band: Any, pixels: int, progress: Progress) -> None:
         progress.set_fraction(fraction)
         return 0 if progress.cancelled() else 1
 
-    band.FlushCache()
-    result = gdal.SieveFilter(band, band.GetMaskBand(), band, int(pixels), CONNECTEDNESS,
-                              callback=callback)
-    if progress.cancelled():
-        raise Cancelled()
-    if result != gdal.CE_None:
-        raise UserError(f"The minimum mapping unit filter failed: {gdal.GetLastErrorMsg()}")
-    band.FlushCache()
+    before = None
+    for _ in range(MAX_PASSES):
+        band.FlushCache()
+        result = gdal.SieveFilter(band, band.GetMaskBand(), band, int(pixels), CONNECTEDNESS,
+                                  callback=callback)
+        if progress.cancelled():
+            raise Cancelled()
+        if result != gdal.CE_None:
+            raise UserError(f"The minimum mapping unit filter failed: {gdal.GetLastErrorMsg()}")
+        band.FlushCache()
+        after = count_values(band)
+        if before is not None and np.array_equal(before, after):
+            break
+        before = after
 
 
 def count_values(band: Any) -> np.ndarray:
