@@ -62,8 +62,8 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Image to classify"))
         self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "Trained model (.keras from 'Train U-Net')",
-            fileFilter="Keras models (*.keras);;All files (*)"))
+            self.MODEL, "Trained model (.keras from 'Train U-Net', or .onnx from 'Export model')",
+            fileFilter="Models (*.keras *.onnx);;All files (*)"))
         self.addParameter(QgsProcessingParameterNumber(
             self.OVERLAP, "Overlap between windows (pixels; empty: 1/8 of the training tile)",
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
@@ -101,7 +101,8 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
             raise UserError(f"'{image.name()}' is not a raster file; save it as a GeoTIFF first.")
         model = self.parameterAsFile(parameters, self.MODEL, context)
         if not model:
-            raise UserError("Choose a model file (.keras) trained by 'Train U-Net'.")
+            raise UserError("Choose a model file (.keras) trained by 'Train U-Net' or exported "
+                            "from one (.onnx).")
         overlap = None
         if parameters.get(self.OVERLAP) not in (None, ""):
             overlap = self.parameterAsInt(parameters, self.OVERLAP, context)
@@ -147,7 +148,10 @@ PARAMETER_HELP = {
     ClassifyRasterAlgorithm.INPUT: "The image to classify: same bands, in the same order, as "
                                    "the image the model was trained on. Any size.",
     ClassifyRasterAlgorithm.MODEL: "A .keras file written by 'Train U-Net'. It carries the bands, "
-                                   "normalisation, tile size, classes, names and colours.",
+                                   "normalisation, tile size, classes, names and colours. An "
+                                   ".onnx file from 'Export model' works too, through ONNX "
+                                   "Runtime (no TensorFlow needed), in windows of the training "
+                                   "tile.",
     ClassifyRasterAlgorithm.OVERLAP: "Pixels shared by neighbouring windows, where their "
                                      "predictions are blended. Empty: 1/8 of the training tile. "
                                      "More overlap is slower but smoother.",

@@ -9,6 +9,7 @@ from .assess_accuracy import AssessAccuracyAlgorithm
 from .build_masks import BuildMasksAlgorithm
 from .classify_batch import ClassifyBatchAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
+from .export_model import ExportModelAlgorithm
 from .icon import ICON
 from .train_unet import TrainUNetAlgorithm
 
@@ -34,7 +35,7 @@ class LandCoverUNetProvider(QgsProcessingProvider):
     def loadAlgorithms(self) -> None:  # noqa: N802
         for algorithm in (BuildMasksAlgorithm(), TrainUNetAlgorithm(), ClassifyRasterAlgorithm(),
                           ClassifyBatchAlgorithm(), AccuracySampleAlgorithm(),
-                          AssessAccuracyAlgorithm()):
+                          AssessAccuracyAlgorithm(), ExportModelAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802

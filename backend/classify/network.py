@@ -15,6 +15,7 @@ import numpy as np
 
 from ..core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_NONE
 from ..core.normalization import normalise_values
+from ..core.onnx_model import OnnxNetwork
 
 # A transform is (transpose, flip rows, flip columns) applied in that order to (n, h, w, c).
 _TRANSFORMS = {
@@ -87,8 +88,17 @@ def _network_function(model: Any, mean: Sequence[float] | None, scale: Sequence[
     serves every window shape (edge windows, TTA transposes) without re-tracing; the class
     choice is compiled by XLA where it is available (once per window shape, a few
     milliseconds; it then costs a tenth of the CPU time). Other backends run the same Keras ops
-    eagerly.
+    eagerly. An exported ONNX network (``core/onnx_model.py``) runs through ONNX Runtime, with
+    the normalisation inside its graph.
     """
+    if isinstance(model, OnnxNetwork):  # the exported graph normalises by itself
+        def run_exported(batch: np.ndarray) -> tuple:
+            probabilities = model(batch)
+            if lookup is None:
+                return (probabilities,)
+            return probabilities, lookup[np.argmax(probabilities, axis=-1)]
+
+        return run_exported
     import keras
     from keras import ops
 
@@ -141,7 +151,7 @@ def make_predictor(model: Any, tta: str = TTA_NONE, *, mean: Sequence[float] | N
     The probabilities may be read-only arrays (the caller must not write into them).
 
     Args:
-        model: a loaded Keras model (softmax output).
+        model: a loaded Keras model (softmax output), or an :class:`OnnxNetwork`.
         tta: "none", "flips" (4 flips) or "dihedral" (all 8 flips and rotations).
         mean, scale: per band, both or neither: the network sees ``(pixel - mean) * scale``;
             without them the pixels are taken as already normalised. Any numeric dtype is

@@ -29,6 +29,7 @@ from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import UserError
 from ..core.grid import Grid, same_crs
 from ..core.model_file import ModelMetadata, check_network, load_model, read_metadata
+from ..core.onnx_model import is_onnx
 from ..core.input_warnings import fill_warning
 from ..core.model_safety import check_model_archive
 from ..core.normalization import inverse_std
@@ -185,8 +186,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
 
     Args:
         image_path: the image (any size; same bands as the training image).
-        model_path: a ``.keras`` file written by training; bands, normalisation, tile size and
-            classes come from its metadata.
+        model_path: a ``.keras`` file written by training, or an ``.onnx`` file exported from
+            one; bands, normalisation, tile size and classes come from its metadata.
         output_path: the class GeoTIFF (uint8, nodata 0, colour table and class map).
         overlap: pixels shared by neighbouring windows (default: the tile size / 8).
         batch_size: windows per forward pass.
@@ -195,7 +196,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         confidence_path: optional float32 raster of the chosen class's probability.
         probabilities_path: optional float32 raster with one band per class.
         window_size: inference window side (default: 3 training tiles, at most 1024).
-        model: an already loaded Keras model for ``model_path`` (skips loading it again).
+        model: an already loaded network for ``model_path`` (skips loading it again).
         min_mapping_unit: hectares; smaller patches take their largest neighbour's class (see
             :mod:`.sieve`; 0: off). Runs on the whole finished raster.
         vector_path: optional GeoPackage of the classes as polygons (see :mod:`.polygons`).
@@ -233,6 +234,11 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     tile = int(metadata.tile_size)
     window = round_up(int(window_size), multiple) if window_size else default_window(tile,
                                                                                       multiple)
+    if is_onnx(model_path):  # its graph takes windows of the training tile, as Deepness does
+        if window_size and window != tile:
+            progress.info(f"This ONNX model classifies in windows of {tile} px, its training "
+                          f"tile; the window size {window_size} is not used.")
+        window = tile
     overlap = default_overlap(tile) if overlap is None else int(overlap)
     if overlap < 0:
         raise UserError("The overlap cannot be negative.")

@@ -4,6 +4,7 @@ A ``.keras`` file is a zip archive. Beside Keras's own entries it holds ``landco
 bands, input dtype, normalisation, classes (ids, names, colours), tile size, pixel size and CRS of
 the training data, metrics, date and plugin version. That entry reads with ``zipfile`` alone, so
 the metadata is available without importing TensorFlow; Keras ignores it when loading.
+An ONNX file exported from it (``onnx_model.py``) carries the same metadata and loads here too.
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from typing import Any
 from .class_map import ClassMap
 from .errors import UserError
 from .model_safety import check_model_archive
+from .onnx_model import OnnxNetwork, is_onnx, onnx_metadata_json
 from .raster_io import atomic_output
 from .version import plugin_version
 
@@ -105,8 +107,12 @@ def read_metadata(path: str) -> ModelMetadata:
     if not os.path.isfile(path):
         raise UserError(f"The model file '{path}' does not exist.")
     try:
-        with zipfile.ZipFile(path) as archive:
-            metadata = ModelMetadata.from_json(archive.read(METADATA_ENTRY).decode("utf-8"))
+        if is_onnx(path):
+            metadata = ModelMetadata.from_json(onnx_metadata_json(path))
+        else:
+            with zipfile.ZipFile(path) as archive:
+                text = archive.read(METADATA_ENTRY).decode("utf-8")
+            metadata = ModelMetadata.from_json(text)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError, AttributeError,
             UnicodeDecodeError, OSError, RuntimeError, NotImplementedError):
         raise UserError(f"'{path}' is not a model trained by Land Cover U-Net "
@@ -166,11 +172,16 @@ def load_model(path: str) -> tuple[Any, ModelMetadata]:
     it (``model_safety``), and Keras then loads with ``safe_mode=True``; any failure of Keras
     (a truncated weights file, a layer it cannot build) becomes a :class:`UserError`, so
     Keras's own advice (such as passing ``safe_mode=False``) never reaches the user. A network
-    saved in mixed precision comes back in float32 (``models/precision.py``).
+    saved in mixed precision comes back in float32 (``models/precision.py``). An exported
+    ``.onnx`` file comes back as an :class:`OnnxNetwork` (ONNX Runtime; no Keras needed).
     """
+    metadata = read_metadata(path)
+    if is_onnx(path):
+        network = OnnxNetwork(path)
+        check_network(network, metadata, path)
+        return network, metadata
     from .deps import require_keras
 
-    metadata = read_metadata(path)
     check_model_archive(path)
     keras = require_keras()
     from ...models import custom_objects  # registers the serialisable losses and metrics

@@ -12,6 +12,7 @@ from ..core.class_map import ClassMap
 from ..core.errors import UserError
 from ..core.grid import same_crs
 from ..core.model_file import ModelMetadata, read_metadata
+from ..core.onnx_model import is_onnx
 from ..core.model_safety import check_model_archive
 from ..core.raster_io import open_raster
 from .config import TrainingConfig
@@ -130,6 +131,9 @@ def merge_class_maps(maps: list[ClassMap], paths: list[str]) -> ClassMap:
 def check_init_model(path: str, inputs: Inputs, bands_given: bool) -> ModelMetadata:
     """Reads the starting model's metadata and checks it fits these bands and classes, and that
     the file holds nothing but a plugin U-Net (before any work; it is loaded much later)."""
+    if is_onnx(path):
+        raise UserError(f"'{path}' is an exported ONNX model, which cannot be trained further: "
+                        "start from the .keras file it was exported from.")
     metadata = read_metadata(path)
     check_model_archive(path)
     if not bands_given and len(metadata.bands) <= inputs.band_count and all(

@@ -1,0 +1,119 @@
+"""Model files exported to ONNX (``landcoverunet:exportmodel``), read and run by ONNX Runtime.
+
+An exported file carries the same :class:`ModelMetadata` as the ``.keras`` file it came from,
+as a metadata property, so 'Classify raster' takes it like a ``.keras`` model but needs neither
+Keras nor TensorFlow: only ``onnxruntime``. ONNX files hold no Python code, so they are safe
+to open whoever wrote them (``model_safety`` has nothing to check).
+
+The graph (``models/onnx_export.py``) takes what the Deepness plugin feeds a model: raw pixel
+values divided by :data:`INPUT_SCALE`, channels first, in square windows of a fixed side (the
+training tile), and returns the class probabilities. Normalisation is inside the graph.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import os
+from typing import Any
+
+import numpy as np
+
+from .errors import UserError
+
+ONNX_EXTENSION = ".onnx"
+INPUT_SCALE = 255.0
+"""The graph's input is ``raw / INPUT_SCALE``: Deepness feeds 8-bit tiles divided by 255."""
+METADATA_KEY = "landcoverunet_model"
+"""Metadata property holding the plugin's ``ModelMetadata`` as JSON."""
+CLASS_MAP_KEY = "landcoverunet_class_map"
+"""Metadata property holding the class map (ids, names, colours) as JSON, for other tools."""
+INSTALL_HELP = ("ONNX models need the onnxruntime package in the Python that QGIS runs "
+                "(python -m pip install onnxruntime); the .keras file the model was exported "
+                "from classifies without it.")
+
+
+def is_onnx(path: str) -> bool:
+    """Whether a model path names an ONNX file (by its extension, as the file dialogs do)."""
+    return str(path).lower().endswith(ONNX_EXTENSION)
+
+
+@functools.lru_cache(maxsize=4)
+def _session(path: str, modified: float) -> Any:
+    """One ONNX Runtime session per file version (opening one parses the weights)."""
+    try:
+        import onnxruntime
+    except ImportError:
+        raise UserError(INSTALL_HELP) from None
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+    try:
+        return onnxruntime.InferenceSession(path, sess_options=options,
+                                            providers=["CPUExecutionProvider"])
+    except Exception as error:  # noqa: BLE001  (any failure of the runtime means a bad file)
+        raise UserError(f"The ONNX file '{path}' could not be opened ({type(error).__name__}): "
+                        "export it again with 'Export model'.") from None
+
+
+def session(path: str) -> Any:
+    """The ONNX Runtime session of a file (opened once while the file is unchanged)."""
+    if not os.path.isfile(path):
+        raise UserError(f"The model file '{path}' does not exist.")
+    return _session(os.path.abspath(path), os.path.getmtime(path))
+
+
+def read_onnx_properties(path: str) -> dict[str, str]:
+    """The metadata properties of an ONNX file (key -> text)."""
+    return dict(session(path).get_modelmeta().custom_metadata_map)
+
+
+def onnx_metadata_json(path: str) -> str:
+    """The plugin metadata an exported file carries; a UserError for other ONNX files."""
+    text = read_onnx_properties(path).get(METADATA_KEY)
+    if not text:
+        raise UserError(f"'{path}' is an ONNX model, but not one exported by Land Cover U-Net "
+                        "('Export model'): it carries no bands, normalisation nor classes.")
+    return text
+
+
+class OnnxNetwork:
+    """An exported network with the interface classification uses of a Keras model.
+
+    ``input_shape`` and ``output_shape`` are channels last, as Keras's; a call takes raw
+    pixels ``(n, h, w, bands)`` of any numeric dtype and returns float32 probabilities
+    ``(n, h, w, classes)``. Windows smaller than the graph's side are padded by reflection and
+    the answer cropped; larger ones are refused (classification plans windows of that side).
+    """
+
+    def __init__(self, path: str) -> None:
+        self.session = session(path)
+        graph_input = self.session.get_inputs()[0]
+        _, bands, height, width = graph_input.shape
+        classes = self.session.get_outputs()[0].shape[1]
+        self.input_name = graph_input.name
+        self.size = int(height)
+        self.input_shape = (None, int(height), int(width), int(bands))
+        self.output_shape = (None, int(height), int(width), int(classes))
+
+    def __call__(self, raw: np.ndarray) -> np.ndarray:
+        n, h, w, _ = raw.shape
+        if h > self.size or w > self.size:
+            raise UserError(f"This ONNX model takes windows of at most {self.size} px; "
+                            f"{w} x {h} px were given.")
+        x = raw.astype(np.float32) * np.float32(1.0 / INPUT_SCALE)
+        if (h, w) != (self.size, self.size):
+            x = np.pad(x, ((0, 0), (0, self.size - h), (0, self.size - w), (0, 0)),
+                       mode="reflect" if min(h, w) > self.size // 2 else "edge")
+        out = self.session.run(None, {self.input_name: x.transpose(0, 3, 1, 2)})[0]
+        return np.ascontiguousarray(out.transpose(0, 2, 3, 1)[:, :h, :w])
+
+
+def deepness_properties(class_names: list[str], tile: int, overlap: int,
+                        pixel_size_cm: float | None) -> dict[str, str]:
+    """The metadata the Deepness plugin reads (each value JSON, as its documentation shows)."""
+    properties = {"model_type": json.dumps("Segmentor"),
+                  "class_names": json.dumps({str(i): n for i, n in enumerate(class_names)}),
+                  "tiles_size": json.dumps(int(tile)),
+                  "tiles_overlap": json.dumps(int(round(100.0 * overlap / tile)))}
+    if pixel_size_cm:
+        properties["resolution"] = json.dumps(round(float(pixel_size_cm), 3))
+    return properties

@@ -1,0 +1,1 @@
+"""Export: a trained model file written in another format (ONNX) for other tools."""
