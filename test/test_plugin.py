@@ -76,7 +76,7 @@ def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
                          "landcoverunet_classifyraster", "landcoverunet_classifybatch",
                          "landcoverunet_accuracysample",
                          "landcoverunet_assessaccuracy",
-                         "landcoverunet_about"]
+                         "landcoverunet_keras_backend", "landcoverunet_about"]
         assert QgsApplication.processingRegistry().providerById("landcoverunet") is not None
     finally:
         instance.unload()
