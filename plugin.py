@@ -40,6 +40,11 @@ class LandCoverUNetPlugin:
             action.triggered.connect(lambda _checked=False, n=name: self.open_dialog(n))
             self.iface.addPluginToRasterMenu(MENU, action)
             self.actions.append(action)
+        backend = QAction("Keras backend…", self.iface.mainWindow())
+        backend.setObjectName("landcoverunet_keras_backend")
+        backend.triggered.connect(self.choose_backend)
+        self.iface.addPluginToRasterMenu(MENU, backend)
+        self.actions.append(backend)
         about = QAction("About / check installation…", self.iface.mainWindow())
         about.setObjectName("landcoverunet_about")
         about.triggered.connect(self.show_about)
@@ -52,14 +57,29 @@ class LandCoverUNetPlugin:
 
         processing.execAlgorithmDialog(f"landcoverunet:{name}")
 
+    def choose_backend(self) -> None:
+        """Lets the user pick the Keras backend; says when QGIS must be restarted for it."""
+        from qgis.PyQt.QtWidgets import QMessageBox
+
+        from .algorithms.backend_setting import read_setting, save_setting
+        from .keras_backend_dialog import KerasBackendDialog, outcome_text
+
+        dialog = KerasBackendDialog(self.iface.mainWindow(), read_setting())
+        if not dialog.exec():
+            return
+        choice = dialog.chosen()
+        text = outcome_text(choice, save_setting(choice))
+        QMessageBox.information(self.iface.mainWindow(), "Land Cover U-Net", text)
+
     def show_about(self) -> None:
-        """Shows versions and whether TensorFlow and a GPU are usable."""
+        """Shows versions, the Keras backends (installed, in use) and the GPUs they see."""
         from qgis.core import Qgis
         from qgis.PyQt.QtWidgets import QMessageBox
 
+        from .algorithms.backend_setting import read_setting
         from .backend.core.installation import format_report, installation_report
 
-        text = format_report(installation_report(Qgis.QGIS_VERSION))
+        text = format_report(installation_report(Qgis.QGIS_VERSION, read_setting()))
         QMessageBox.information(self.iface.mainWindow(), "Land Cover U-Net", text)
 
     def unload(self) -> None:

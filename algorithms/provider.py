@@ -6,6 +6,7 @@ from qgis.PyQt.QtGui import QIcon
 
 from .accuracy_sample import AccuracySampleAlgorithm
 from .assess_accuracy import AssessAccuracyAlgorithm
+from .backend_setting import apply_saved_setting
 from .build_masks import BuildMasksAlgorithm
 from .classify_batch import ClassifyBatchAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
@@ -31,6 +32,11 @@ class LandCoverUNetProvider(QgsProcessingProvider):
 
     def svgIconPath(self) -> str:  # noqa: N802
         return ICON
+
+    def load(self) -> bool:
+        """Applies the Keras backend setting before any algorithm can import Keras."""
+        apply_saved_setting()
+        return super().load()
 
     def loadAlgorithms(self) -> None:  # noqa: N802
         for algorithm in (BuildMasksAlgorithm(), TrainUNetAlgorithm(), ClassifyRasterAlgorithm(),

@@ -22,8 +22,8 @@ def test_zip_contains_only_the_plugin_and_loads_in_qgis_process(tmp_path):
         names = archive.namelist()
         archive.extractall(tmp_path / "plugins")
     assert all(n.startswith("landcoverunet/") for n in names)
-    for required in ("metadata.txt", "__init__.py", "plugin.py", "LICENSE",
-                     "algorithms/provider.py", "backend/masks/burn.py", "models/unet.py",
+    for required in ("metadata.txt", "__init__.py", "plugin.py", "keras_backend_dialog.py",
+                     "LICENSE", "algorithms/provider.py", "backend/masks/burn.py", "models/unet.py",
                      "resources/icon.svg", "resources/sample/nc_landsat7_2000.tif"):
         assert f"landcoverunet/{required}" in names, required
     for excluded in ("test/", "bench/", ".venv/", "build/", ".ci/", "scripts/", "__pycache__"):

@@ -76,18 +76,41 @@ def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
                          "landcoverunet_classifyraster", "landcoverunet_classifybatch",
                          "landcoverunet_accuracysample",
                          "landcoverunet_assessaccuracy",
-                         "landcoverunet_about"]
+                         "landcoverunet_keras_backend", "landcoverunet_about"]
         assert QgsApplication.processingRegistry().providerById("landcoverunet") is not None
     finally:
         instance.unload()
     assert instance.actions == [] and instance.provider is None
     report = dict(installation_report("3.22"))
     assert report["GDAL"].startswith("3.") and report["TensorFlow"].startswith("2.17")
+    assert report["TensorFlow"].endswith(", in use; GPUs: none")   # no GPU on the test machines
+    assert report["Keras backend"].startswith("tensorflow (from ")
+    assert report["Keras backend"].endswith("; plugin setting: auto")
+    assert report["JAX"].startswith("0.4.") and "in use" not in report["JAX"]
+    assert report["PyTorch"] == "not installed" or "GPUs: " in report["PyTorch"]
     assert report["GPU"]
     assert report["Keras"].startswith("3.") and "older than" not in report["Keras"]
     from landcoverunet.backend.core.deps import keras_is_safe
     assert keras_is_safe("3.14.0") and keras_is_safe("3.15.1") and keras_is_safe("4.0")
     assert not keras_is_safe("3.8.0") and not keras_is_safe("3.13.2rc1")
+
+
+def test_installation_check_under_jax_names_it_in_use(tmp_path):
+    done = _fresh(f"""
+        import os
+        os.environ['KERAS_HOME'] = {str(tmp_path)!r}
+        os.environ['KERAS_BACKEND'] = 'jax'
+        from landcoverunet.backend.core.installation import installation_report
+        for item, finding in installation_report(setting='torch'):
+            print(item + ': ' + finding)
+    """)
+    report = dict(line.split(": ", 1) for line in done.stdout.splitlines() if ": " in line)
+    assert report["Keras backend"] == ("jax (from the KERAS_BACKEND environment variable); "
+                                       "plugin setting: torch"), done.stdout + done.stderr
+    assert report["Keras"].startswith("3.") and report["Keras"].endswith("(backend: jax)")
+    assert report["JAX"].startswith("0.4.") and report["JAX"].endswith(", in use; GPUs: none")
+    assert report["TensorFlow"].startswith("2.17") and "in use" not in report["TensorFlow"]
+    assert report["GPU"].startswith("none usable")
 
 
 def test_algorithm_reference_page_is_up_to_date(plugin):

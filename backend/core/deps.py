@@ -1,4 +1,4 @@
-"""Optional heavy dependencies (TensorFlow, Keras), imported only when the work needs them.
+"""Optional heavy dependencies (Keras and its backend), imported only when the work needs them.
 
 Loading the plugin must stay fast and must work without TensorFlow, so nothing imports these at
 module level; :func:`require_keras` gives the user install instructions when they are missing.
@@ -9,15 +9,18 @@ import importlib
 import importlib.util
 import os
 
+from .keras_backend import LABELS, backend_in_use, installed
+
 SAFE_KERAS = (3, 14)
 """The first Keras that fixes every known way for a crafted model file to run code when it is
 loaded (CVE-2025-1550 ... CVE-2026-1462). Older ones still work: the plugin checks model files
 itself (``model_safety``), but the installation check asks to upgrade."""
 
 INSTALL_HELP = (
-    "Training and classification need TensorFlow (with Keras 3.14 or later; training also "
-    "scikit-learn) in the Python that QGIS runs. "
-    "Install it, then restart QGIS:\n"
+    "Training and classification need Keras 3.14 or later with a backend (TensorFlow by "
+    "default, or JAX or PyTorch: choose it in Raster > Land Cover U-Net > Keras backend, or with "
+    "KERAS_BACKEND), and training also scikit-learn, in the Python that QGIS runs. "
+    "Install TensorFlow, then restart QGIS:\n"
     "- Windows (OSGeo4W / QGIS installer): open the 'OSGeo4W Shell' as administrator and run "
     "  python -m pip install tensorflow-cpu==2.17.1 \"keras>=3.14\" scikit-learn\n"
     "- macOS (official QGIS.app): /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip "
@@ -39,24 +42,31 @@ def keras_is_safe(version: str) -> bool:
 
 
 def keras_available() -> bool:
-    """Whether Keras 3 and a backend can be imported, without importing them."""
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
-    return (importlib.util.find_spec("keras") is not None
-            and importlib.util.find_spec(backend) is not None)
+    """Whether Keras and the backend it will run on can be imported, without importing them."""
+    return installed("keras") and installed(backend_in_use())
+
+
+def missing_help() -> str:
+    """What is missing (Keras, or the backend in use), then :data:`INSTALL_HELP`."""
+    backend = backend_in_use()
+    if installed("keras") and not installed(backend):
+        return (f"The Keras backend in use, {LABELS.get(backend, backend)} ('{backend}'), is not "
+                "installed.\n" + INSTALL_HELP)
+    return INSTALL_HELP
 
 
 def require_keras():
-    """Imports and returns keras, or raises a UserError telling how to install TensorFlow."""
+    """Imports and returns keras, or raises a UserError telling what to install."""
     from .errors import UserError
 
     if not keras_available():
-        raise UserError(INSTALL_HELP)
+        raise UserError(missing_help())
     try:
         _import_h5py_isolated()
         keras = importlib.import_module("keras")
     except Exception as error:  # a broken install: say what failed
-        raise UserError(f"TensorFlow/Keras is installed but does not load ({error}).\n"
-                        + INSTALL_HELP) from None
+        raise UserError(f"Keras or its backend ({backend_in_use()}) is installed but does not "
+                        f"load ({error}).\n" + INSTALL_HELP) from None
     if not str(getattr(keras, "__version__", "0")).startswith("3"):
         raise UserError(f"Keras {keras.__version__} is too old; Keras 3 is needed.\n"
                         + INSTALL_HELP)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .errors import UserError
+from .keras_backend import backend_in_use
 
 DEVICES = ("auto", "cpu", "gpu")
 
@@ -54,7 +55,7 @@ def cpu_cores() -> int:
 def list_gpus(backend: str | None = None) -> list[str]:
     """Names of the GPUs a Keras backend sees (empty without one); raises when the check itself
     fails (a broken CUDA install), which the installation report shows."""
-    backend = backend or os.environ.get("KERAS_BACKEND", "tensorflow")
+    backend = backend or backend_in_use()
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -81,7 +82,7 @@ def gpu_names() -> list[str]:
 
 def configure_threads(threads: int) -> bool:
     """Sets TensorFlow's thread pools; False when TensorFlow had already started (kept as is)."""
-    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+    if backend_in_use() != "tensorflow":
         return False
     import tensorflow as tf
 
@@ -106,7 +107,7 @@ def choose_device(requested: str = "auto") -> DeviceChoice:
     if requested == "gpu" and not gpus:
         raise UserError("A GPU was asked for, but TensorFlow sees none. Choose 'auto' or 'CPU', "
                         "or install a GPU build of TensorFlow with its CUDA libraries.")
-    backend = os.environ.get("KERAS_BACKEND", "tensorflow")
+    backend = backend_in_use()
     precision = "mixed precision (float16 compute, float32 weights)"
     if len(gpus) > 1 and backend == "tensorflow":
         return DeviceChoice("gpu", "gpu:0", True, 0,

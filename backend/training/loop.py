@@ -119,12 +119,12 @@ class EpochLoop:
         self.samples = pick_samples(val_set.labels, REPORT_SAMPLES) if val_set else []
         self.board = None
         if config.tensorboard_dir and not (fit_epochs or fixed_epochs):
-            if keras.backend.backend() == "tensorflow":
-                from .report import TensorBoardLog
+            from .report import TENSORBOARD_NEEDS_TENSORFLOW, TensorBoardLog, tensorboard_usable
 
-                self.board = TensorBoardLog(config.tensorboard_dir)
+            if tensorboard_usable():
+                self.board = TensorBoardLog(config.tensorboard_dir, keras.backend.backend())
             else:
-                log.warn("TensorBoard logging needs the TensorFlow backend; skipped.")
+                log.warn(TENSORBOARD_NEEDS_TENSORFLOW)
 
     def run(self) -> None:
         """Trains from the epoch after :attr:`epoch` (0, or where a restored state ended)."""

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.keras_backend import installed
 from ..core.palette import hex_to_rgb
 from ..core.raster_io import atomic_output
 from .scores import Scores
@@ -275,16 +276,35 @@ def write_report(path: str, data: ReportData) -> None:
 
 
 # ----- TensorBoard ------------------------------------------------------------------------------
+TENSORBOARD_NEEDS_TENSORFLOW = ("TensorBoard logging needs TensorFlow installed (it writes the "
+                                "log with tf.summary, under any Keras backend); skipped.")
+
+
+def tensorboard_usable() -> bool:
+    """Whether TensorFlow can be imported to write the log, whatever backend trains."""
+    return installed("tensorflow")
+
+
 class TensorBoardLog:
-    """Scalars and images per epoch for TensorBoard (needs the TensorFlow backend).
+    """Scalars and images per epoch for TensorBoard, written with ``tf.summary``.
+
+    The values are plain numbers and NumPy pictures, so TensorFlow writes them under any Keras
+    backend (JAX, PyTorch) when it is installed.
 
     Args:
         folder: the log folder (TensorBoard's ``--logdir``).
+        backend: the Keras backend that trains; under another than TensorFlow, TensorFlow is kept
+            off the GPUs, which belong to the backend that trains.
     """
 
-    def __init__(self, folder: str) -> None:
+    def __init__(self, folder: str, backend: str = "tensorflow") -> None:
         import tensorflow as tf
 
+        if backend != "tensorflow":
+            try:
+                tf.config.set_visible_devices([], "GPU")
+            except (RuntimeError, ValueError):  # TensorFlow already started in this process
+                pass
         self._tf = tf
         self._writer = tf.summary.create_file_writer(folder)
 
