@@ -47,8 +47,8 @@ def render() -> str:
     return "\n".join(lines)
 
 
-ORDER = ["buildmasks", "trainunet", "classifyraster", "classifybatch", "accuracysample",
-         "assessaccuracy"]
+ORDER = ["buildmasks", "trainunet", "classifyraster", "classifybatch", "exportmodel",
+         "accuracysample", "assessaccuracy"]
 
 
 def _cell(value) -> str:

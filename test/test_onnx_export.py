@@ -182,3 +182,29 @@ def test_an_onnx_network_pads_a_small_window(exported):
                                   network.output_shape[-1])
     with pytest.raises(UserError, match="at most"):
         network(np.zeros((1, network.size + 8, network.size, network.input_shape[-1])))
+
+
+def test_export_and_classify_the_sample_through_qgis_process(qgis_process_ready, tmp_path):
+    """The done-when of issue 14: an exported model classifies the bundled sample through ONNX
+    Runtime with the same map as its .keras file (a model of random weights on the sample's
+    bands: a speckled map, where any difference would show)."""
+    from test_prediction_backend import make_test_model
+
+    sample = Path(__file__).resolve().parent.parent / "resources" / "sample" / \
+        "nc_landsat7_2000.tif"
+    image = gdal.Open(str(sample)).ReadAsArray().astype(np.float32)
+    valid = (image > 0).all(axis=0)
+    model = make_test_model(tmp_path / "sample.keras", bands=len(image), classes=5, tile=64,
+                            mean=[float(b[valid].mean()) for b in image],
+                            std=[float(b[valid].std()) for b in image], seed=4)
+    exported = tmp_path / "model.onnx"
+    answer = qgis_process_ready("landcoverunet:exportmodel",
+                                {"MODEL": model, "OUTPUT": str(exported)})
+    assert answer["results"]["OUTPUT"] == str(exported) and exported.is_file()
+    answer = qgis_process_ready("landcoverunet:classifyraster", {
+        "INPUT": str(sample), "MODEL": str(exported), "OUTPUT": str(tmp_path / "onnx.tif")})
+    assert answer["results"]["CLASS_COUNT"] == 5
+    classify_raster(str(sample), model, str(tmp_path / "keras.tif"), window_size=64)
+    maps = [gdal.Open(str(tmp_path / name)).ReadAsArray() for name in ("onnx.tif", "keras.tif")]
+    assert (maps[0] > 0).sum() > 150_000
+    assert (maps[0] == maps[1]).mean() >= 0.999
