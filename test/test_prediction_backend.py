@@ -39,9 +39,11 @@ def make_test_model(path, bands: int = 6, classes: int = 7, *, tile: int = TILE,
     model = build_unet(len(band_list or range(bands)), classes, config)
     if fit is not None:
         x, y, weights, epochs = fit
-        model.compile(optimizer=keras.optimizers.Adam(0.01),
-                      loss="sparse_categorical_crossentropy")
-        model.fit(x, y, sample_weight=weights, batch_size=4, epochs=epochs, verbose=0)
+        # one-hot targets: Keras's sparse cross-entropy under PyTorch (2.13) fails in its
+        # backward pass ("grad_input must be contiguous", nll_loss on a permuted tensor)
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="categorical_crossentropy")
+        model.fit(x, keras.utils.to_categorical(y, classes), sample_weight=weights,
+                  batch_size=4, epochs=epochs, verbose=0)
     codes = list(range(1, classes + 1))
     class_map = ClassMap.from_codes(codes, names or {c: f"class {c}" for c in codes})
     channels = len(band_list or range(bands))
