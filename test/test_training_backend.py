@@ -90,6 +90,40 @@ def test_losses_ignore_unlabelled_pixels_and_weight_classes():
             float(loss(labels, probabilities)), rel=1e-5)
 
 
+def test_losses_stay_float32_under_mixed_precision():
+    """A GPU trains in mixed precision: the network computes in float16, but the loss must be
+    float32 (float16 has too few bits for small loss values and their gradients), the network's
+    output is float32, and Keras scales the loss so float16 gradients do not underflow."""
+    import keras
+    from keras import ops
+
+    from landcoverunet.models.losses import LOSSES, PseudoLabelLoss, make_loss
+    from landcoverunet.models.unet import UNetConfig, build_unet
+
+    labels = np.array([[[1, 0], [2, 0]]], np.int32)
+    probabilities = np.array([[[[0.8, 0.2], [0.5, 0.5]], [[0.3, 0.7], [0.9, 0.1]]]], np.float32)
+    expected = {name: float(make_loss(name, [1.0, 2.0])(labels, probabilities))
+                for name in LOSSES}
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        half = ops.cast(probabilities, "float16")
+        for name in LOSSES:
+            for loss in (make_loss(name, [1.0, 2.0]),
+                         PseudoLabelLoss(make_loss(name, [1.0, 2.0]))):
+                value = loss(labels, half)
+                assert keras.backend.standardize_dtype(value.dtype) == "float32", name
+                # only the float16 rounding of the probabilities differs (2^-11 relative)
+                assert float(value) == pytest.approx(expected[name], rel=2e-3), name
+        model = build_unet(3, 2, UNetConfig(depth=1, filters=4, dropout=0.0))
+        model.compile(optimizer="adam", loss=make_loss("cross_entropy"))
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert model.layers[1].compute_dtype == "float16"
+    assert model.output.dtype == "float32"
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
 def test_pseudo_label_loss_adds_soft_targets_only_where_given():
     from landcoverunet.models.losses import MaskedCrossEntropy, PseudoLabelLoss
     from landcoverunet.models.metrics import MaskedMeanIoU

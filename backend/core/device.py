@@ -127,7 +127,21 @@ def choose_device(requested: str = "auto") -> DeviceChoice:
         return DeviceChoice("cpu", "cpu:0", False, cores,
                             f"CPU split into {logical} logical devices, data parallel "
                             f"({build}, {threads}), float32", replicas=logical)
-    return DeviceChoice("cpu", "cpu:0", False, cores, f"CPU ({build}, {threads}), float32")
+    return DeviceChoice("cpu", cpu_device_name(backend), False, cores,
+                        f"CPU ({build}, {threads}), float32")
+
+
+def cpu_device_name(backend: str) -> str:
+    """The name of the CPU for ``keras.device``: "cpu" under PyTorch, else "cpu:0".
+
+    Under PyTorch, Keras creates every variable as a ``torch.nn.Parameter`` on the CPU and then
+    moves it with ``.to(<device of the scope>)``. PyTorch (2.13) takes "cpu:0" for another
+    device than "cpu" and returns a plain tensor copy instead of the parameter: the weights stop
+    being parameters, and the Dropout layer's integer seed state, re-wrapped by Keras's
+    ``ParameterDict`` with gradients on, fails to build ("Only Tensors of floating point and
+    complex dtype can require gradients"). "cpu" is the device the parameter is on already.
+    """
+    return "cpu" if backend == "torch" else "cpu:0"
 
 
 def logical_cpus() -> int:
