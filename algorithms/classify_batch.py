@@ -62,8 +62,8 @@ class ClassifyBatchAlgorithm(LandCoverAlgorithm):
             self.INPUTS, "Images to classify (a VRT mosaic counts as one)",
             QgsProcessing.TypeRaster))
         self.addParameter(QgsProcessingParameterFile(
-            self.MODEL, "Trained model (.keras from 'Train U-Net')",
-            fileFilter="Keras models (*.keras);;All files (*)"))
+            self.MODEL, "Trained model (.keras from 'Train U-Net', or .onnx from 'Export model')",
+            fileFilter="Models (*.keras *.onnx);;All files (*)"))
         self.addParameter(QgsProcessingParameterString(
             self.SCHEDULER, "Dask scheduler address (empty: a local cluster)", optional=True))
         self.addParameter(QgsProcessingParameterNumber(
@@ -99,7 +99,8 @@ class ClassifyBatchAlgorithm(LandCoverAlgorithm):
                                 "first.")
         model = self.parameterAsFile(parameters, self.MODEL, context)
         if not model:
-            raise UserError("Choose a model file (.keras) trained by 'Train U-Net'.")
+            raise UserError("Choose a model file (.keras) trained by 'Train U-Net' or exported "
+                            "from one (.onnx).")
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         self.check_files(parameters, context, [
             self.output(self.OUTPUT_FOLDER, folder, "", (), folder=True)])
@@ -123,8 +124,9 @@ class ClassifyBatchAlgorithm(LandCoverAlgorithm):
 PARAMETER_HELP = {
     ClassifyBatchAlgorithm.INPUTS: "The images: same bands, in the same order, as the image the "
                                    "model was trained on. Any size; a VRT mosaic is one image.",
-    ClassifyBatchAlgorithm.MODEL: "A .keras file written by 'Train U-Net'. It is sent to each "
-                                  "worker once.",
+    ClassifyBatchAlgorithm.MODEL: "A .keras file written by 'Train U-Net', or an .onnx file "
+                                  "exported from one (workers then need only onnxruntime). It "
+                                  "is sent to each worker once.",
     ClassifyBatchAlgorithm.SCHEDULER: "Address of a running dask scheduler, e.g. "
                                       "tcp://10.0.0.5:8786. Empty: start a local cluster on "
                                       "this computer (WORKERS processes) for this run.",

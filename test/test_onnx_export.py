@@ -208,3 +208,33 @@ def test_export_and_classify_the_sample_through_qgis_process(qgis_process_ready,
     maps = [gdal.Open(str(tmp_path / name)).ReadAsArray() for name in ("onnx.tif", "keras.tif")]
     assert (maps[0] > 0).sum() > 150_000
     assert (maps[0] == maps[1]).mean() >= 0.999
+
+
+def test_an_onnx_model_classifies_a_mosaic_in_batch_like_one_process(tmp_path):
+    """classifybatch's workers load the exported file (ONNX Runtime) and the stitched map
+    equals the one-process map."""
+    from test_map_products import SCENE
+    from test_prediction_backend import make_test_model
+
+    from landcoverunet.backend.batch.run import BatchSettings, classify_batch
+    from landcoverunet.backend.core.progress import ConsoleProgress
+
+    image = gdal.Open(str(SCENE)).ReadAsArray().astype(np.float32)
+    model = make_test_model(tmp_path / "scene.keras", bands=len(image), classes=4, tile=64,
+                            mean=image.mean(axis=(1, 2)), std=image.std(axis=(1, 2)), seed=5)
+    exported = str(tmp_path / "scene.onnx")
+    export_onnx(model, exported)
+    tiles = []
+    for y, h in ((0, 200), (200, 243)):
+        tiles.append(str(tmp_path / f"tile_{y}.tif"))
+        gdal.Translate(tiles[-1], str(SCENE), srcWin=[0, y, 489, h])
+    mosaic = str(tmp_path / "mosaic.vrt")
+    gdal.BuildVRT(mosaic, tiles).FlushCache()
+    classify_raster(mosaic, exported, str(tmp_path / "single.tif"))
+    result = classify_batch([mosaic], exported, str(tmp_path / "batch"),
+                            BatchSettings(block_size=200, workers=2),
+                            ConsoleProgress(quiet=True))
+    assert not result.failed, result.failed
+    maps = [gdal.Open(str(path)).ReadAsArray()
+            for path in (tmp_path / "single.tif", result.outputs[mosaic])]
+    assert (maps[0] > 0).sum() > 150_000 and np.array_equal(maps[0], maps[1])

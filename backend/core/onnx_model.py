@@ -27,6 +27,9 @@ METADATA_KEY = "landcoverunet_model"
 """Metadata property holding the plugin's ``ModelMetadata`` as JSON."""
 CLASS_MAP_KEY = "landcoverunet_class_map"
 """Metadata property holding the class map (ids, names, colours) as JSON, for other tools."""
+PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+"""ONNX Runtime's devices, in the order tried: an NVIDIA GPU where ``onnxruntime-gpu`` sees one,
+else the CPU."""
 INSTALL_HELP = ("ONNX models need the onnxruntime package in the Python that QGIS runs "
                 "(python -m pip install onnxruntime); the .keras file the model was exported "
                 "from classifies without it.")
@@ -46,9 +49,10 @@ def _session(path: str, modified: float) -> Any:
         raise UserError(INSTALL_HELP) from None
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+    available = onnxruntime.get_available_providers()
+    providers = [p for p in PROVIDERS if p in available] or available
     try:
-        return onnxruntime.InferenceSession(path, sess_options=options,
-                                            providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
     except Exception as error:  # noqa: BLE001  (any failure of the runtime means a bad file)
         raise UserError(f"The ONNX file '{path}' could not be opened ({type(error).__name__}): "
                         "export it again with 'Export model'.") from None
