@@ -35,7 +35,7 @@ def test_the_provider_applies_the_stored_setting_when_it_loads(clean, qgis_proce
     assert "KERAS_BACKEND" not in os.environ
     assert provider.load()          # what the registry calls when the plugin adds it
     assert os.environ["KERAS_BACKEND"] == "jax" == os.environ[SET_BY_PLUGIN]
-    assert len(provider.algorithms()) == 6
+    assert len(provider.algorithms()) == 7
     QgsSettings().setValue(KEY, "auto")
     assert provider.load() and "KERAS_BACKEND" not in os.environ
     QgsSettings().setValue(KEY, "nonsense")
