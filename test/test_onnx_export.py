@@ -29,7 +29,7 @@ onnxruntime = pytest.importorskip("onnxruntime")
 def exported(nc_model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("onnx") / "nc_model.onnx"
     result = export_onnx(str(nc_model), str(path))
-    assert result.max_difference < 1e-4 and result.agreement == 1.0
+    assert result.max_difference < 1e-3 and result.agreement == 1.0
     return path
 
 
@@ -46,7 +46,9 @@ def test_the_graph_gives_the_keras_probabilities_on_real_tiles(nc_model, nc_stac
     assert graph_input.shape[1:] == [len(metadata.bands), tile, tile], "NCHW, square tiles"
     got = session.run(None, {graph_input.name: (tiles / INPUT_SCALE).transpose(0, 3, 1, 2)})[0]
     assert got.shape == (4, len(metadata.class_map["classes"]), tile, tile)
-    np.testing.assert_allclose(got.transpose(0, 2, 3, 1), expected, atol=1e-4)
+    # 1e-6 under TensorFlow; XLA's CPU kernels (JAX) differ by up to 3e-4 from ONNX Runtime
+    np.testing.assert_allclose(got.transpose(0, 2, 3, 1), expected, atol=1e-3)
+    assert (got.argmax(axis=1) == expected.argmax(axis=-1)).mean() >= 0.999
     np.testing.assert_allclose(got.sum(axis=1), 1.0, atol=1e-5)
 
 

@@ -24,9 +24,11 @@ from ..core.onnx_model import (CLASS_MAP_KEY, INPUT_SCALE, METADATA_KEY, OnnxNet
 from ..core.progress import ConsoleProgress, Progress
 from ..core.raster_io import atomic_output
 
-TOLERANCE = 1e-4
+TOLERANCE = 1e-3
 """Largest difference in a class probability between the graph and the Keras network that is
-accepted (float32 arithmetic in another order differs by about 1e-6)."""
+accepted: float32 arithmetic in another order differs by about 1e-6 under TensorFlow, and up to
+3e-4 where a probability is far from 0 and 1 under JAX (XLA's CPU kernels); a mistranslated
+layer differs by tenths."""
 INSTALL_HELP = ("Exporting needs the onnx and onnxruntime packages in the Python that QGIS runs: "
                 "python -m pip install onnx onnxruntime")
 
