@@ -18,7 +18,7 @@ from landcoverunet.backend.core.errors import UserError
 from landcoverunet.backend.core.model_file import load_model, read_metadata
 from landcoverunet.backend.core.normalization import inverse_std, normalise_values
 from landcoverunet.backend.core.onnx_model import (CLASS_MAP_KEY, INPUT_SCALE, OnnxNetwork,
-                                                   read_onnx_properties)
+                                                   onnx_window, read_onnx_properties)
 from landcoverunet.backend.export.onnx_file import export_onnx
 
 onnx = pytest.importorskip("onnx")
@@ -29,23 +29,27 @@ onnxruntime = pytest.importorskip("onnxruntime")
 def exported(nc_model, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("onnx") / "nc_model.onnx"
     result = export_onnx(str(nc_model), str(path))
-    assert result.max_difference < 1e-3 and result.agreement == 1.0
+    assert result.max_difference < 1e-3 and result.agreement >= 0.9999  # ties may flip
     return path
 
 
 def test_the_graph_gives_the_keras_probabilities_on_real_tiles(nc_model, nc_stack, exported):
     keras_model, metadata = load_model(str(nc_model))
-    tile = metadata.tile_size
+    tile = onnx_window(str(exported))
+    assert tile == 512, "Classify raster's default window for a 64 px tile"
     image = gdal.Open(str(nc_stack)).ReadAsArray().transpose(1, 2, 0).astype(np.float32)
-    tiles = np.stack([image[y:y + tile, x:x + tile]
-                      for y, x in ((0, 0), (100, 150), (250, 40), (300, 300))])
+    # the scene (489 x 443 px) is smaller than the window: reflected out to it, as classification
+    # pads, and seen from two corners
+    padded = np.pad(image, ((0, max(0, tile - image.shape[0])),
+                            (0, max(0, tile - image.shape[1])), (0, 0)), mode="reflect")
+    tiles = np.stack([padded[:tile, :tile], padded[::-1, ::-1][:tile, :tile]])
     expected = np.asarray(keras_model.predict_on_batch(
         normalise_values(tiles, metadata.mean, inverse_std(metadata.std))))
     session = onnxruntime.InferenceSession(str(exported), providers=["CPUExecutionProvider"])
     graph_input = session.get_inputs()[0]
     assert graph_input.shape[1:] == [len(metadata.bands), tile, tile], "NCHW, square tiles"
     got = session.run(None, {graph_input.name: (tiles / INPUT_SCALE).transpose(0, 3, 1, 2)})[0]
-    assert got.shape == (4, len(metadata.class_map["classes"]), tile, tile)
+    assert got.shape == (2, len(metadata.class_map["classes"]), tile, tile)
     # 1e-6 under TensorFlow; XLA's CPU kernels (JAX) differ by up to 3e-4 from ONNX Runtime
     np.testing.assert_allclose(got.transpose(0, 2, 3, 1), expected, atol=1e-3)
     assert (got.argmax(axis=1) == expected.argmax(axis=-1)).mean() >= 0.999
@@ -58,7 +62,7 @@ def test_the_metadata_is_read_back(nc_model, exported):
     names = [c["name"] for c in metadata.class_map["classes"]]
     assert json.loads(properties["model_type"]) == "Segmentor"
     assert json.loads(properties["class_names"]) == {str(i): n for i, n in enumerate(names)}
-    assert json.loads(properties["tiles_size"]) == metadata.tile_size
+    assert json.loads(properties["tiles_size"]) == onnx_window(str(exported))
     assert 0 < json.loads(properties["tiles_overlap"]) < 50
     assert json.loads(properties["resolution"]) == pytest.approx(2850), "28.5 m (EPSG:32119)"
     assert json.loads(properties[CLASS_MAP_KEY]) == metadata.class_map
@@ -66,20 +70,18 @@ def test_the_metadata_is_read_back(nc_model, exported):
 
 
 def test_an_onnx_model_classifies_like_the_keras_model(nc_model, nc_stack, exported, tmp_path):
-    tile = read_metadata(str(nc_model)).tile_size
-    from_keras = classify_raster(str(nc_stack), str(nc_model), str(tmp_path / "keras.tif"),
-                                 window_size=tile)
+    from_keras = classify_raster(str(nc_stack), str(nc_model), str(tmp_path / "keras.tif"))
     from_onnx = classify_raster(str(nc_stack), str(exported), str(tmp_path / "onnx.tif"),
                                 tta="flips")
     flips = classify_raster(str(nc_stack), str(nc_model), str(tmp_path / "keras_flips.tif"),
-                            window_size=tile, tta="flips")
+                            tta="flips")
     plain = classify_raster(str(nc_stack), str(exported), str(tmp_path / "onnx_plain.tif"))
     read = {name: gdal.Open(str(tmp_path / name)).ReadAsArray()
             for name in ("keras.tif", "onnx.tif", "keras_flips.tif", "onnx_plain.tif")}
     assert (read["keras.tif"] == read["onnx_plain.tif"]).mean() >= 0.999
     assert (read["keras_flips.tif"] == read["onnx.tif"]).mean() >= 0.999
     assert from_onnx.pixels_per_class.keys() == from_keras.pixels_per_class.keys()
-    assert plain.window == from_keras.window == (tile, tile)
+    assert plain.window == from_keras.window, "the default windows of the .keras file"
     names = []
     for name in ("onnx.tif", "keras.tif"):
         dataset = gdal.Open(str(tmp_path / name))
@@ -206,7 +208,7 @@ def test_export_and_classify_the_sample_through_qgis_process(qgis_process_ready,
     answer = qgis_process_ready("landcoverunet:classifyraster", {
         "INPUT": str(sample), "MODEL": str(exported), "OUTPUT": str(tmp_path / "onnx.tif")})
     assert answer["results"]["CLASS_COUNT"] == 5
-    classify_raster(str(sample), model, str(tmp_path / "keras.tif"), window_size=64)
+    classify_raster(str(sample), model, str(tmp_path / "keras.tif"))
     maps = [gdal.Open(str(tmp_path / name)).ReadAsArray() for name in ("onnx.tif", "keras.tif")]
     assert (maps[0] > 0).sum() > 150_000
     assert (maps[0] == maps[1]).mean() >= 0.999

@@ -29,7 +29,7 @@ from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import UserError
 from ..core.grid import Grid, same_crs
 from ..core.model_file import ModelMetadata, check_network, load_model, read_metadata
-from ..core.onnx_model import is_onnx
+from ..core.onnx_model import is_onnx, onnx_window
 from ..core.input_warnings import fill_warning
 from ..core.model_safety import check_model_archive
 from ..core.normalization import inverse_std
@@ -234,11 +234,12 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     tile = int(metadata.tile_size)
     window = round_up(int(window_size), multiple) if window_size else default_window(tile,
                                                                                       multiple)
-    if is_onnx(model_path):  # its graph takes windows of the training tile, as Deepness does
-        if window_size and window != tile:
-            progress.info(f"This ONNX model classifies in windows of {tile} px, its training "
-                          f"tile; the window size {window_size} is not used.")
-        window = tile
+    if is_onnx(model_path):  # its graph takes windows of one size (Deepness reads it there)
+        fixed = onnx_window(model_path)
+        if window_size and window != fixed:
+            progress.info(f"This ONNX model classifies in windows of {fixed} px, the size it "
+                          f"was exported for; the window size {window_size} is not used.")
+        window = fixed
     overlap = default_overlap(tile) if overlap is None else int(overlap)
     if overlap < 0:
         raise UserError("The overlap cannot be negative.")

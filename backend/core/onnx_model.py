@@ -6,8 +6,9 @@ Keras nor TensorFlow: only ``onnxruntime``. ONNX files hold no Python code, so t
 to open whoever wrote them (``model_safety`` has nothing to check).
 
 The graph (``models/onnx_export.py``) takes what the Deepness plugin feeds a model: raw pixel
-values divided by :data:`INPUT_SCALE`, channels first, in square windows of a fixed side (the
-training tile), and returns the class probabilities. Normalisation is inside the graph.
+values divided by :data:`INPUT_SCALE`, channels first, in square windows of a fixed side
+(Classify raster's default inference window for the model), and returns the class
+probabilities. Normalisation is inside the graph.
 """
 from __future__ import annotations
 
@@ -65,6 +66,11 @@ def session(path: str) -> Any:
     return _session(os.path.abspath(path), os.path.getmtime(path))
 
 
+def onnx_window(path: str) -> int:
+    """The square window side an exported graph takes (fixed: Deepness reads it there)."""
+    return int(session(path).get_inputs()[0].shape[2])
+
+
 def read_onnx_properties(path: str) -> dict[str, str]:
     """The metadata properties of an ONNX file (key -> text)."""
     return dict(session(path).get_modelmeta().custom_metadata_map)
@@ -111,13 +117,13 @@ class OnnxNetwork:
         return np.ascontiguousarray(out.transpose(0, 2, 3, 1)[:, :h, :w])
 
 
-def deepness_properties(class_names: list[str], tile: int, overlap: int,
+def deepness_properties(class_names: list[str], window: int, overlap: int,
                         pixel_size_cm: float | None) -> dict[str, str]:
     """The metadata the Deepness plugin reads (each value JSON, as its documentation shows)."""
     properties = {"model_type": json.dumps("Segmentor"),
                   "class_names": json.dumps({str(i): n for i, n in enumerate(class_names)}),
-                  "tiles_size": json.dumps(int(tile)),
-                  "tiles_overlap": json.dumps(int(round(100.0 * overlap / tile)))}
+                  "tiles_size": json.dumps(int(window)),
+                  "tiles_overlap": json.dumps(max(1, int(round(100.0 * overlap / window))))}
     if pixel_size_cm:
         properties["resolution"] = json.dumps(round(float(pixel_size_cm), 3))
     return properties

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..classify.run import default_overlap
+from ..classify.run import default_overlap, default_window
+from ..core.choices import size_multiple
 from ..core.errors import UserError
 from ..core.model_file import ModelMetadata, load_model, read_metadata
 from ..core.normalization import inverse_std, normalise_values
@@ -38,7 +39,7 @@ class ExportResult:
     """What was written: the file, its window side and classes, and the check's figures."""
 
     path: str
-    tile: int
+    window: int
     classes: list[str]
     max_difference: float
     agreement: float
@@ -69,14 +70,16 @@ def export_onnx(model_path: str, output_path: str,
     model, _ = load_model(model_path)
     progress.set_fraction(0.3)
     tile = int(metadata.tile_size)
+    # the window Classify raster uses for the .keras file, so both give the same map
+    window = default_window(tile, size_multiple(metadata.architecture.get("depth", 4)))
     names = [entry["name"] for entry in metadata.class_map["classes"]]
-    properties = deepness_properties(names, tile, default_overlap(tile),
+    properties = deepness_properties(names, window, default_overlap(tile),
                                      pixel_size_cm(metadata))
     properties[METADATA_KEY] = metadata.to_json()
     properties[CLASS_MAP_KEY] = json.dumps(metadata.class_map)
     scale = inverse_std(metadata.std)
     try:
-        graph = to_onnx(model, metadata.mean, scale, tile, INPUT_SCALE, properties)
+        graph = to_onnx(model, metadata.mean, scale, window, INPUT_SCALE, properties)
     except UnsupportedLayer as error:
         raise UserError(f"The model cannot be exported: {error}.") from None
     progress.set_fraction(0.6)
@@ -89,7 +92,7 @@ def export_onnx(model_path: str, output_path: str,
                             f"{difference:.2g} in a class probability; nothing was written. "
                             "Please report this with the model file.")
     progress.set_fraction(1.0)
-    progress.info(f"Wrote {output_path}: windows of {tile} x {tile} px, {len(names)} classes "
+    progress.info(f"Wrote {output_path}: windows of {window} x {window} px, {len(names)} classes "
                   f"({', '.join(names)}); on a test window it gives the Keras network's "
                   f"probabilities to within {difference:.1g} and the same class for "
                   f"{agreement:.2%} of pixels.")
@@ -97,7 +100,7 @@ def export_onnx(model_path: str, output_path: str,
         progress.info(f"The model was trained on {metadata.input_dtype} pixels. The Deepness "
                       "plugin feeds 8-bit images only, so there it suits 8-bit imagery of the "
                       "same bands; 'Classify raster' takes the file with any pixel type.")
-    return ExportResult(output_path, tile, names, difference, agreement)
+    return ExportResult(output_path, window, names, difference, agreement)
 
 
 def compare(model, network: OnnxNetwork, metadata: ModelMetadata,
