@@ -7,6 +7,7 @@ MENU = "&Land Cover U-Net"
 ENTRIES = [("buildmasks", "Build training masks…"), ("trainunet", "Train U-Net…"),
            ("classifyraster", "Classify raster…"),
            ("classifybatch", "Classify rasters in batch (dask)…"),
+           ("exportmodel", "Export model (ONNX)…"),
            ("accuracysample", "Accuracy sample…"),
            ("assessaccuracy", "Assess accuracy…")]
 

@@ -76,7 +76,7 @@ def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
         names = [a.objectName() for a in instance.actions]
         assert names == ["landcoverunet_buildmasks", "landcoverunet_trainunet",
                          "landcoverunet_classifyraster", "landcoverunet_classifybatch",
-                         "landcoverunet_accuracysample",
+                         "landcoverunet_exportmodel", "landcoverunet_accuracysample",
                          "landcoverunet_assessaccuracy",
                          "landcoverunet_keras_backend", "landcoverunet_about"]
         assert QgsApplication.processingRegistry().providerById("landcoverunet") is not None
