@@ -135,7 +135,7 @@ def run_precision(keras, precision: str, device: str, scene: Scene, batches: lis
     from landcoverunet.backend.training.config import LABEL_SMOOTHING, WEIGHT_DECAY
     from landcoverunet.models.losses import make_loss
     from landcoverunet.models.metrics import MaskedMeanIoU
-    from landcoverunet.models.precision import float32_copy
+    from landcoverunet.models.precision import float32_copy, precision_copy
     from landcoverunet.models.unet import PRESETS, build_unet
 
     keras.utils.set_random_seed(SEED)
@@ -156,7 +156,9 @@ def run_precision(keras, precision: str, device: str, scene: Scene, batches: lis
             x, y = batches[-1]
             loss_dtype = str(keras.backend.standardize_dtype(loss(y, model(x)).dtype))
             windows = scene_windows(scene, args.window)
-            device_map, rate = classify(model, scene, windows, args.window, args.seconds)
+            # as Classify raster loads a (float32) model file on a GPU: models/precision.py
+            device_map, rate = classify(precision_copy(float32_copy(model), precision), scene,
+                                        windows, args.window, args.seconds)
     finally:
         keras.config.set_dtype_policy(previous)
     with keras.device(cpu_device_name(keras.backend.backend())):

@@ -422,3 +422,35 @@ def test_a_model_saved_in_mixed_precision_loads_in_float32(tmp_path):
     expected, got = (keras.ops.convert_to_numpy(m(x)) for m in (mixed, model))
     assert got.dtype == np.float32 and np.allclose(got, expected, atol=0.02)
     assert (got.argmax(-1) == expected.argmax(-1)).mean() >= 0.99
+
+
+def test_a_model_file_loads_in_mixed_precision_for_a_gpu(tmp_path):
+    """On a GPU, classification loads the (float32) file in mixed precision: float16 arithmetic
+    with the output layers in float32, the same weights and nearly the same probabilities; the
+    CPU keeps float32."""
+    import keras
+
+    from landcoverunet.backend.core.device import gpu_names, inference_precision
+    from landcoverunet.models.ensemble import average_models
+    from landcoverunet.models.precision import computes_in_float32
+    from landcoverunet.models.unet import PRESETS, build_unet
+
+    assert inference_precision() == ("mixed_float16" if gpu_names() else "float32")
+    path = make_test_model(tmp_path / "plain.keras", seed=4)
+    plain, _ = load_model(path)
+    mixed, _ = load_model(path, "mixed_float16")
+    assert computes_in_float32(plain) and not computes_in_float32(mixed)
+    assert mixed.get_layer("probabilities").dtype_policy.name == "float32"
+    assert mixed.get_layer("down0_conv1").dtype_policy.name == "mixed_float16"
+    x = np.random.default_rng(0).normal(0, 1, (2, TILE, TILE, 6)).astype(np.float32)
+    expected, got = (keras.ops.convert_to_numpy(m(x)) for m in (plain, mixed))
+    assert got.dtype == np.float32 and np.allclose(got, expected, atol=0.02)
+    assert (got.argmax(-1) == expected.argmax(-1)).mean() >= 0.99
+    ensemble = average_models([build_unet(6, 3, PRESETS["small"]) for _ in range(2)])
+    from landcoverunet.models.precision import precision_copy
+
+    copy = precision_copy(ensemble, "mixed_float16")
+    assert copy.get_layer("mean_probabilities").dtype_policy.name == "float32"
+    assert copy.get_layer("member_1").get_layer("probabilities").dtype_policy.name == "float32"
+    assert copy.get_layer("member_2").get_layer("fuse_conv1").dtype_policy.name == \
+        "mixed_float16"

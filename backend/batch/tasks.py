@@ -20,7 +20,9 @@ from typing import Any
 from ..classify.parts import Part
 from ..classify.run import classify_raster
 from ..core.errors import UserError
+from ..core.device import inference_precision
 from ..core.model_file import load_model
+from ..core.onnx_model import is_onnx
 
 _MODELS: dict[str, tuple[str, Any]] = {}
 _LOCK = threading.Lock()
@@ -56,7 +58,8 @@ def worker_model(model_bytes: bytes, digest: str, name: str) -> tuple[str, Any]:
             path = os.path.join(folder, name)
             with open(path, "wb") as handle:
                 handle.write(model_bytes)
-            _MODELS[digest] = (path, load_model(path)[0])
+            precision = "float32" if is_onnx(path) else inference_precision()
+            _MODELS[digest] = (path, load_model(path, precision)[0])
         return _MODELS[digest]
 
 

@@ -28,6 +28,7 @@ from ..core.choices import TTA_MODES, TTA_NONE, size_multiple
 from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import UserError
 from ..core.grid import Grid, same_crs
+from ..core.device import inference_precision
 from ..core.model_file import ModelMetadata, check_network, load_model, read_metadata
 from ..core.onnx_model import is_onnx, onnx_window
 from ..core.input_warnings import fill_warning
@@ -260,7 +261,11 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
 
     if model is None:
         progress.info(f"Loading the model {os.path.basename(model_path)} ...")
-        model, _ = load_model(model_path)
+        precision = "float32" if is_onnx(model_path) else inference_precision()
+        if precision != "float32":
+            progress.info("A GPU classifies: the network runs in mixed precision (float16 "
+                          "arithmetic, float32 class probabilities).")
+        model, _ = load_model(model_path, precision)
     ids = channel_class_ids(metadata)
     check_network(model, metadata, model_path)
     class_map = metadata.classes

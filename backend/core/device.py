@@ -144,6 +144,12 @@ def cpu_device_name(backend: str) -> str:
     return "cpu" if backend == "torch" else "cpu:0"
 
 
+def inference_precision() -> str:
+    """The precision classification runs the network in: mixed (float16 arithmetic, float32
+    output) where the backend sees a GPU, float32 on the CPU, which has no fast float16."""
+    return "mixed_float16" if gpu_names() else "float32"
+
+
 def logical_cpus() -> int:
     """TensorFlow's logical CPU devices: one, unless the process configured more."""
     import tensorflow as tf

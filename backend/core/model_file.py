@@ -165,14 +165,15 @@ def check_metadata(metadata: ModelMetadata, path: str) -> None:
         refuse("class ids out of order")
 
 
-def load_model(path: str) -> tuple[Any, ModelMetadata]:
+def load_model(path: str, precision: str = "float32") -> tuple[Any, ModelMetadata]:
     """Loads the network and its metadata, after checking both.
 
     The archive's configuration is checked against the plugin's allowlist before Keras reads
     it (``model_safety``), and Keras then loads with ``safe_mode=True``; any failure of Keras
     (a truncated weights file, a layer it cannot build) becomes a :class:`UserError`, so
     Keras's own advice (such as passing ``safe_mode=False``) never reaches the user. A network
-    saved in mixed precision comes back in float32 (``models/precision.py``). An exported
+    saved in mixed precision comes back in float32 (``models/precision.py``), or in
+    ``precision`` when another is asked for (classification on a GPU). An exported
     ``.onnx`` file comes back as an :class:`OnnxNetwork` (ONNX Runtime; no Keras needed).
     """
     metadata = read_metadata(path)
@@ -194,10 +195,10 @@ def load_model(path: str) -> tuple[Any, ModelMetadata]:
                         f"are damaged or incomplete ({type(error).__name__}). Train the model "
                         "again or copy the file again.") from None
     check_network(model, metadata, path)
-    from ...models.precision import computes_in_float32, float32_copy
+    from ...models.precision import FLOAT32, computes_in_float32, precision_copy
 
-    if not computes_in_float32(model):  # written by a version that kept mixed precision
-        model = float32_copy(model)
+    if precision != FLOAT32 or not computes_in_float32(model):  # a file of an older version
+        model = precision_copy(model, precision)  # kept mixed precision
     return model, metadata
 
 
