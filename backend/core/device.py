@@ -146,7 +146,14 @@ def cpu_device_name(backend: str) -> str:
 
 def inference_precision() -> str:
     """The precision classification runs the network in: mixed (float16 arithmetic, float32
-    output) where the backend sees a GPU, float32 on the CPU, which has no fast float16."""
+    output) where the backend sees a GPU, float32 on the CPU, which has no fast float16.
+
+    Keras is imported first, the plugin's way (``deps.require_keras``): inside QGIS a backend
+    imported directly would load h5py against GDAL's HDF5 and fail.
+    """
+    from .deps import require_keras
+
+    require_keras()
     return "mixed_float16" if gpu_names() else "float32"
 
 
