@@ -18,11 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..classify.parts import Part
-from ..classify.run import classify_raster
+from ..classify.run import classify_raster, load_for_classification
 from ..core.errors import UserError
-from ..core.device import inference_precision
-from ..core.model_file import load_model
-from ..core.onnx_model import is_onnx
 
 _MODELS: dict[str, tuple[str, Any]] = {}
 _LOCK = threading.Lock()
@@ -58,8 +55,7 @@ def worker_model(model_bytes: bytes, digest: str, name: str) -> tuple[str, Any]:
             path = os.path.join(folder, name)
             with open(path, "wb") as handle:
                 handle.write(model_bytes)
-            precision = "float32" if is_onnx(path) else inference_precision()
-            _MODELS[digest] = (path, load_model(path, precision)[0])
+            _MODELS[digest] = (path, load_for_classification(path))
         return _MODELS[digest]
 
 

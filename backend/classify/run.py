@@ -87,6 +87,17 @@ def default_window(tile_size: int, multiple: int) -> int:
     return round_up(size, multiple)
 
 
+def load_for_classification(path: str, progress: Progress | None = None) -> Any:
+    """The network of a model file, in the precision of the machine that classifies: mixed on
+    a GPU (float16 arithmetic, float32 probabilities), float32 on the CPU; an ``.onnx`` file
+    through ONNX Runtime as it was exported."""
+    precision = "float32" if is_onnx(path) else inference_precision()
+    if precision != "float32" and progress is not None:
+        progress.info("A GPU classifies: the network runs in mixed precision (float16 "
+                      "arithmetic, float32 class probabilities).")
+    return load_model(path, precision)[0]
+
+
 def channel_class_ids(metadata: ModelMetadata) -> list[int]:
     """Class id of each output channel of the network, in channel order."""
     return [int(entry["id"]) for entry in metadata.class_map["classes"]]
@@ -261,11 +272,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
 
     if model is None:
         progress.info(f"Loading the model {os.path.basename(model_path)} ...")
-        precision = "float32" if is_onnx(model_path) else inference_precision()
-        if precision != "float32":
-            progress.info("A GPU classifies: the network runs in mixed precision (float16 "
-                          "arithmetic, float32 class probabilities).")
-        model, _ = load_model(model_path, precision)
+        model = load_for_classification(model_path, progress)
     ids = channel_class_ids(metadata)
     check_network(model, metadata, model_path)
     class_map = metadata.classes
