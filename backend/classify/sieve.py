@@ -58,8 +58,9 @@ def threshold_pixels(hectares: float, pixel_area: float) -> int:
     return max(0, math.ceil(ratio - 1e-9 * max(1.0, ratio)))
 
 
-def sieve_band(band: Any, pixels: int, progress: Progress) -> None:
-    """Merges patches of fewer than ``pixels`` pixels into their largest neighbour, in place.
+def sieve_band(band: Any, pixels: int, progress: Progress) -> np.ndarray | None:
+    """Merges patches of fewer than ``pixels`` pixels into their largest neighbour, in place;
+    returns the band's pixels per value 0..255 after it (None when nothing was to be done).
 
     Args:
         band: band 1 of an open, writable class raster (nodata 0).
@@ -69,14 +70,17 @@ def sieve_band(band: Any, pixels: int, progress: Progress) -> None:
     from osgeo import gdal
 
     if pixels <= 1:
-        return
+        return None
+
+    span = [0.0, 0.5]  # the fraction done before this pass, and this pass's part of the bar
 
     def callback(fraction: float, _message: Any, _data: Any) -> int:
-        progress.set_fraction(fraction)
+        progress.set_fraction(span[0] + fraction * span[1])
         return 0 if progress.cancelled() else 1
 
-    before = None
-    for _ in range(MAX_PASSES):
+    before = after = None
+    for number in range(MAX_PASSES):  # each pass takes half of what is left of the bar
+        span[:] = [1.0 - 0.5 ** number, 0.5 ** (number + 1)]
         band.FlushCache()
         result = gdal.SieveFilter(band, band.GetMaskBand(), band, int(pixels), CONNECTEDNESS,
                                   callback=callback)
@@ -89,6 +93,7 @@ def sieve_band(band: Any, pixels: int, progress: Progress) -> None:
         if before is not None and np.array_equal(before, after):
             break
         before = after
+    return after
 
 
 def count_values(band: Any) -> np.ndarray:
@@ -118,5 +123,4 @@ def apply_minimum_mapping_unit(dataset: Any, grid: Grid, hectares: float,
     progress.info(f"Minimum mapping unit {hectares:g} ha: merging patches of fewer than "
                   f"{pixels} pixels ({CONNECTEDNESS}-connected) into their largest neighbour ...")
     band = dataset.GetRasterBand(1)
-    sieve_band(band, pixels, progress)
-    return count_values(band)
+    return sieve_band(band, pixels, progress)
