@@ -2,8 +2,9 @@
 
 Keras's own ``model.export(format="onnx")`` needs tf2onnx under TensorFlow (not on the package
 index this project installs from, and it pins protobuf against TensorFlow 2.17) or a working
-PyTorch; the plugin's networks use a dozen layer types, so they are translated here directly,
-with ``onnx.helper``. A layer outside that set is refused by name, never guessed.
+PyTorch; the plugin's networks use the few layer types that ``backend/core/model_safety.py``
+allows in a model file (and the activations linear, ReLU and softmax), so they are translated
+here directly, with ``onnx.helper``. A layer outside that set is refused by name, never guessed.
 
 The graph is channels-first (``NCHW``), as ONNX Runtime and the Deepness plugin expect. The
 input is the raw band values divided by ``input_scale`` (255: Deepness feeds 8-bit tiles as
@@ -145,12 +146,10 @@ def _layer(graph: _Graph, layer: Any, sources: list[str], name: str) -> str:
     if kind == "Concatenate":
         _require(layer, layer.axis in (-1, 3), "joins along a non-channel axis")
         return graph.node("Concat", sources, name, axis=1)
-    if kind in ("Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout"):
+    if kind == "Dropout":
         return graph.node("Identity", sources, name)  # training only
     if kind == "Average":
         return graph.node("Mean", sources, name)
-    if kind == "Add":
-        return graph.node("Sum", sources, name)
     raise UnsupportedLayer(f"layer '{layer.name}' ({kind}) has no ONNX translation")
 
 
@@ -192,11 +191,10 @@ def _activation(graph: _Graph, layer: Any, function: Any, source: str, name: str
     kind = getattr(function, "__name__", str(function))
     if kind == "linear":
         return source if source == name else graph.node("Identity", [source], name)
-    ops = {"relu": "Relu", "sigmoid": "Sigmoid", "tanh": "Tanh"}
     if kind == "softmax":
         return graph.node("Softmax", [source], name, axis=1)
-    if kind in ops:
-        return graph.node(ops[kind], [source], name)
+    if kind == "relu":
+        return graph.node("Relu", [source], name)
     raise UnsupportedLayer(f"layer '{layer.name}' uses the activation '{kind}', which has no "
                            "ONNX translation here")
 

@@ -78,7 +78,7 @@ def test_the_setting_reaches_keras_and_a_late_change_asks_for_a_restart(tmp_path
         os.environ.pop('KERAS_BACKEND', None)
         os.environ['KERAS_HOME'] = {str(tmp_path)!r}
         from landcoverunet.backend.core import keras_backend as kb
-        print('INSTALLED', kb.installed_backends(), 'keras' in sys.modules,
+        print('INSTALLED', [b for b in kb.BACKENDS if kb.installed(b)], 'keras' in sys.modules,
               'jax' in sys.modules, 'tensorflow' in sys.modules)
         print('BEFORE', kb.apply_setting('jax'), kb.backend_in_use())
         import keras

@@ -110,11 +110,6 @@ def installed(backend: str) -> bool:
         return False
 
 
-def installed_backends() -> list[str]:
-    """The supported backends that are importable, in :data:`BACKENDS` order."""
-    return [b for b in BACKENDS if installed(b)]
-
-
 def apply_setting(setting: str, environ: MutableMapping[str, str] | None = None) -> str | None:
     """Makes a chosen backend take effect at Keras's first import (sets ``KERAS_BACKEND``).
 
