@@ -150,8 +150,8 @@ PARAMETER_HELP = {
     ClassifyRasterAlgorithm.MODEL: "A .keras file written by 'Train U-Net'. It carries the bands, "
                                    "normalisation, tile size, classes, names and colours. An "
                                    ".onnx file from 'Export model' works too, through ONNX "
-                                   "Runtime (no TensorFlow needed), in windows of the training "
-                                   "tile.",
+                                   "Runtime (no TensorFlow needed), in windows of the size it was "
+                                   "exported for.",
     ClassifyRasterAlgorithm.OVERLAP: "Pixels shared by neighbouring windows, where their "
                                      "predictions are blended. Empty: 1/8 of the training tile. "
                                      "More overlap is slower but smoother.",
