@@ -48,7 +48,9 @@ class Scene:
     @property
     def normalised(self) -> np.ndarray:
         """``(pixel - mean) * scale``, 0 on invalid pixels: what training feeds the network."""
-        x = (self.pixels.astype(np.float32) - self.mean) * self.scale
+        from landcoverunet.backend.core.normalization import normalise_values
+
+        x = normalise_values(self.pixels.astype(np.float32), self.mean, self.scale)
         return np.where(self.valid[..., None], x, np.float32(0))
 
 
@@ -71,11 +73,11 @@ def load_scene() -> Scene:
     pixels = read_pixels()
     labels, names = read_labels()
     valid = np.all(pixels != 0, axis=-1)
+    from landcoverunet.backend.core.normalization import inverse_std
+
     values = pixels[valid].astype(np.float64)
-    mean, std = values.mean(axis=0), values.std(axis=0)
-    scale = (1.0 / np.where(std > 0, std, 1.0)).astype(np.float32)
     return Scene(pixels, np.where(valid, labels, 0).astype(np.uint8), valid,
-                 mean.astype(np.float32), scale, names)
+                 values.mean(axis=0).astype(np.float32), inverse_std(values.std(axis=0)), names)
 
 
 def training_batches(scene: Scene, count: int, batch: int, tile: int) -> list[tuple]:
