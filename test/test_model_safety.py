@@ -166,6 +166,13 @@ def test_allowlist_covers_every_network_the_plugin_builds(tmp_path):
     ensemble = average_models([build_unet(4, 3, PRESETS["small"]) for _ in range(2)])
     ensemble.save(tmp_path / "ensemble.keras")
     check_model_archive(str(tmp_path / "ensemble.keras"))
+    from landcoverunet.models.forest_network import build_forest_network
+
+    forest = build_forest_network(4, 3)   # alone and averaged with a U-Net (choice.py)
+    for name, model in (("forest", forest), ("average", average_models(
+            [build_unet(4, 3, PRESETS["small"]), forest]))):
+        model.save(tmp_path / f"{name}.keras")
+        check_model_archive(str(tmp_path / f"{name}.keras"))
     assert "Lambda" not in ALLOWED_CLASSES["keras.layers"]
 
 

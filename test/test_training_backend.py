@@ -644,3 +644,71 @@ def test_validation_estimate_smooths_one_split_but_not_pooled_folds():
     best = history[1]
     assert validation_estimate(history, best, folds=1) == pytest.approx(0.6)
     assert validation_estimate(history, best, folds=3) == pytest.approx(0.7)
+
+
+# ----- the forest beside the network, the interval, small classes ---------------------------------
+def _scene_with_a_small_class(folder: Path) -> tuple[str, str]:
+    """The synthetic scene plus a fourth class, 'sand', of two 6 x 6 squares (72 pixels)."""
+    image, mask, _ = synthetic_scene(folder)
+    pixels = gdal.Open(image).ReadAsArray()
+    labels = gdal.Open(mask).ReadAsArray()
+    for y, x in ((40, 200), (150, 60)):
+        pixels[:, y:y + 6, x:x + 6] = np.array([90, 5, 90], np.float32)[:, None, None]
+        labels[y:y + 6, x:x + 6] = 4
+    classes = ClassMap.from_codes([1, 2, 3, 4], {1: "crop", 2: "forest", 3: "water", 4: "sand"})
+    return (write_raster(folder / "image4.tif", pixels, nodata=-9999),
+            write_raster(folder / "mask4.tif", labels, nodata=0, class_map=classes))
+
+
+def test_training_scores_the_forest_beside_the_network_with_an_interval(tmp_path):
+    from landcoverunet.backend.core.progress import ConsoleProgress
+    from landcoverunet.backend.training.choice import CANDIDATES
+    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+
+    image, mask = _scene_with_a_small_class(tmp_path)
+    progress = ConsoleProgress(quiet=True)
+    report = tmp_path / "report.html"
+    result = train_unet(TrainingConfig(
+        images=[image], masks=[mask], output_model=str(tmp_path / "model.keras"), tile_size=64,
+        batch_size=8, epochs=3, steps_per_epoch=8, patience=3, seed=0,
+        output_report=str(report)), progress)
+    log = "\n".join(progress.messages + progress.warnings)
+    side_by_side = [m for m in progress.messages if m.startswith("Validation on your labels")]
+    assert side_by_side and "forest " in side_by_side[0] and "U-Net " in side_by_side[0], log
+    assert result.written in CANDIDATES
+    assert result.forest_val_miou is not None and 0 < result.forest_val_miou <= 1
+    low, high = result.interval
+    assert 0 <= low <= high <= 1
+    metrics = result.metadata.metrics
+    assert metrics["written"] == result.written
+    assert metrics["val_miou_interval"] == [round(low, 5), round(high, 5)]
+    assert set(metrics["validation_candidates"]) >= {"forest", "U-Net"}
+    assert "Class 'sand' has only 72 labelled pixels (under 100)" in log
+    text = report.read_text(encoding="utf-8")
+    assert "Validation on your labels" in text and "90 % interval" in text
+    # 'sand' is separable and must be on the map: no warning that it is missing
+    assert "IS MISSING FROM THE MAP" not in log and metrics["classes_missing"] == []
+
+
+def test_a_class_the_model_never_predicts_on_its_own_pixels_is_named(tmp_path):
+    from types import SimpleNamespace
+
+    from landcoverunet.backend.core.normalization import compute_band_stats
+    from landcoverunet.backend.core.feature_ids import feature_id_reader
+    from landcoverunet.backend.training.coverage import missing_classes
+    from landcoverunet.backend.training.data import open_scenes
+
+    image, mask = _scene_with_a_small_class(tmp_path)
+    lookup = np.zeros(256, np.uint8)
+    lookup[1:5] = [1, 2, 3, 4]
+    stats = compute_band_stats([image], [1, 2, 3])
+    readers, scenes = open_scenes([image], [mask], lookup, [feature_id_reader(mask)[0]], None,
+                                  [1, 2, 3], stats, 4)
+
+    def all_crop(x):  # a network that calls every pixel crop
+        probabilities = np.zeros(x.shape[:3] + (4,), np.float32)
+        probabilities[..., 0] = 1.0
+        return probabilities
+
+    model = SimpleNamespace(predict_on_batch=all_crop)
+    assert missing_classes(model, readers, scenes, (64, 64), 4) == [1, 2, 3]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.model_file import ModelMetadata
+from ..masks.burn import FEW_PIXELS  # noqa: F401  (one owner: Build masks warns alike)
 
 PIXELS_PER_EPOCH = 2 ** 21
 """Pixels seen per epoch when the number of steps is automatic (about 128 windows of 128^2)."""
@@ -25,8 +26,6 @@ FOLDS = 3
 NEAR_BEST = 0.005
 """Validation mIoUs this close to the best are a tie, and the latest such epoch is chosen
 (``cross_validation.mark_epoch``)."""
-FEW_PIXELS = 50
-"""A class with fewer labelled pixels than this gets a warning: its scores are unreliable."""
 REPORT_SAMPLES = 4
 LABEL_SMOOTHING = 0.1
 """Label smoothing of the cross-entropy losses: a few polygons should not make the network sure."""
@@ -120,6 +119,12 @@ class TrainingResult:
     history: list[dict]
     metadata: ModelMetadata
     messages: list[str] = field(default_factory=list)
+    interval: tuple[float, float] | None = None
+    """The 90 % bootstrap interval of the validation mIoU (``interval.py``), when scored."""
+    forest_val_miou: float | None = None
+    """The teacher forest's mIoU on the same held-out features (``choice.py``)."""
+    written: str = "U-Net"
+    """What the model file holds (``choice.CANDIDATES``)."""
 
 
 def config_default(name: str) -> Any:

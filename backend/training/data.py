@@ -267,6 +267,10 @@ class ValidationSet:
     labels: np.ndarray    # (N, S, S) label indices of held-out features, 0 elsewhere
     valid: np.ndarray     # (N, S, S) where the image has data
     windows: list[Window]
+    features: np.ndarray | None = None
+    """(N, S, S) which held-out feature a labelled pixel belongs to (0 .. feature_count - 1;
+    -1 where no label): the validation interval resamples whole features (``interval.py``)."""
+    feature_count: int = 0
 
     @property
     def labelled_pixels(self) -> int:
@@ -281,13 +285,24 @@ def read_validation(readers: list[SceneReader], windows: list[Window], interior:
     pixels = np.zeros((len(windows), size, size, channels), np.float32)
     labels = np.zeros((len(windows), size, size), np.uint8)
     valid = np.zeros((len(windows), size, size), bool)
+    keys = np.full((len(windows), size, size), -1, np.int64)
     for i, window in enumerate(windows):
         x = window.x - (size - window.width) // 2
         y = window.y - (size - window.height) // 2
-        p, l, valid[i] = readers[window.scene].read_padded(x, y, size, size, heldout=True)
+        reader = readers[window.scene]
+        p, l, valid[i] = reader.read_padded(x, y, size, size, heldout=True)
         keep = np.zeros_like(l, dtype=bool)
         keep[window.y - y:window.y - y + window.height,
              window.x - x:window.x - x + window.width] = True
         pixels[i] = p
         labels[i] = np.where(keep, l, 0)
-    return ValidationSet(pixels, labels, valid, list(windows))
+        if labels[i].any():  # the feature of each scored pixel, unique across scenes
+            ids = reader.labels.feature_ids(window.x, window.y, window.width, window.height)
+            inner = keys[i, window.y - y:window.y - y + window.height,
+                         window.x - x:window.x - x + window.width]
+            inner[:] = window.scene * 2 ** 32 + ids.astype(np.int64)
+    labelled = labels > 0
+    unique, dense = np.unique(keys[labelled], return_inverse=True)
+    features = np.full(labels.shape, -1, np.int32)
+    features[labelled] = dense
+    return ValidationSet(pixels, labels, valid, list(windows), features, len(unique))

@@ -22,7 +22,7 @@ from .checkpoint import Stage
 from .cross_validation import mark_epoch
 from .inputs import Inputs
 from .schedule import EpochPlan, learning_rate, warmup_steps
-from .scores import confusion_matrix, scores
+from .scores import confusion_matrix, feature_confusions, scores
 
 
 def class_weights(pixels: np.ndarray, power: float = 0.5, limit: float = 20.0) -> list[float]:
@@ -65,7 +65,8 @@ class EpochLoop:
                  fit_epochs: int = 0, fixed_epochs: int = 0,
                  deadline_share: float = VALIDATED_SHARE, name: str = "",
                  plan: list[int] | None = None, csv_path: str | None = None,
-                 checkpoint: Callable[["EpochLoop"], None] | None = None) -> None:
+                 checkpoint: Callable[["EpochLoop"], None] | None = None,
+                 companion: np.ndarray | None = None) -> None:
         """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
         same schedule and keeps the final (averaged) weights. With ``fixed_epochs`` it validates
         every epoch but runs exactly that many (no early stop, no deadline). Without either it
@@ -104,6 +105,11 @@ class EpochLoop:
         self.best_predictions: np.ndarray | None = None
         self.confusions: list[np.ndarray] = []
         """Per epoch, the confusion matrix of the held-out labels (cross-validation pools them)."""
+        self.companion = companion
+        self.feature_matrices: list[np.ndarray] = []
+        """Per epoch, one confusion matrix per validated feature (``scores.feature_confusions``)."""
+        self.blend_matrices: list[np.ndarray] = []
+        """The same for the mean of this network's and the companion's probabilities."""
         self.cancelled = self.stopped_early = self.out_of_time = False
         self.fit_epochs, self.fixed_epochs, self.name = fit_epochs, fixed_epochs, name
         self.checkpoint = checkpoint
@@ -221,6 +227,8 @@ class EpochLoop:
                   "out_of_time": self.out_of_time, "finished": self.finished,
                   "deadline_left": self.deadline - time.time() if self.deadline else 0.0}
         arrays = {"confusions": self.confusions[:self.epoch],
+                  "feature_matrices": self.feature_matrices[:self.epoch],
+                  "blend_matrices": self.blend_matrices[:self.epoch],
                   "best_confusion": self.best_confusion,
                   "best_predictions": self.best_predictions, "best_weights": self.best_weights}
         if self.model is not None and (self.fit_epochs or not fields["finished"]):
@@ -241,6 +249,8 @@ class EpochLoop:
         if self.deadline:
             self.deadline = time.time() + fields["deadline_left"]
         self.confusions = list(arrays.get("confusions", []))
+        self.feature_matrices = list(arrays.get("feature_matrices", []))
+        self.blend_matrices = list(arrays.get("blend_matrices", []))
         if "best_confusion" in arrays:
             self.best_confusion = arrays["best_confusion"].astype(np.int64)
         self.best_predictions = arrays.get("best_predictions")
@@ -284,6 +294,7 @@ class EpochLoop:
         val = self.val_set
         matrix = np.zeros((self.classes, self.classes), np.int64)
         predictions = np.zeros(val.labels.shape, np.uint8)
+        blended = np.zeros(val.labels.shape, np.uint8) if self.companion is not None else None
         loss_sum = weight = 0.0
         batch = max(1, self.config.batch_size)
         for i in range(0, len(val.labels), batch):
@@ -291,12 +302,20 @@ class EpochLoop:
             labels = val.labels[i:i + batch]
             predicted = probabilities.argmax(axis=-1).astype(np.uint8)
             predictions[i:i + batch] = predicted
+            if blended is not None:
+                blended[i:i + batch] = (probabilities + self.companion[i:i + batch]).argmax(-1)
             matrix += confusion_matrix(labels, predicted, self.classes)
             labelled = float((labels > 0).sum())
             if labelled:
                 loss_sum += float(self.keras.ops.convert_to_numpy(
                     self.loss(labels, probabilities))) * labelled
                 weight += labelled
+        if val.features is not None:
+            self.feature_matrices.append(feature_confusions(
+                val.features, val.labels, predictions, val.feature_count, self.classes))
+            if blended is not None:
+                self.blend_matrices.append(feature_confusions(
+                    val.features, val.labels, blended, val.feature_count, self.classes))
         result = scores(matrix)
         record = {"epoch": epoch, "loss": loss, "miou": miou,
                   "val_loss": loss_sum / weight if weight else math.nan,

@@ -34,6 +34,8 @@ from ..core.normalization import BandStats, compute_band_stats
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.staging import OutputSet
 from .checkpoint import Checkpoint, checkpoint_key
+from .choice import FOREST
+from .interval import FEW_FEATURES, LEVEL
 from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXELS_PER_EPOCH,
                      VALIDATED_SHARE, TrainingConfig, TrainingResult, cancelled_name,
                      csv_path_for)
@@ -65,6 +67,7 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         run.plan_validation()
         run.prepare()
         run.validate()
+        run.choose()
         model, final_fit = run.final_fit()
         result = run.write_outputs(run.ensemble(model, final_fit), final_fit)
         if not result.cancelled and not run.final_cancelled:
@@ -86,6 +89,8 @@ class _Run:
             [config.output_report] if config.output_report else [])
         """The files of the run, moved into place together at the end."""
         self.final_cancelled = False
+        self.missing: list[int] = []
+        """Classes the written model predicts on none of their checked training pixels."""
 
     def check_inputs(self) -> None:
         """Images, masks, bands, class maps, a starting model, the loss and the model size."""
@@ -187,7 +192,8 @@ class _Run:
                                      "polygon of it.")
             if 0 < self.totals[c] < FEW_PIXELS:
                 self.warnings.append(f"Class '{info.name}' has only {int(self.totals[c])} "
-                                     "labelled pixels; its scores are unreliable. Digitise "
+                                     f"labelled pixels (under {FEW_PIXELS}): a network may "
+                                     "barely learn it and its scores are unreliable. Digitise "
                                      "more of it.")
 
     def prepare(self) -> None:
@@ -267,9 +273,11 @@ class _Run:
             if runs[-1].loop.cancelled or not runs[-1].loop.history:
                 break
             runs[-1].loop.data = None  # the fold's scenes are not needed any more
+            runs[-1].loop.companion = None
             if k:  # the report shows the first fold's tiles; later folds leave only curves
                 runs[-1].loop.val_set = runs[-1].loop.model = runs[-1].loop.best_weights = None
-                runs[-1].model = None
+                runs[-1].model = runs[-1].forest_network = None
+        self.runs = runs
         loop = self.loop = runs[0].loop
         if folds > 1:  # the first fold's loop carries the pooled curves from here on
             loop.history, loop.best_record, loop.best_confusion = pool_folds(
@@ -284,12 +292,39 @@ class _Run:
         self.val_totals = sum(r.val_totals for r in runs)
         self.train_totals = runs[0].train_totals if folds == 1 else self.totals
 
+    def choose(self) -> None:
+        """Which network the file will hold: the U-Net, the forest network or their average,
+        whichever validated best at the chosen epoch (``choice.py``); logs them side by side."""
+        from .choice import choose
+
+        self.choice = None if self.loop.cancelled else choose(
+            self.runs, int(self.loop.best_record["epoch"]), self.classes, self.config.seed,
+            networks_only=self.init_metadata is not None)
+        self.final_readers: list = []
+        """The scenes of the final fit, with the final teacher's pseudo-labels."""
+        if self.choice is not None:
+            self.progress.info(self.choice.summary(self.choice.miou))
+
+    @property
+    def written(self) -> str:
+        """What the model file holds (``choice.CANDIDATES``)."""
+        from .choice import NETWORK
+
+        return self.choice.written if self.choice is not None else NETWORK
+
     def final_fit(self) -> tuple[Any, bool]:
         """The model to write: trained again on every feature for the chosen number of epochs
-        (when asked and not cancelled), else the validated one; and whether it is the former."""
+        (when asked and not cancelled), else the validated one; and whether it is the former.
+        When the forest network alone validated best, only it is fitted again."""
+        from .choice import FOREST_NETWORK
+
         config, progress, keras, loop = self.config, self.progress, self.keras, self.loop
         if not config.final_fit or loop.cancelled:
+            if self.written == FOREST_NETWORK and self.runs[0].forest_network is not None:
+                return self.runs[0].forest_network, False
             return self.validated_model, False
+        if self.written == FOREST_NETWORK:
+            return self.final_forest_network(), True
         epochs = int(loop.best_record["epoch"])
         progress.info(f"Final fit: training again on all {len(self.features)} features, "
                       f"held-out ones included, for the {epochs} epochs validation chose. The "
@@ -309,6 +344,7 @@ class _Run:
                 progress.info(f"Final fit: resuming after epoch {saved.fields['epoch']}.")
             if config.teacher and (saved is None or saved.fields["epoch"] < epochs):
                 teach(everything, self.classes, config.seed, progress)
+                self.final_readers = everything
             all_data = TrainingBatches(everything, WindowSampler(all_scenes, self.tile),
                                        self.batch_size, config.augment, config.seed)
             keras.utils.set_random_seed(config.seed)
@@ -334,13 +370,47 @@ class _Run:
                       + (" of the first fold." if self.folds > 1 else "."))
         return self.validated_model, False
 
+    def final_forest_network(self):
+        """The forest network fitted again from a teacher on every feature (the final fit of
+        a run whose model file holds the forest network alone)."""
+        from .data import open_scenes
+        from .forest_student import distil_forest
+
+        inputs, progress = self.inputs, self.progress
+        progress.info(f"Final fit: the forest network validated best, so only it is fitted "
+                      f"again, from a teacher on all {len(self.features)} features; no U-Net "
+                      "is trained again.")
+        everything, _ = open_scenes(inputs.images, inputs.masks, inputs.lookup, self.id_readers,
+                                    None, inputs.bands, self.stats, self.classes,
+                                    SubProgress(progress, 0.55, 0.6))
+        teach(everything, self.classes, self.config.seed, progress)
+        network = distil_forest(everything, self.classes, self.config.seed, progress)
+        self.architecture = self.architecture | {"depth": 0, "written": self.written}
+        return network if network is not None else self.runs[0].forest_network
+
     def ensemble(self, model, final_fit: bool):
-        """With ``config.ensemble`` and a final fit, the model written averages the final
-        network and the validated one (trained without the held-out features, from another
-        start): two networks' mean probabilities are steadier on polygons neither saw."""
+        """The model file's network: with the average chosen (``choice.py``), the final U-Net
+        and the forest network distilled from the final teacher, averaged. With
+        ``config.ensemble`` and a final fit, the model written averages the final network and
+        the validated one (trained without the held-out features, from another start): two
+        networks' mean probabilities are steadier on polygons neither saw."""
+        from ...models.ensemble import average_models
+        from .choice import AVERAGE
+
+        if self.written == AVERAGE:
+            from .forest_student import distil_forest
+
+            forest_network = (distil_forest(self.final_readers, self.classes, self.config.seed,
+                                            self.progress)
+                              if final_fit and self.final_readers else
+                              self.runs[0].forest_network)
+            if forest_network is not None:
+                self.architecture = self.architecture | {"members": 2, "written": AVERAGE}
+                self.progress.info("The model file averages the U-Net and the forest network "
+                                   "(their mean validated best).")
+                return average_models([model, forest_network])
         if not (self.config.ensemble and final_fit and self.init_metadata is None):
             return model
-        from ...models.ensemble import average_models
 
         self.architecture = self.architecture | {"members": 2}
         self.progress.info("The model file averages two networks: the final fit and the "
@@ -353,8 +423,10 @@ class _Run:
         config, progress, loop, folds = self.config, self.progress, self.loop, self.folds
         inputs = self.inputs
         best = loop.best_record
-        best_scores = scores(loop.best_confusion)
-        estimate = validation_estimate(loop.history, best, folds)
+        self.check_coverage(model)
+        choice = self.choice
+        best_scores = scores(loop.best_confusion if choice is None else choice.matrices.sum(0))
+        estimate = self.estimate()
         metadata = ModelMetadata(
             bands=inputs.bands, band_count=inputs.band_count, input_dtype=inputs.input_dtype,
             mean=self.stats.mean, std=self.stats.std, class_map=inputs.class_map.to_dict(),
@@ -364,7 +436,9 @@ class _Run:
                                   self.heldout_count, len(self.features), self.unvalidated,
                                   self.train_totals, self.val_totals,
                                   time.time() - self.started, estimate)
-            | {"final_fit": final_fit, "cross_validation_folds": folds})
+            | {"final_fit": final_fit, "cross_validation_folds": folds}
+            | self.choice_metrics()
+            | {"classes_missing": [inputs.class_map.names[c] for c in self.missing]})
         from ..core.model_file import save_model
 
         # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
@@ -403,6 +477,8 @@ class _Run:
                           "features were held out whole; the curves and scores are theirs, "
                           "from the run that never saw their labels.")
                          + f" Estimated mIoU on polygons training never saw: {estimate:.3f} "
+                         + (f"(90 % interval {choice.low:.3f} to {choice.high:.3f}) "
+                            if choice is not None and not np.isnan(choice.low) else "")
                          + (f"(epoch {best['epoch']}; each run trained on {folds - 1} of "
                             f"{folds} shares of the features, so this is on the low side)."
                             if folds > 1 else
@@ -415,22 +491,94 @@ class _Run:
             write_training_report(self.outputs.temporary(config.output_report), loop, inputs,
                                   best_scores, config, self.device, self.architecture,
                                   self.tile, folds,
-                                  [validated] + self.warnings + ([note] if note else []))
+                                  [validated] + self.choice_notes(estimate) + self.warnings
+                                  + ([note] if note else []))
         written = self.outputs.commit({
             os.path.abspath(config.output_model): model_path,
             os.path.abspath(csv_path_for(config.output_model)): csv_path_for(model_path),
             **({os.path.abspath(config.output_report): cancelled_name(config.output_report)}
                if config.output_report else {})} if cancelled else None)
         report = written.get(os.path.abspath(config.output_report or ""))
+        for line in self.choice_notes(estimate)[1:]:
+            progress.warn(line)
         progress.info(f"Best epoch {best['epoch']}: validation mIoU {best['val_miou']:.3f} "
                       + (". " if folds > 1 else f"({estimate:.3f} with its neighbouring epochs). ")
+                      + (self.choice_notes(estimate)[0] + " " if choice is not None else "")
                       + "Model written to "
                       f"{model_path} ({time.time() - self.started:.0f} s).")
         progress.set_fraction(1.0)
         return TrainingResult(model_path, csv_path_for(model_path), report,
                               float(best["val_miou"]), estimate, int(best["epoch"]),
                               len(loop.history), loop.cancelled, loop.stopped_early,
-                              loop.history, metadata)
+                              loop.history, metadata,
+                              interval=(choice.low, choice.high) if choice else None,
+                              forest_val_miou=choice.figures.get(FOREST) if choice else None,
+                              written=self.written)
+
+    def check_coverage(self, model) -> None:
+        """Warns, by name, about every class the written model predicts on none of its own
+        training pixels (``coverage.py``): a digitised class must not vanish silently."""
+        from .coverage import missing_classes
+        from .data import open_scenes
+
+        if self.progress.cancelled():
+            return
+        inputs = self.inputs
+        readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
+                                      self.id_readers, None, inputs.bands, self.stats,
+                                      self.classes)
+        self.missing = missing_classes(model, readers, scenes, self.tile, self.classes)
+        for c in self.missing:
+            warning = (f"CLASS '{inputs.class_map.names[c].upper()}' IS MISSING FROM THE MAP: "
+                       f"the model predicts it on none of its own training pixels that were "
+                       "checked. Digitise more of it (more and larger polygons), or train "
+                       "again with another seed.")
+            self.warnings.append(warning)
+            self.progress.warn(warning)
+
+    def estimate(self) -> float:
+        """The validation estimate of what the file holds: the U-Net's as before
+        (``loop.validation_estimate``), the average's over the same epochs, the forest
+        network's own figure."""
+        from .choice import AVERAGE, NETWORK, curve_estimate
+
+        loop, choice = self.loop, self.choice
+        if choice is None or choice.written == NETWORK:
+            return validation_estimate(loop.history, loop.best_record, self.folds)
+        if choice.written == AVERAGE and self.folds == 1:
+            return curve_estimate(self.runs, int(loop.best_record["epoch"]))
+        return choice.miou
+
+    def choice_metrics(self) -> dict:
+        """What the model file's metadata says of the choice and the interval."""
+        choice = self.choice
+        if choice is None:
+            return {"written": self.written}
+        return {"written": choice.written,
+                "validation_candidates": {k: round(v, 5) for k, v in choice.figures.items()},
+                "val_miou_interval": [round(choice.low, 5), round(choice.high, 5)],
+                "choice_confidence": {k: round(v, 3) for k, v in choice.confidence.items()},
+                "interval_level": LEVEL,
+                "few_validated_features": [self.inputs.class_map.names[c] for c in choice.few]}
+
+    def choice_notes(self, estimate: float) -> list[str]:
+        """The side-by-side line, then what the interval rests on (for the log and report)."""
+        choice = self.choice
+        if choice is None:
+            return []
+        names = self.inputs.class_map.names
+        notes = [choice.summary(estimate)]
+        if choice.few:
+            notes.append(f"The interval rests on fewer than {FEW_FEATURES} validated features "
+                         f"of {', '.join(repr(names[c]) for c in choice.few)}: take the figure "
+                         "as rough, and digitise more separate polygons of these classes.")
+        skipped = [names[c] for c in range(self.classes)
+                   if self.totals[c] > 0 and not choice.matrices[:, c, :].sum()]
+        if skipped:
+            notes.append(f"Not validated (no held-out feature scored): "
+                         f"{', '.join(repr(n) for n in skipped)}; the figure says nothing of "
+                         "them.")
+        return notes
 
 
 def _preset_dict(preset: Any) -> dict:

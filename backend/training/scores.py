@@ -46,3 +46,19 @@ def scores(matrix: np.ndarray) -> Scores:
     accuracy = 0.0 if np.isnan(figures.overall_accuracy) else figures.overall_accuracy
     return Scores(figures.iou, figures.users_accuracy, figures.producers_accuracy, miou, accuracy,
                   figures.total)
+
+
+def feature_confusions(features: np.ndarray, labels: np.ndarray, predicted: np.ndarray,
+                       count: int, classes: int) -> np.ndarray:
+    """(count, classes, classes): one confusion matrix per validated feature.
+
+    Args:
+        features: feature index (0 .. count - 1) of each pixel, -1 where it has no label.
+        labels: label indices, 0 = no label, c + 1 = output channel c.
+        predicted: predicted output channels, same shape.
+    """
+    scored = (np.asarray(features) >= 0) & (np.asarray(labels) > 0)
+    key = ((features[scored].astype(np.int64) * classes + labels[scored].astype(np.int64) - 1)
+           * classes + predicted[scored].astype(np.int64))
+    return np.bincount(key, minlength=count * classes * classes).reshape(count, classes,
+                                                                          classes)

@@ -110,17 +110,16 @@ def pseudo_labels(reader, forest, classes: int, seed: int) -> np.ndarray:
     if len(candidates) > PSEUDO_PIXELS:
         candidates = np.sort(rng.choice(candidates, PSEUDO_PIXELS, replace=False))
     if len(candidates):
-        probabilities = np.zeros((len(candidates), classes), np.float32)
-        probabilities[:, forest.classes_] = forest.predict_proba(
-            pixel_features(pixels, valid, candidates))
         flat = soft.reshape(-1, classes + 1)
-        flat[candidates, :classes] = probabilities
+        flat[candidates, :classes] = forest_probabilities(forest, pixels, valid, candidates,
+                                                          classes)
         flat[candidates, classes] = 1.0
     return soft
 
 
-def teach(readers: list, classes: int, seed: int, progress: Progress) -> None:
-    """Gives the in-memory scenes the pseudo-labels of a forest fitted on their training labels."""
+def teach(readers: list, classes: int, seed: int, progress: Progress):
+    """Gives the in-memory scenes the pseudo-labels of a forest fitted on their training labels;
+    returns the forest (None when none could be fitted), which validation also scores."""
     from ..core.deps import require_sklearn
 
     require_sklearn()
@@ -130,9 +129,21 @@ def teach(readers: list, classes: int, seed: int, progress: Progress) -> None:
     if forest is None:
         progress.warn("No teacher: the scenes are too large to hold in memory, or fewer than "
                       "two classes have training pixels. Training goes on from the labels alone.")
-        return
+        return None
     for reader in readers:
         if progress.cancelled():
             raise Cancelled()
         if reader.in_memory:
             reader.soft = pseudo_labels(reader, forest, classes, seed)
+    return forest
+
+
+def forest_probabilities(forest, pixels: np.ndarray, valid: np.ndarray, where: np.ndarray,
+                         classes: int) -> np.ndarray:
+    """(len(where), classes) the forest's class probabilities of pixels of one scene or window
+    (flat indices ``where``), with the features it was fitted on."""
+    probabilities = np.zeros((len(where), classes), np.float32)
+    if len(where):
+        probabilities[:, forest.classes_] = forest.predict_proba(
+            pixel_features(pixels, valid, where))
+    return probabilities

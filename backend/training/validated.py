@@ -14,18 +14,25 @@ from .distribute import device_scope
 from .loop import EpochLoop, class_weights
 from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, WindowSampler, summarise_labels,
                        validation_windows)
+from .forest_student import distil_forest
+from .scores import feature_confusions
 from .teacher import teach
 
 
 @dataclass
 class Validated:
-    """One validated run (one fold): its loop, model and label counts."""
+    """One validated run (one fold): its loop, model and label counts, and the forest and the
+    forest network scored on the same held-out features (one confusion matrix per feature;
+    None where there was no teacher)."""
 
     split: FeatureSplit
     loop: "EpochLoop"
     model: Any
     train_totals: np.ndarray
     val_totals: np.ndarray
+    forest: np.ndarray | None = None
+    forest_network: Any = None
+    forest_network_matrices: np.ndarray | None = None
 
 
 def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
@@ -70,8 +77,18 @@ def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
                           f"{int(train_totals[c])} training, {int(val_totals[c])} validation "
                           "pixels")
     finished = restore is not None and restore.fields["finished"]
+    forest = forest_network = companion = None
+    forest_matrices = network_matrices = None
     if config.teacher and not finished:
-        teach(readers, classes, config.seed, progress)
+        forest = teach(readers, classes, config.seed, progress)
+        forest_network = distil_forest(readers, classes, config.seed, progress)
+    if forest is not None:
+        forest_matrices = score_forest(forest, val_set, classes)
+    if forest_network is not None:
+        companion = predict_windows(forest_network, val_set.pixels)
+        network_matrices = feature_confusions(val_set.features, val_set.labels,
+                                              companion.argmax(-1), val_set.feature_count,
+                                              classes)
     data = TrainingBatches(readers, WindowSampler(scenes, run.tile), run.batch_size,
                            config.augment, config.seed)
     keras = run.keras
@@ -83,11 +100,36 @@ def validated_run(run: Any, split: FeatureSplit, bar: Progress, fold: str = "",
         loop = EpochLoop(keras, model, config, run.steps, data, val_set, inputs,
                          class_weights(train_totals), bar, progress, fixed_epochs=fixed_epochs,
                          deadline_share=deadline_share, name=fold, csv_path=run.csv_temporary,
-                         plan=plan, checkpoint=checkpoint)
+                         plan=plan, checkpoint=checkpoint, companion=companion)
         if restore is not None:
             loop.restore(restore)
             progress.info(f"{fold or 'Validated run: '}resumed after epoch {loop.epoch}"
                           + (" (finished)." if finished else "."))
         if not finished:
             loop.run()
-    return Validated(split, loop, model, train_totals, val_totals)
+    return Validated(split, loop, model, train_totals, val_totals, forest_matrices,
+                     forest_network, network_matrices)
+
+
+def score_forest(forest, val_set, classes: int) -> np.ndarray:
+    """The forest's confusion matrix per held-out feature, on the validation windows' pixels
+    (the features it sees fit inside a window's margin of context)."""
+    from .teacher import forest_probabilities
+
+    predicted = np.zeros(val_set.labels.shape, np.uint8)
+    for i in range(len(val_set.labels)):
+        where = np.flatnonzero(val_set.labels[i].ravel() > 0)
+        if len(where):
+            probabilities = forest_probabilities(forest, val_set.pixels[i], val_set.valid[i],
+                                                 where, classes)
+            predicted[i].ravel()[where] = probabilities.argmax(-1)
+    return feature_confusions(val_set.features, val_set.labels, predicted,
+                              val_set.feature_count, classes)
+
+
+def predict_windows(model, pixels: np.ndarray, batch: int = 8) -> np.ndarray:
+    """(N, S, S, classes) float16 probabilities of a network on the validation windows."""
+    from .distribute import predict_batch
+
+    return np.concatenate([np.asarray(predict_batch(model, pixels[i:i + batch]), np.float16)
+                           for i in range(0, len(pixels), batch)])

@@ -1,0 +1,120 @@
+"""Which network the model file holds, decided on the user's own labels.
+
+Every validated run scores, on the same held-out features, the U-Net (at every epoch), the
+teacher forest, the forest distilled into a per-pixel network (``forest_student.py``) and the
+mean of the U-Net's and that network's probabilities. The forest is reported beside them
+("your labels: forest X, U-Net Y") but is not a candidate: the model file is one Keras network
+that classifies without scikit-learn.
+
+The average is written unless one network alone validates better with confidence (a paired
+bootstrap over the held-out features, ``interval.chance_better``, at least :data:`SURE`). With a
+few dozen polygons, validation cannot rank the candidates (on the held-out bench it ranked the
+U-Net first on scenes where it mapped worst, docs/benchmarks.md), while the average is never far
+below the better of its two members: where the U-Net's context helps it keeps most of that, and
+where the U-Net loses a class the forest network keeps it on the map. So the model cannot lose
+badly to the forest on the user's labels, whatever the scene.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .interval import (FEW_FEATURES, bootstrap_interval, chance_better, features_per_class,
+                       miou_of)
+
+NETWORK, AVERAGE, FOREST_NETWORK, FOREST = "U-Net", "U-Net + forest network", \
+    "forest network", "forest"
+CANDIDATES = (NETWORK, AVERAGE, FOREST_NETWORK)
+"""What the model file may hold."""
+SURE = 0.95
+"""A network alone replaces the average only when it validates better in this share of the
+paired bootstrap's resamples."""
+
+
+@dataclass
+class Choice:
+    """What was written and why.
+
+    Attributes:
+        written: one of :data:`CANDIDATES`.
+        figures: pooled validation mIoU of every candidate scored, and of the forest.
+        confidence: per network alone, how sure validation is that it beats the average.
+        matrices: the written candidate's confusion matrix per validated feature.
+        low, high: the bootstrap interval of its mIoU (``interval.py``).
+        few: classes validated by fewer than ``interval.FEW_FEATURES`` features.
+    """
+
+    written: str
+    figures: dict[str, float]
+    matrices: np.ndarray
+    low: float
+    high: float
+    few: list[int] = field(default_factory=list)
+    confidence: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def miou(self) -> float:
+        return self.figures[self.written]
+
+    def summary(self, estimate: float) -> str:
+        """'your labels: forest X, U-Net Y, ...; written: Z' for the log and the report."""
+        scored = ", ".join(f"{name} {value:.3f}" for name, value in self.figures.items())
+        interval = (f" (90 % interval {self.low:.3f} to {self.high:.3f}, resampling whole "
+                    "features)" if not math.isnan(self.low) else "")
+        why = ("the average unless a network alone validates better with confidence"
+               if AVERAGE in self.figures else "the only network scored")
+        return (f"Validation on your labels (polygons each run never saw): {scored}. The model "
+                f"file holds the {self.written} ({why}): estimated mIoU "
+                f"{estimate:.3f}{interval}.")
+
+
+def _at_epoch(curves: list[np.ndarray], epoch: int) -> np.ndarray | None:
+    """A run's per-feature matrices at ``epoch`` (its last epoch if it stopped before)."""
+    if not curves:
+        return None
+    return curves[min(epoch, len(curves)) - 1]
+
+
+def choose(runs: list, epoch: int, classes: int, seed: int, networks_only: bool = False
+           ) -> Choice | None:
+    """The candidate to write, from the validated runs (``validated.Validated``) at the chosen
+    ``epoch``; None when the runs hold no per-feature scores (a run restored from an older
+    checkpoint). ``networks_only``: the U-Net alone is a candidate (fine-tuning a model)."""
+    pooled: dict[str, np.ndarray] = {}
+    parts: dict[str, list] = {name: [] for name in (NETWORK, AVERAGE, FOREST_NETWORK, FOREST)}
+    for run in runs:
+        loop = run.loop
+        parts[NETWORK].append(_at_epoch(loop.feature_matrices, epoch))
+        parts[AVERAGE].append(_at_epoch(loop.blend_matrices, epoch))
+        parts[FOREST_NETWORK].append(run.forest_network_matrices)
+        parts[FOREST].append(run.forest)
+    for name, found in parts.items():
+        if found and all(m is not None for m in found):
+            pooled[name] = np.concatenate(found)
+    if NETWORK not in pooled:
+        return None
+    figures = {name: float(miou_of(pooled[name].sum(0))) for name in pooled}
+    allowed = [n for n in CANDIDATES if n in pooled and (n == NETWORK or not networks_only)]
+    default = AVERAGE if AVERAGE in allowed else allowed[0]
+    confidence = {n: chance_better(pooled[n], pooled[default], seed)
+                  for n in allowed if n != default}
+    sure = [n for n in confidence if confidence[n] >= SURE and figures[n] > figures[default]]
+    written = max(sure, key=lambda n: figures[n]) if sure else default
+    low, high = bootstrap_interval(pooled[written], seed)
+    counts = features_per_class(pooled[written], classes)
+    present = pooled[written].sum((0, 2)) > 0
+    few = [c for c in range(classes) if present[c] and counts[c] < FEW_FEATURES]
+    return Choice(written, figures, pooled[written], low, high, few, confidence)
+
+
+def curve_estimate(runs: list, epoch: int) -> float:
+    """The averaged network's mIoU at ``epoch`` and the epochs either side (one held-out
+    share: the chosen epoch was picked on a noisy curve; ``loop.smoothed_val_miou``)."""
+    values = []
+    for e in (epoch - 1, epoch, epoch + 1):
+        found = [_at_epoch(r.loop.blend_matrices, e) for r in runs]
+        if e >= 1 and all(f is not None for f in found) and e <= len(runs[0].loop.blend_matrices):
+            values.append(float(miou_of(np.concatenate(found).sum(0))))
+    return float(np.mean(values)) if values else math.nan
