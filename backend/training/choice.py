@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .interval import (FEW_FEATURES, bootstrap_interval, chance_better, features_per_class,
-                       miou_of)
+from .interval import (FEW_FEATURES, LEVEL, bootstrap_interval, chance_better,
+                       features_per_class, miou_of)
 
 NETWORK, AVERAGE, FOREST_NETWORK, FOREST = "U-Net", "U-Net + forest network", \
     "forest network", "forest"
@@ -68,6 +68,32 @@ class Choice:
         return (f"Validation on your labels (polygons each run never saw): {scored}. The model "
                 f"file holds the {self.written} ({why}): estimated mIoU "
                 f"{estimate:.3f}{interval}.")
+
+
+    def metrics(self, names: list[str]) -> dict:
+        """What the model file's metadata says of the choice and the interval."""
+        return {"written": self.written,
+                "validation_candidates": {k: round(v, 5) for k, v in self.figures.items()},
+                "val_miou_interval": [round(self.low, 5), round(self.high, 5)],
+                "interval_level": LEVEL,
+                "choice_confidence": {k: round(v, 3) for k, v in self.confidence.items()},
+                "few_validated_features": [names[c] for c in self.few]}
+
+    def notes(self, names: list[str], totals: np.ndarray, estimate: float) -> list[str]:
+        """:meth:`summary`, then what the interval rests on: classes with few validated
+        features, and classes with labels that no held-out feature validated."""
+        notes = [self.summary(estimate)]
+        if self.few:
+            notes.append(f"The interval rests on fewer than {FEW_FEATURES} validated features "
+                         f"of {', '.join(repr(names[c]) for c in self.few)}: take the figure "
+                         "as rough, and digitise more separate polygons of these classes.")
+        skipped = [names[c] for c in range(len(names))
+                   if totals[c] > 0 and not self.matrices[:, c, :].sum()]
+        if skipped:
+            notes.append(f"Not validated (no held-out feature scored): "
+                         f"{', '.join(repr(n) for n in skipped)}; the figure says nothing of "
+                         "them.")
+        return notes
 
 
 def _at_epoch(curves: list[np.ndarray], epoch: int) -> np.ndarray | None:

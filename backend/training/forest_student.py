@@ -22,12 +22,14 @@ import numpy as np
 from ..core.errors import Cancelled
 from ..core.progress import Progress
 
+PASSES = 8
+"""Passes over the pixels the head is trained on, within :data:`MIN_STEPS` to :data:`STEPS`."""
 STEPS = 1500
-"""Training steps of the head, of :data:`BATCH` pixels (about 8 passes over 400,000 pixels)."""
+"""At most this many training steps (about 8 passes over 400,000 pixels)."""
+MIN_STEPS = 300
+"""At least this many steps, however few the pixels (a small scene repeats its pixels)."""
 BATCH = 2048
 LEARNING_RATE = 3e-3
-MAX_PASSES = 30
-"""At most this many passes over the pixels: a small scene needs no more (and tests stay fast)."""
 LABEL_SHARE = 0.5
 """The training labels' total weight against that of the pseudo-labelled pixels."""
 STRIP = 256
@@ -93,7 +95,8 @@ def distil_forest(readers: list, classes: int, seed: int, progress: Progress) ->
     w /= w.mean()
     head = dense_head(network)
     head.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss="categorical_crossentropy")
-    epochs = min(MAX_PASSES, max(1, round(STEPS * BATCH / len(x))))
+    per_pass = -(-len(x) // BATCH)
+    epochs = max(1, round(min(STEPS, max(MIN_STEPS, PASSES * per_pass)) / per_pass))
 
     class Cancel(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -107,5 +110,5 @@ def distil_forest(readers: list, classes: int, seed: int, progress: Progress) ->
     load_head(network, head)
     progress.info(f"Forest network: the teacher distilled into a per-pixel network "
                   f"({network.count_params():,} weights) on {int(labelled.sum()):,} labelled "
-                  f"and {int(pseudo_total):,} pseudo-labelled pixels, {epochs} passes.")
+                  f"and {int(pseudo_total):,} pseudo-labelled pixels, {epochs * per_pass} steps.")
     return network

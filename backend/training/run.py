@@ -35,7 +35,6 @@ from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.staging import OutputSet
 from .checkpoint import Checkpoint, checkpoint_key
 from .choice import FOREST
-from .interval import FEW_FEATURES, LEVEL
 from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXELS_PER_EPOCH,
                      VALIDATED_SHARE, TrainingConfig, TrainingResult, cancelled_name,
                      csv_path_for)
@@ -293,8 +292,9 @@ class _Run:
         self.train_totals = runs[0].train_totals if folds == 1 else self.totals
 
     def choose(self) -> None:
-        """Which network the file will hold: the U-Net, the forest network or their average,
-        whichever validated best at the chosen epoch (``choice.py``); logs them side by side."""
+        """Which network the file will hold: the average of the U-Net and the forest network
+        unless one alone validates better with confidence (``choice.py``); logs the forest,
+        the U-Net and both side by side."""
         from .choice import choose
 
         self.choice = None if self.loop.cancelled else choose(
@@ -407,7 +407,7 @@ class _Run:
             if forest_network is not None:
                 self.architecture = self.architecture | {"members": 2, "written": AVERAGE}
                 self.progress.info("The model file averages the U-Net and the forest network "
-                                   "(their mean validated best).")
+                                   "(neither alone validated better with confidence).")
                 return average_models([model, forest_network])
         if not (self.config.ensemble and final_fit and self.init_metadata is None):
             return model
@@ -437,7 +437,8 @@ class _Run:
                                   self.train_totals, self.val_totals,
                                   time.time() - self.started, estimate)
             | {"final_fit": final_fit, "cross_validation_folds": folds}
-            | self.choice_metrics()
+            | (self.choice.metrics(inputs.class_map.names) if self.choice else
+               {"written": self.written})
             | {"classes_missing": [inputs.class_map.names[c] for c in self.missing]})
         from ..core.model_file import save_model
 
@@ -549,36 +550,11 @@ class _Run:
             return curve_estimate(self.runs, int(loop.best_record["epoch"]))
         return choice.miou
 
-    def choice_metrics(self) -> dict:
-        """What the model file's metadata says of the choice and the interval."""
-        choice = self.choice
-        if choice is None:
-            return {"written": self.written}
-        return {"written": choice.written,
-                "validation_candidates": {k: round(v, 5) for k, v in choice.figures.items()},
-                "val_miou_interval": [round(choice.low, 5), round(choice.high, 5)],
-                "choice_confidence": {k: round(v, 3) for k, v in choice.confidence.items()},
-                "interval_level": LEVEL,
-                "few_validated_features": [self.inputs.class_map.names[c] for c in choice.few]}
-
     def choice_notes(self, estimate: float) -> list[str]:
         """The side-by-side line, then what the interval rests on (for the log and report)."""
-        choice = self.choice
-        if choice is None:
+        if self.choice is None:
             return []
-        names = self.inputs.class_map.names
-        notes = [choice.summary(estimate)]
-        if choice.few:
-            notes.append(f"The interval rests on fewer than {FEW_FEATURES} validated features "
-                         f"of {', '.join(repr(names[c]) for c in choice.few)}: take the figure "
-                         "as rough, and digitise more separate polygons of these classes.")
-        skipped = [names[c] for c in range(self.classes)
-                   if self.totals[c] > 0 and not choice.matrices[:, c, :].sum()]
-        if skipped:
-            notes.append(f"Not validated (no held-out feature scored): "
-                         f"{', '.join(repr(n) for n in skipped)}; the figure says nothing of "
-                         "them.")
-        return notes
+        return self.choice.notes(self.inputs.class_map.names, self.totals, estimate)
 
 
 def _preset_dict(preset: Any) -> dict:
