@@ -14,7 +14,9 @@ their pixels are scored, classes matched by name. The anchor is scikit-learn's
 ``RandomForestClassifier(n_estimators=200, random_state=0)`` on the raw band values of the same
 training pixels. Per dataset and seed it prints the held-out mIoU, OA and per-class IoU of both,
 the training time, and the training report's validation mIoU with its distance to the held-out
-figure; then a summary against the goal of issue 10 (mIoU >= forest + 0.05; where the forest is
+figure, whether the held-out score lies in the report's 90 % interval, what the model file holds
+and every candidate's validation figure (issue 21; ``--compare-members`` also scores the U-Net
+and the forest network of an averaged model alone); then a summary against the goal of issue 10 (mIoU >= forest + 0.05; where the forest is
 above 0.83, at least 30 % of its error removed; where labels are a few dozen points or the
 forest is near 1, no worse than the forest by more than 0.03).
 """
