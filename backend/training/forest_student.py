@@ -89,7 +89,9 @@ def distil_forest(readers: list, classes: int, seed: int, progress: Progress) ->
         if progress.cancelled():
             raise Cancelled()
     x, y, w = np.concatenate(inputs), np.concatenate(targets), np.concatenate(weights)
-    labelled = w < 0
+    labelled = w < 0  # marked above; their weight is set from the two counts here
+    if not labelled.any():
+        return None
     pseudo_total = float((~labelled).sum())
     w[labelled] = (LABEL_SHARE * pseudo_total / labelled.sum()) if pseudo_total else 1.0
     w /= w.mean()
