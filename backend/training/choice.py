@@ -138,9 +138,8 @@ def choose(runs: list, epoch: int, classes: int, seed: int, networks_only: bool 
 def curve_estimate(runs: list, epoch: int) -> float:
     """The averaged network's mIoU at ``epoch`` and the epochs either side (one held-out
     share: the chosen epoch was picked on a noisy curve; ``loop.smoothed_val_miou``)."""
-    values = []
-    for e in (epoch - 1, epoch, epoch + 1):
-        found = [_at_epoch(r.loop.blend_matrices, e) for r in runs]
-        if e >= 1 and all(f is not None for f in found) and e <= len(runs[0].loop.blend_matrices):
-            values.append(float(miou_of(np.concatenate(found).sum(0))))
+    curves = [r.loop.blend_matrices for r in runs]
+    last = min(len(c) for c in curves)
+    values = [float(miou_of(np.concatenate([c[e - 1] for c in curves]).sum(0)))
+              for e in (epoch - 1, epoch, epoch + 1) if 1 <= e <= last]
     return float(np.mean(values)) if values else math.nan

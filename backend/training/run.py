@@ -302,6 +302,8 @@ class _Run:
             networks_only=self.init_metadata is not None)
         self.final_readers: list = []
         """The scenes of the final fit, with the final teacher's pseudo-labels."""
+        self.final_scenes: tuple[list, list] | None = None
+        """The final fit's readers and label summaries, which the coverage check reuses."""
         if self.choice is not None:
             self.progress.info(self.choice.summary(self.choice.miou))
 
@@ -339,6 +341,7 @@ class _Run:
                                                  self.id_readers, None, inputs.bands,
                                                  self.stats, self.classes,
                                                  SubProgress(progress, 0.55, 0.56))
+            self.final_scenes = (everything, all_scenes)
             saved = self.checkpoint.stage("final")
             if saved is not None:
                 progress.info(f"Final fit: resuming after epoch {saved.fields['epoch']}.")
@@ -380,9 +383,10 @@ class _Run:
         progress.info(f"Final fit: the forest network validated best, so only it is fitted "
                       f"again, from a teacher on all {len(self.features)} features; no U-Net "
                       "is trained again.")
-        everything, _ = open_scenes(inputs.images, inputs.masks, inputs.lookup, self.id_readers,
-                                    None, inputs.bands, self.stats, self.classes,
-                                    SubProgress(progress, 0.55, 0.6))
+        everything, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
+                                         self.id_readers, None, inputs.bands, self.stats,
+                                         self.classes, SubProgress(progress, 0.55, 0.6))
+        self.final_scenes = (everything, scenes)
         teach(everything, self.classes, self.config.seed, progress)
         network = distil_forest(everything, self.classes, self.config.seed, progress)
         self.architecture = self.architecture | {"depth": 0, "written": self.written}
@@ -525,9 +529,9 @@ class _Run:
         if self.progress.cancelled():
             return
         inputs = self.inputs
-        readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
-                                      self.id_readers, None, inputs.bands, self.stats,
-                                      self.classes)
+        readers, scenes = self.final_scenes or open_scenes(
+            inputs.images, inputs.masks, inputs.lookup, self.id_readers, None, inputs.bands,
+            self.stats, self.classes)  # the final fit's scenes when it ran: read once
         self.missing = missing_classes(model, readers, scenes, self.tile, self.classes)
         for c in self.missing:
             warning = (f"CLASS '{inputs.class_map.names[c].upper()}' IS MISSING FROM THE MAP: "
