@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
+from .choices import MAX_TILE_SIZE
 from .errors import UserError
 
 EXPORTED_OPERATORS = frozenset({"Mul", "Add", "Identity", "Conv", "ConvTranspose",
@@ -53,6 +54,12 @@ TENSOR_FIELDS = {1: "dims", 2: "data_type", 4: "float_data", 8: "name", 9: "raw_
                  12: "doc_string"}
 """No ``external_data`` (13) nor ``data_location`` (14): the weights are in the file."""
 OPSET_FIELDS = {1: "domain", 2: "version"}
+VALUE_INFO_FIELDS = {1: "name", 2: "type", 3: "doc_string"}
+TYPE_FIELDS = {1: "tensor_type", 6: "denotation"}
+TENSOR_TYPE_FIELDS = {1: "elem_type", 2: "shape"}
+SHAPE_FIELDS = {1: "dim"}
+DIMENSION_FIELDS = {1: "dim_value", 2: "dim_param", 3: "denotation"}
+"""A declared input, output or intermediate: a tensor of named or fixed sizes, nothing else."""
 EXTERNAL = "external data (weights read from a file it names)"
 REFUSED_FIELDS = {("a weight", 13): EXTERNAL, ("a weight", 14): EXTERNAL,
                   ("the model", 20): "a training section", ("the model", 25): "functions",
@@ -121,6 +128,8 @@ def _check_graph(graph: memoryview, file_size: int) -> None:
             _check_node(_message(value, wire))
         elif number == 5:
             _check_tensor(_message(value, wire), file_size)
+        elif number in (11, 12, 13):
+            _check_value_info(_message(value, wire))
 
 
 def _check_node(node: memoryview) -> None:
@@ -143,6 +152,21 @@ def _check_tensor(tensor: memoryview, file_size: int) -> None:
             raise _Refused("a weight that is not float32")
         if count * 4 > file_size:  # its values could not be in the file
             raise _Refused("a weight larger than the file itself")
+
+
+def _check_value_info(info: memoryview) -> None:
+    """Declared sizes stay within a training tile: ONNX Runtime plans memory from them."""
+    nested = [(VALUE_INFO_FIELDS, "a declared tensor", 2), (TYPE_FIELDS, "a tensor type", 1),
+              (TENSOR_TYPE_FIELDS, "a tensor type", 2), (SHAPE_FIELDS, "a tensor shape", 1)]
+    messages = [info]
+    for allowed, where, inner in nested:
+        messages = [_message(value, wire) for message in messages
+                    for number, wire, value in _fields(message, allowed, where)
+                    if number == inner]
+    for dimension in messages:
+        for number, wire, value in _fields(dimension, DIMENSION_FIELDS, "a tensor shape"):
+            if number == 1 and (wire != VARINT or not 0 <= value <= MAX_TILE_SIZE):
+                raise _Refused(f"a declared size of {value} (at most {MAX_TILE_SIZE})")
 
 
 def _fields(data: memoryview, allowed: dict[int, str], where: str
