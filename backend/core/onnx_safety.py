@@ -74,6 +74,10 @@ class _Refused(Exception):
     """Something the exporter never writes, in words."""
 
 
+class _Damaged(_Refused):
+    """Bytes that are not a protobuf message at all."""
+
+
 def check_onnx_bytes(data: bytes, path: str) -> None:
     """Refuses an ONNX file that holds anything the plugin's exporter never writes.
 
@@ -84,6 +88,10 @@ def check_onnx_bytes(data: bytes, path: str) -> None:
         if len(data) >= 8 and bytes(data[4:8]) == ORT_FORMAT_ID:
             raise _Refused("ONNX Runtime's own format instead of ONNX")
         _check_model(memoryview(data), len(data))
+    except _Damaged as damaged:
+        raise UserError(f"The ONNX file '{path}' could not be opened ({damaged}): it is "
+                        "damaged or not an ONNX model. Export it again with 'Export model'."
+                        ) from None
     except _Refused as refused:
         raise UserError(f"The ONNX file '{path}' contains {refused}, which a model exported by "
                         "Land Cover U-Net never does: it was not made by this plugin or was "
@@ -177,6 +185,8 @@ def _fields(data: memoryview, allowed: dict[int, str], where: str
     while position < end:
         key, position = _varint(data, position)
         number, wire = key >> 3, key & 7
+        if wire not in (VARINT, FIXED64, LENGTH, FIXED32) or number == 0:
+            raise _Damaged(f"a damaged record in {where}")
         if number not in allowed:
             what = REFUSED_FIELDS.get((where, number), f"field {number}")
             raise _Refused(f"{what} in {where}")
@@ -186,13 +196,11 @@ def _fields(data: memoryview, allowed: dict[int, str], where: str
             length, position = _varint(data, position)
             value = data[position:position + length]
             position += length
-        elif wire in (FIXED64, FIXED32):
+        else:
             value = data[position:position + (8 if wire == FIXED64 else 4)]
             position += 8 if wire == FIXED64 else 4
-        else:
-            raise _Refused(f"a damaged record in {where}")
         if position > end:
-            raise _Refused(f"a damaged record in {where}")
+            raise _Damaged(f"a record running past the end of {where}")
         yield number, wire, value
 
 
@@ -200,7 +208,7 @@ def _varint(data: memoryview, position: int) -> tuple[int, int]:
     result = shift = 0
     while True:
         if position >= len(data) or shift > 63:
-            raise _Refused("a damaged record")
+            raise _Damaged("a damaged number")
         byte = data[position]
         position += 1
         result |= (byte & 0x7F) << shift
@@ -219,18 +227,18 @@ def _varints(value: object, wire: int) -> Iterator[int]:
             number, position = _varint(value, position)  # type: ignore[arg-type]
             yield number
     else:
-        raise _Refused("a damaged weight shape")
+        raise _Damaged("a damaged weight shape")
 
 
 def _message(value: object, wire: int) -> memoryview:
     if wire != LENGTH:
-        raise _Refused("a damaged record")
+        raise _Damaged("a damaged record")
     return value  # type: ignore[return-value]
 
 
 def _text(value: object, wire: int) -> str:
     if wire != LENGTH:
-        raise _Refused("a damaged record")
+        raise _Damaged("a damaged record")
     try:
         return bytes(value).decode("utf-8")  # type: ignore[arg-type]
     except UnicodeDecodeError:

@@ -27,8 +27,9 @@ def check_weights(handle: IO[bytes], size: int, path: str) -> None:
     Raises:
         UserError: naming the dataset or link and what it does.
     """
-    import h5py
+    from .deps import require_h5py
 
+    h5py = require_h5py()  # bound to its own HDF5, not the one GDAL loaded (deps.py)
     try:
         weights = h5py.File(handle, "r")
     except (OSError, ValueError):
