@@ -30,7 +30,7 @@ from support import ROOT, qgis_process, write_class_raster
 from landcoverunet.backend.core.csv_cells import safe_cell
 from landcoverunet.backend.core.errors import UserError
 from landcoverunet.backend.core.feature_ids import METADATA_KEY as FEATURE_IDS_KEY
-from landcoverunet.backend.core.model_file import METADATA_ENTRY, read_metadata
+from landcoverunet.backend.core.model_file import METADATA_ENTRY, load_model, read_metadata
 from landcoverunet.backend.core.model_safety import check_model_archive
 from landcoverunet.backend.training.checkpoint import FILE, STATE, Checkpoint, checkpoint_folder
 
@@ -263,7 +263,6 @@ def test_hostile_model_files_are_refused_in_process(ws):
         with pytest.raises(UserError, match=message) as error:
             read_metadata(path)
             check_model_archive(path)
-            from landcoverunet.backend.core.model_file import load_model
             load_model(path)
         assert time.monotonic() - started < 10, f"{path} took long to refuse"
         assert "Traceback" not in str(error.value)
@@ -362,7 +361,8 @@ def test_class_names_as_formulas_reach_the_csv_tables_as_text(qgis_process_ready
                                  ClassMap.from_codes(list(range(1, 8)), names),
                                  like=ws / "image.tif")
     table, areas = tmp_path / "accuracy.csv", tmp_path / "areas.csv"
-    done = qgis_process("run", "landcoverunet:assessaccuracy", "--", f"INPUT={classes}", f"REFERENCE={ws / 'reference.gpkg'}",
+    done = qgis_process("run", "landcoverunet:assessaccuracy", "--", f"INPUT={classes}",
+                        f"REFERENCE={ws / 'reference.gpkg'}",
                         "CLASS_FIELD=id", f"OUTPUT_REPORT={tmp_path / 'report.html'}",
                         f"OUTPUT_TABLE={table}", f"OUTPUT_AREA_TABLE={areas}", timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
