@@ -272,14 +272,15 @@ def test_hostile_model_files_are_refused_in_process(ws):
 
 @pytest.mark.slow
 def test_hostile_model_files_are_refused_through_qgis_process(qgis_process_ready, ws):
+    cases = onnx_cases(ws) + keras_cases(ws)
     before = snapshot(ws)
     out = ws / "out"
-    for path, message in onnx_cases(ws) + keras_cases(ws):
+    for path, message in cases:
         refused("classifyraster", dict(INPUT=ws / "image.tif", MODEL=path,
                                       OUTPUT=out / "classes.tif"), message)
         assert not os.listdir(out), f"{path} left {os.listdir(out)}"
     assert snapshot(ws) == before
-    activation = next(p for p, m in keras_cases(ws) if "activation" in m)
+    activation = next(p for p, m in cases if "activation" in m)
     said = refused("classifybatch", dict(INPUTS=ws / "image.tif", MODEL=activation,
                                          OUTPUT_FOLDER=out / "maps"), "the activation")
     assert "unhashable" not in said and "failed" not in said
