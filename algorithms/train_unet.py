@@ -14,7 +14,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer)
 
-from ..backend.core.choices import DEVICES, LOSSES, MODEL_SIZES
+from ..backend.core.choices import DEVICES, LOSSES, MAX_TILE_SIZE, MIN_TILE_SIZE, MODEL_SIZES
 from ..backend.core.errors import UserError
 from ..backend.core.model_file import MODEL_EXTENSIONS
 from ..backend.core.output_checks import HTML_EXTENSIONS
@@ -122,7 +122,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             allowMultiple=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.TILE_SIZE, "Tile size (pixels)", QgsProcessingParameterNumber.Integer,
-            defaultValue=config_default("tile_size"), minValue=16, maxValue=4096))
+            defaultValue=config_default("tile_size"), minValue=MIN_TILE_SIZE,
+            maxValue=MAX_TILE_SIZE))
         self.addParameter(QgsProcessingParameterEnum(
             self.MODEL_SIZE, "Model size", [MODEL_SIZE_LABELS[s] for s in MODEL_SIZES],
             defaultValue=MODEL_SIZES.index(config_default("model_size"))))

@@ -6,13 +6,13 @@ table and as bars with error bars that show at a glance which differences the sa
 """
 from __future__ import annotations
 
-import csv
 import html
 import io
 import math
 
 import numpy as np
 
+from ..core.csv_cells import csv_writer
 from .accuracy import AccuracyResult
 from .stratified import Z95
 
@@ -46,7 +46,7 @@ def area_rows(result: AccuracyResult) -> list[list[object]]:
 def write_area_table(result: AccuracyResult, path: str) -> None:
     """The area table as CSV (empty cells where a figure is undefined or not estimated)."""
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(AREA_COLUMNS)
         for row in area_rows(result):
             writer.writerow([row[0], *[_cell(v) for v in row[1:]]])

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import csv
 import datetime
 import html
 import io
@@ -17,6 +16,7 @@ import math
 
 import numpy as np
 
+from ..core.csv_cells import csv_writer
 from ..core.raster_io import atomic_output
 from .accuracy import AccuracyResult
 from .area_report import area_chart_png, area_section_html, write_area_table
@@ -58,7 +58,7 @@ def write_table(result: AccuracyResult, path: str) -> None:
     m = result.metrics
     names = [c.name for c in result.classes]
     with open(path, "w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle)
+        writer = csv_writer(handle)
         writer.writerow(["map_id", "reference \\ prediction", *names, "reference_total",
                          "producers_accuracy", "users_accuracy", "f1", "iou", "mapped_pixels",
                          "mapped_area_ha"])

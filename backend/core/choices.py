@@ -18,5 +18,9 @@ TTA_MODES = (TTA_NONE, TTA_FLIPS, TTA_DIHEDRAL)
 DEVICES = ("auto", "cpu", "gpu")
 """Where training runs: the GPU when there is one, or forced."""
 
+MIN_TILE_SIZE, MAX_TILE_SIZE = 16, 4096
+"""The training tile sizes 'Train U-Net' offers, in pixels; a model file claiming a larger one
+(or an ONNX graph taking larger windows) was not written by it."""
+
 __all__ = ["LOSSES", "MODEL_SIZES", "TTA_MODES", "TTA_NONE", "TTA_FLIPS", "TTA_DIHEDRAL",
-           "DEVICES", "size_multiple"]
+           "DEVICES", "MIN_TILE_SIZE", "MAX_TILE_SIZE", "size_multiple"]

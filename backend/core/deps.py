@@ -73,6 +73,19 @@ def require_keras():
     return keras
 
 
+def require_h5py():
+    """Imports h5py as Keras will (bound to its own HDF5 library), for checking a model's
+    weights before Keras reads them; a UserError telling what to install when it is missing."""
+    from .errors import UserError
+
+    _import_h5py_isolated()
+    try:
+        return importlib.import_module("h5py")
+    except Exception as error:  # noqa: BLE001  (missing, or a broken install)
+        raise UserError(f"Reading a .keras model needs h5py, which Keras installs and which does "
+                        f"not load here ({error}).\n" + INSTALL_HELP) from None
+
+
 def require_sklearn():
     """Imports scikit-learn (the training teacher's forest), or says how to install it."""
     from .errors import UserError

@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from .beside import file_beside
 from .class_map import NO_LABEL
 from .raster_io import GTIFF_OPTIONS, atomic_output, open_raster
 
@@ -73,7 +74,7 @@ def feature_id_reader(mask_path: str, labels: np.ndarray | None = None
     """
     mask = open_raster(mask_path)
     name = mask.GetMetadataItem(METADATA_KEY)
-    path = os.path.join(os.path.dirname(os.path.abspath(mask_path)), name) if name else ""
+    path = file_beside(mask_path, name, "its feature-id file") if name else ""
     if path and os.path.exists(path):
         ids = open_raster(path)
         if (ids.RasterXSize, ids.RasterYSize) == (mask.RasterXSize, mask.RasterYSize):

@@ -16,10 +16,12 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .choices import MAX_TILE_SIZE
 from .class_map import ClassMap
 from .errors import UserError
-from .model_safety import check_model_archive
+from .model_safety import check_model_archive, model_archive, read_entry
 from .onnx_model import OnnxNetwork, is_onnx, onnx_metadata_json
+from .normalization import MIN_STD
 from .raster_io import atomic_output
 from .version import plugin_version
 
@@ -99,19 +101,20 @@ def save_model(model: Any, path: str, metadata: ModelMetadata) -> None:
 
 MAX_DEPTH = 8
 """Deeper than any preset (``models/presets.py``); a deeper claim in a file is not believed."""
+MAX_STATISTIC = 1e30
+"""Far beyond any pixel value, and within float32 (where classification normalises)."""
 
 
 def read_metadata(path: str) -> ModelMetadata:
     """Reads a model file's metadata without importing TensorFlow or Keras, and refuses
     metadata that cannot be right (see :func:`check_metadata`)."""
-    if not os.path.isfile(path):
-        raise UserError(f"The model file '{path}' does not exist.")
+    require_model_file(path)
     try:
         if is_onnx(path):
             metadata = ModelMetadata.from_json(onnx_metadata_json(path))
         else:
-            with zipfile.ZipFile(path) as archive:
-                text = archive.read(METADATA_ENTRY).decode("utf-8")
+            with model_archive(path) as archive:  # refuses zip bombs before unpacking
+                text = read_entry(archive, METADATA_ENTRY, path).decode("utf-8")
             metadata = ModelMetadata.from_json(text)
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError, AttributeError,
             UnicodeDecodeError, OSError, RuntimeError, NotImplementedError):
@@ -119,6 +122,15 @@ def read_metadata(path: str) -> ModelMetadata:
                         "(a .keras file from 'Train U-Net').") from None
     check_metadata(metadata, path)
     return metadata
+
+
+def require_model_file(path: str) -> None:
+    """Refuses a model path that is not a file, saying what it is instead."""
+    if os.path.isdir(path):
+        raise UserError(f"The model file '{path}' is a folder, not a model file: choose the "
+                        ".keras (or .onnx) file written by 'Train U-Net'.")
+    if not os.path.isfile(path):
+        raise UserError(f"The model file '{path}' does not exist.")
 
 
 def check_metadata(metadata: ModelMetadata, path: str) -> None:
@@ -145,15 +157,19 @@ def check_metadata(metadata: ModelMetadata, path: str) -> None:
                 isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
                 for v in values)):
             refuse(f"{name} {values!r} for {len(bands)} bands")
-    if any(v <= 0 for v in metadata.std):
+    if any(not MIN_STD <= v for v in metadata.std):  # 1 / std would overflow float32
         refuse(f"a standard deviation of {min(metadata.std):g}")
+    if any(abs(v) > MAX_STATISTIC for v in metadata.mean + metadata.std):
+        refuse(f"a statistic of {max(abs(v) for v in metadata.mean + metadata.std):g}")
     architecture = metadata.architecture if isinstance(metadata.architecture, dict) else {}
     depth = architecture.get("depth", 0)
     if not isinstance(depth, int) or isinstance(depth, bool) or not 0 <= depth <= MAX_DEPTH:
         refuse(f"network depth {depth!r}")
     tile = metadata.tile_size
-    if not isinstance(tile, int) or isinstance(tile, bool) or tile < max(1, 2 ** depth):
-        refuse(f"tile size {tile!r}")
+    if (not isinstance(tile, int) or isinstance(tile, bool) or tile < max(1, 2 ** depth)
+            or tile > MAX_TILE_SIZE):
+        refuse(f"tile size {tile!r}" + (f", larger than the {MAX_TILE_SIZE} px 'Train U-Net' "
+                                        "allows" if isinstance(tile, int) and tile > 0 else ""))
     classes = metadata.class_map.get("classes") if isinstance(metadata.class_map, dict) else None
     if not isinstance(classes, list) or not classes:
         refuse("no classes")

@@ -3,7 +3,8 @@
 An exported file carries the same :class:`ModelMetadata` as the ``.keras`` file it came from,
 as a metadata property, so 'Classify raster' takes it like a ``.keras`` model but needs neither
 Keras nor TensorFlow: only ``onnxruntime``. ONNX files hold no Python code, so they are safe
-to open whoever wrote them (``model_safety`` has nothing to check).
+to run whoever wrote them; what else a file may do (read weights from other files, call custom
+operators) is refused by ``onnx_safety`` before ONNX Runtime sees its bytes.
 
 The graph (``models/onnx_export.py``) takes what the Deepness plugin feeds a model: raw pixel
 values divided by :data:`INPUT_SCALE`, channels first, in square windows of a fixed side
@@ -19,7 +20,9 @@ from typing import Any
 
 import numpy as np
 
+from .choices import MAX_TILE_SIZE
 from .errors import UserError
+from .onnx_safety import read_checked_onnx
 
 ONNX_EXTENSION = ".onnx"
 INPUT_SCALE = 255.0
@@ -48,15 +51,42 @@ def _session(path: str, modified: float) -> Any:
         import onnxruntime
     except ImportError:
         raise UserError(INSTALL_HELP) from None
+    data = read_checked_onnx(path)  # the checked bytes are what the runtime reads
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's
+    options.add_session_config_entry("session.load_model_format", "ONNX")
     available = onnxruntime.get_available_providers()
     providers = [p for p in PROVIDERS if p in available] or available
     try:
-        return onnxruntime.InferenceSession(path, sess_options=options, providers=providers)
+        opened = onnxruntime.InferenceSession(data, sess_options=options, providers=providers)
     except Exception as error:  # noqa: BLE001  (any failure of the runtime means a bad file)
         raise UserError(f"The ONNX file '{path}' could not be opened ({type(error).__name__}): "
                         "export it again with 'Export model'.") from None
+    window_shapes(opened, path)
+    return opened
+
+
+def window_shapes(opened: Any, path: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """The graph's input and output shapes, ``(bands, side, side)`` and ``(classes, side,
+    side)``, once they are what the exporter writes: a free batch, then fixed sizes, a square
+    window no larger than a training tile can be.
+
+    Raises:
+        UserError: a graph of other shapes (symbolic sizes, huge windows, other ranks).
+    """
+    inputs, outputs = opened.get_inputs(), opened.get_outputs()
+    shapes = [list(inputs[0].shape)[1:] if inputs else [],
+              list(outputs[0].shape)[1:] if outputs else []]
+    sizes_ok = all(len(shape) == 3 and all(isinstance(v, int) and 1 <= v <= MAX_TILE_SIZE
+                                            for v in shape) for shape in shapes)
+    if (len(inputs) != 1 or len(outputs) != 1 or not sizes_ok
+            or shapes[0][1] != shapes[0][2] or shapes[0][1:] != shapes[1][1:]):
+        raise UserError(f"The ONNX file '{path}' takes or gives windows of sizes "
+                        f"{[list(i.shape) for i in inputs]} -> {[list(o.shape) for o in outputs]}"
+                        f", which a model exported by Land Cover U-Net never does (one square "
+                        f"window of at most {MAX_TILE_SIZE} px). Export the model again with "
+                        "'Export model'.")
+    return tuple(shapes[0]), tuple(shapes[1])
 
 
 def session(path: str) -> Any:
@@ -68,7 +98,7 @@ def session(path: str) -> Any:
 
 def onnx_window(path: str) -> int:
     """The square window side an exported graph takes (fixed: Deepness reads it there)."""
-    return int(session(path).get_inputs()[0].shape[2])
+    return int(session(path).get_inputs()[0].shape[2])  # checked by window_shapes
 
 
 def read_onnx_properties(path: str) -> dict[str, str]:

@@ -83,16 +83,21 @@ class Checkpoint:
             with np.load(self.path) as stored:
                 flat = {name: stored[name] for name in stored.files}
             state = json.loads(str(flat.pop(STATE)))
-            if state.get("key") != self.key:
+            damage = _damage(state)
+            if damage:
+                return (f"The checkpoint beside the model is damaged ({damage}); training "
+                        "starts afresh.")
+            if state["key"] != self.key:
                 return ("The checkpoint beside the model was made for other inputs or settings, "
                         "so training starts afresh.")
             stages = {name: Stage(fields, _unflatten(name, flat))
                       for name, fields in state["stages"].items()}
         except FileNotFoundError:
             return ""
-        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
-            return f"The checkpoint beside the model cannot be read ({error}); training starts " \
-                   "afresh."
+        except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile,
+                RecursionError) as error:
+            return (f"The checkpoint beside the model is damaged or cannot be read ({error}); "
+                    "training starts afresh.")
         self.finished, self.stages = list(state["finished"]), stages
         return "resumed"
 
@@ -137,6 +142,21 @@ class Checkpoint:
     def remove(self) -> None:
         """Removes the checkpoint folder (never raises)."""
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _damage(state: Any) -> str:
+    """What is wrong with a checkpoint's state record, in words ("" when it has the shape
+    :meth:`Checkpoint.save` writes: a key, the finished stages' names, each stage's fields)."""
+    if not isinstance(state, dict):
+        return f"its state is a {type(state).__name__}, not a record"
+    stages, finished = state.get("stages"), state.get("finished")
+    if not isinstance(state.get("key"), str) or not isinstance(stages, dict) or not (
+            isinstance(finished, list) and all(isinstance(f, str) for f in finished)):
+        return "its state lacks the key, the stages or the finished stages"
+    for name, fields in stages.items():
+        if not isinstance(fields, dict) or not isinstance(fields.get("epoch"), int):
+            return f"the stage '{name}' is not a record of fields"
+    return ""
 
 
 def _flatten(stage: str, arrays: dict[str, Any]) -> dict[str, np.ndarray]:

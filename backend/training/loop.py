@@ -7,13 +7,13 @@ after the current batch; the best weights so far are kept.
 """
 from __future__ import annotations
 
-import csv
 import math
 import time
 from typing import Any, Callable
 
 import numpy as np
 
+from ..core.csv_cells import csv_writer
 from ..core.progress import Progress
 from ..core.raster_io import atomic_output
 from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHARE, WEIGHT_DECAY,
@@ -353,7 +353,7 @@ class EpochLoop:
         names = self.inputs.class_map.names
         with atomic_output(self.csv_path) as temporary:
             with open(temporary, "w", newline="", encoding="utf-8") as handle:
-                writer = csv.writer(handle)
+                writer = csv_writer(handle)
                 writer.writerow(["epoch", "loss", "miou", "val_loss", "val_miou",
                                  "val_accuracy"] + [f"val_iou_{n}" for n in names]
                                 + ["learning_rate", "seconds", "steps", "partial"])
