@@ -16,11 +16,12 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterMapLayer,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterLayer)
+                       QgsProcessingParameterRasterLayer, QgsProcessingUtils)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..backend.core.errors import Cancelled, UserError, os_reason
+from ..backend.core.kept_outputs import beside, is_temporary
 from ..backend.core.output_checks import PlannedOutput, check_outputs
 from .icon import ICON
 
@@ -159,6 +160,18 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         definition = self.parameterDefinition(name)
         label = f"{name} ({definition.description()})" if definition is not None else name
         return PlannedOutput(label, path or "", kind, extensions, companions, folder)
+
+    def keep_beside(self, path: str, input_path: str, suffix: str, extension: str,
+                    feedback, companions=lambda path: ()) -> str:
+        """``path``, or when it is a temporary file (QGIS's default for a destination that cannot
+        be empty; QGIS deletes it when it closes, and 3.22 cannot take that choice away) a named
+        file beside ``input_path`` instead (see ``kept_outputs.beside``), said in the log."""
+        if not is_temporary(path, QgsProcessingUtils.tempFolder()):
+            return path
+        kept = beside(input_path, suffix, extension, companions)
+        feedback.pushInfo(self.tr("Not a temporary file (QGIS deletes those when it closes): "
+                                  "kept as {}").format(kept))
+        return kept
 
     def set_parameter_help(self, texts: dict[str, str]) -> None:
         """Gives each named parameter its help text (shown in the dialog and qgis_process), and
