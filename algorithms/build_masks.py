@@ -4,10 +4,11 @@ from __future__ import annotations
 import os
 
 from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingParameterBoolean,
-                       QgsProcessingParameterEnum, QgsProcessingParameterFile,
+                       QgsProcessingParameterEnum, QgsProcessingParameterField,
+                       QgsProcessingParameterFile,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
+                       QgsProcessingParameterRasterLayer,
                        QgsProcessingUtils)
 
 from ..backend.core.class_map import ClassMap
@@ -64,12 +65,12 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.VECTORS, "Label layers (polygons, lines or points)",
             QgsProcessing.TypeVectorAnyGeometry))
-        self.addParameter(QgsProcessingParameterString(
+        self.addParameter(QgsProcessingParameterField(
             self.CLASS_FIELD, "Class field (empty: each layer is one class named after the layer)",
-            optional=True))
-        self.addParameter(QgsProcessingParameterString(
-            self.CLASS_NAME_FIELD, "Class name field (optional names for integer class codes)",
-            optional=True))
+            parentLayerParameterName=self.VECTORS, optional=True))
+        self.addParameter(QgsProcessingParameterField(
+            self.CLASS_NAME_FIELD, "Class name field (names for integer class codes)",
+            parentLayerParameterName=self.VECTORS, optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.LINE_WIDTH, "Width of lines and points on the ground (metres)",
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
@@ -111,6 +112,12 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
             crs = layer.crs()
             vectors.append(VectorInput(path, layer_name or None, layer.name(),
                                        crs.toWkt() if crs.isValid() else None))
+        class_field = self.parameterAsString(parameters, self.CLASS_FIELD, context) or None
+        if class_field is None and len(layers) == 1:
+            feedback.pushWarning(
+                f"No class field: the whole layer '{layers[0].name()}' is one class, so the mask "
+                "has a single class and a U-Net cannot learn from it alone. Choose the class "
+                "field, or give one label layer per class.")
         class_map_path = self.parameterAsFile(parameters, self.CLASS_MAP, context)
         existing = None
         if class_map_path:
@@ -120,7 +127,7 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
                 raise UserError(f"'{class_map_path}' carries no class map.")
         result = build_mask(
             image.source(), vectors, output,
-            class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context) or None,
+            class_field=class_field,
             class_name_field=self.parameterAsString(parameters, self.CLASS_NAME_FIELD,
                                                     context) or None,
             line_width=self.parameterAsDouble(parameters, self.LINE_WIDTH, context),

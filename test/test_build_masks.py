@@ -294,3 +294,21 @@ def test_qgis_process_run(qgis_process_ready, tmp_path):
     assert results["CLASS_COUNT"] == 7 and results["LABELLED_PIXELS"] == 2872
     assert np.array_equal(read(tmp_path / "mask.tif"), labelled_reference())
     assert json.loads((tmp_path / "classes.json").read_text())["classes"][6]["name"] == "sediment"
+
+
+def test_class_fields_are_picked_from_the_layers_and_an_empty_one_is_warned(plugin, tmp_path):
+    """The class fields are QGIS field pickers on the label layers; without a class field, one
+    layer makes a one-class mask, which the log warns about."""
+    from qgis.core import QgsApplication, QgsProcessingFeedback, QgsProcessingParameterField
+
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    for name in ("CLASS_FIELD", "CLASS_NAME_FIELD"):
+        definition = algorithm.parameterDefinition(name)
+        assert isinstance(definition, QgsProcessingParameterField), name
+        assert definition.parentLayerParameterName() == "VECTORS"
+    feedback = QgsProcessingFeedback()
+    result = processing.run(ALG, {"INPUT": str(NC / "strata.tif"),
+                                  "VECTORS": [str(NC / "landsat96_polygons.shp")],
+                                  "OUTPUT": str(tmp_path / "mask.tif")}, feedback=feedback)
+    assert result["CLASS_COUNT"] == 1
+    assert "No class field" in feedback.textLog() and "single class" in feedback.textLog()

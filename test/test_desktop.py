@@ -45,16 +45,16 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model
         "INPUT": str(nc_stack), "MODEL": str(nc_model),
         "OUTPUT": str(tmp_path / "classified.tif")}, "OUTPUT")
     assert findings["errors"] == []
-    assert findings["plugin_loaded"] and findings["provider"] == "Land cover U-Net"
+    assert findings["plugin_loaded"] and findings["provider"] == "Land Cover U-Net"
     assert {"landcoverunet:buildmasks", "landcoverunet:trainunet", "landcoverunet:classifyraster",
             "landcoverunet:classifybatch", "landcoverunet:accuracysample",
             "landcoverunet:assessaccuracy", "landcoverunet:exportmodel"} <= \
         set(findings["algorithms"])
-    assert findings["toolbox"] == {"Mapping": ["Accuracy sample", "Assess accuracy",
-                                               "Classify raster",
-                                               "Classify rasters in batch (dask)"],
-                                   "Training": ["Build training masks", "Export model (ONNX)",
-                                                "Train U-Net"]}
+    assert findings["toolbox"] == {"1. Training": ["Build training masks", "Train U-Net"],
+                                   "2. Mapping": ["Classify raster",
+                                                  "Classify rasters in batch (dask)",
+                                                  "Export model (ONNX)"],
+                                   "3. Accuracy": ["Accuracy sample", "Assess accuracy"]}
     assert findings["menu_actions"][-1] == "landcoverunet_about"
     assert findings["loaded_layers"] == ["landsat_stack classified"]
     assert findings["in_layer_tree"] and findings["renderer"] == "paletted"

@@ -26,3 +26,12 @@ def plugin_version() -> str:
         return read_metadata().get("general", "version")
     except (OSError, configparser.Error):
         return "unknown"
+
+
+def repository_url() -> str:
+    """The plugin's public repository (``repository`` in metadata.txt), where its documentation
+    lives."""
+    try:
+        return read_metadata().get("general", "repository").rstrip("/")
+    except (OSError, configparser.Error):
+        return ""
