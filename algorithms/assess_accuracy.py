@@ -5,9 +5,8 @@ import math
 
 from qgis.core import (QgsMapLayerType, QgsProcessing, QgsProcessingOutputNumber,
                        QgsProcessingParameterBoolean, QgsProcessingParameterEnum,
-                       QgsProcessingParameterField,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMapLayer,
-                       QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingUtils)
 
 from ..backend.assess.accuracy import assess_accuracy
@@ -83,12 +82,16 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(
             self.REFERENCE, "Reference (vector layer with classes, or a mask raster)",
             types=[QgsProcessing.TypeVectorAnyGeometry, QgsProcessing.TypeRaster]))
-        self.addParameter(QgsProcessingParameterField(
+        # Typed, not picked: a field picker needs the reference as its parent, and QGIS 3.22
+        # crashes building the dialog when that parent holds a raster (a reference mask):
+        # QgsProcessingFieldWidgetWrapper::setParentLayerWrapperValue dereferences a null
+        # vector layer. An unknown name is refused with the layer's fields (backend).
+        self.addParameter(QgsProcessingParameterString(
             self.CLASS_FIELD, "Class field of the reference vector layer (empty: the layer is "
-            "one class named after it)", parentLayerParameterName=self.REFERENCE, optional=True))
-        self.addParameter(QgsProcessingParameterField(
+            "one class named after it)", optional=True))
+        self.addParameter(QgsProcessingParameterString(
             self.CLASS_NAME_FIELD, "Class name field of the reference vector layer (names for "
-            "integer class codes)", parentLayerParameterName=self.REFERENCE, optional=True))
+            "integer class codes)", optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.ALL_TOUCHED, "Count every pixel a reference polygon touches (not only pixel "
             "centres)", defaultValue=False))

@@ -4,11 +4,10 @@ from __future__ import annotations
 import os
 
 from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingParameterBoolean,
-                       QgsProcessingParameterEnum, QgsProcessingParameterField,
-                       QgsProcessingParameterFile,
+                       QgsProcessingParameterEnum, QgsProcessingParameterFile,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
-                       QgsProcessingParameterRasterLayer,
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
                        QgsProcessingUtils)
 
 from ..backend.core.class_map import ClassMap
@@ -19,7 +18,7 @@ from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from ..backend.masks.burn import OVERLAP_RULES, build_mask
 from ..backend.masks.features import VectorInput
 from .base import FeedbackProgress, LandCoverAlgorithm
-from .styling import ClassPaletteStyler
+from .styling import ClassPaletteStyler, write_class_style
 
 OVERLAP_LABELS = ["Smaller feature wins (a pond inside a forest stays a pond)",
                   "Last drawn feature wins", "Leave overlapping pixels unlabelled"]
@@ -55,7 +54,7 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         "Class ids: integer codes between 1 and 254 are kept; other codes and text classes get "
         "1..N in sorted order. Give an existing class map to keep ids and colours the same across "
         "images.\n\n"
-        "Lines and points become areas LINE_WIDTH metres wide on the ground (with 0, a point labels "
+        "Lines and points are widened on the ground to LINE_WIDTH (with 0, a point labels "
         "the pixel it falls in and a line the pixels it crosses). Invalid geometries "
         "are repaired; skipped features are counted in the log.")
 
@@ -65,12 +64,15 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.VECTORS, "Label layers (polygons, lines or points)",
             QgsProcessing.TypeVectorAnyGeometry))
-        self.addParameter(QgsProcessingParameterField(
+        # Typed, not picked: QGIS 3.22's field picker lists the fields of a single-layer parent
+        # only, and stays empty under the label layers (several layers). An unknown name is
+        # refused with the layer's fields (backend); the model's inputs are field pickers.
+        self.addParameter(QgsProcessingParameterString(
             self.CLASS_FIELD, "Class field (empty: each layer is one class named after the layer)",
-            parentLayerParameterName=self.VECTORS, optional=True))
-        self.addParameter(QgsProcessingParameterField(
+            optional=True))
+        self.addParameter(QgsProcessingParameterString(
             self.CLASS_NAME_FIELD, "Class name field (names for integer class codes)",
-            parentLayerParameterName=self.VECTORS, optional=True))
+            optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.LINE_WIDTH, "Width of lines and points on the ground (metres)",
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))
@@ -134,6 +136,7 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
             all_touched=self.parameterAsBool(parameters, self.ALL_TOUCHED, context),
             overlap=OVERLAP_RULES[self.parameterAsEnum(parameters, self.OVERLAP, context)],
             class_map=existing, class_map_json=json_path, progress=FeedbackProgress(feedback))
+        write_class_style(output, result.class_map)
         ClassPaletteStyler.attach(context, output,
                                   f"{os.path.splitext(os.path.basename(image.source()))[0]} mask")
         return {self.OUTPUT: output, self.OUTPUT_CLASS_MAP: json_path,

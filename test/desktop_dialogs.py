@@ -56,9 +56,9 @@ def inspect(algorithm_id: str, values: dict) -> dict:
     for name, wrapper in wrappers.items():
         widget = wrapper.wrappedWidget() if hasattr(wrapper, "wrappedWidget") else None
         entry = {"widget": type(widget).__name__ if widget is not None else None}
-        if type(widget).__name__ == "QgsFieldComboBox":
+        if type(widget).__name__ in ("QgsFieldComboBox", "QComboBox"):
             entry["fields"] = [widget.itemText(i) for i in range(widget.count())]
-            entry["value"] = widget.currentField()
+            entry["value"] = widget.currentText()
         found["widgets"][name] = entry
     found["labels"] = sorted({label.text() for label in panel.findChildren(
         __import__("qgis.PyQt.QtWidgets", fromlist=["QLabel"]).QLabel) if label.text()})
