@@ -37,13 +37,13 @@ def add_layers() -> dict:
     return ids
 
 
-def inspect(algorithm_id: str, values: dict) -> dict:
-    """Opens one dialog with ``values`` set, screenshots it, returns what it shows."""
+def inspect(algorithm, name: str, values: dict) -> dict:
+    """Opens one dialog with ``values`` set, screenshots it as ``name``.png, returns what it
+    shows."""
     import processing
 
-    dialog = processing.createAlgorithmDialog(algorithm_id, values)
+    dialog = processing.createAlgorithmDialog(algorithm, values)
     dialog.resize(1100, 800)
-    QTimer.singleShot(8000, report_modal)
     dialog.show()
     for _ in range(20):
         QApplication.processEvents()
@@ -53,29 +53,20 @@ def inspect(algorithm_id: str, values: dict) -> dict:
     panel = dialog.mainWidget()
     wrappers = getattr(panel, "wrappers", {})
     found["widgets"] = {}
-    for name, wrapper in wrappers.items():
+    for parameter, wrapper in wrappers.items():
         widget = wrapper.wrappedWidget() if hasattr(wrapper, "wrappedWidget") else None
         entry = {"widget": type(widget).__name__ if widget is not None else None}
         if type(widget).__name__ in ("QgsFieldComboBox", "QComboBox"):
             entry["fields"] = [widget.itemText(i) for i in range(widget.count())]
             entry["value"] = widget.currentText()
-        found["widgets"][name] = entry
+        found["widgets"][parameter] = entry
     found["labels"] = sorted({label.text() for label in panel.findChildren(
         __import__("qgis.PyQt.QtWidgets", fromlist=["QLabel"]).QLabel) if label.text()})
     folder = job.get("screenshots")
     if folder:
-        dialog.grab().save(os.path.join(folder, algorithm_id.split(":")[1] + ".png"))
+        dialog.grab().save(os.path.join(folder, name + ".png"))
     dialog.close()
     return found
-
-
-def report_modal() -> None:
-    modal = QApplication.activeModalWidget()
-    print("modal:", modal, modal.windowTitle() if modal else "", file=sys.stderr, flush=True)
-    if modal is not None:
-        modal.grab().save("/tmp/i22d/modal.png")
-        texts = [w.text() for w in modal.findChildren(__import__("qgis.PyQt.QtWidgets", fromlist=["QLabel"]).QLabel)]
-        print("texts:", texts, file=sys.stderr, flush=True)
 
 
 def run_job() -> None:
@@ -88,11 +79,18 @@ def run_job() -> None:
                       for k, v in job["values"].get(algorithm.id(), {}).items()}
             print("dialog", algorithm.id(), file=sys.stderr, flush=True)
             try:
-                findings["dialogs"][algorithm.id()] = inspect(algorithm.id(), values)
+                findings["dialogs"][algorithm.id()] = inspect(algorithm.id(), algorithm.name(),
+                                                              values)
             except Exception:
                 findings["errors"].append(algorithm.id() + ": " + traceback.format_exc())
             with open(job["findings"], "w") as handle:   # written as it goes: a crash shows
                 json.dump(findings, handle, indent=2)
+        if job.get("model"):   # the model as "Add Model to Toolbox" leaves it
+            model = QgsApplication.processingRegistry().algorithmById(job["model"])
+            findings["model_loaded"] = model is not None
+            findings["model_valid"] = list(model.validate())
+            values = {k: ids.get(v, v) for k, v in job["model_values"].items()}
+            findings["dialogs"]["model"] = inspect(job["model"], "land_cover_chain", values)
     except Exception:
         findings["errors"].append(traceback.format_exc())
     with open(job["findings"], "w") as handle:
