@@ -33,7 +33,7 @@ class AccuracySampleAlgorithm(LandCoverAlgorithm):
 
     NAME = "accuracysample"
     DISPLAY_NAME = "Accuracy sample"
-    GROUP = "mapping"
+    GROUP = "accuracy"
     ADVANCED = (TARGET_SE, EXPECTED_UA_RARE, EXPECTED_UA_COMMON)
     HELP = (
         "Draws the points an analyst labels to assess a classified map and estimate the area "
@@ -66,7 +66,7 @@ class AccuracySampleAlgorithm(LandCoverAlgorithm):
             self.SEED, "Random seed (empty: a new one, written to the log)",
             QgsProcessingParameterNumber.Integer, optional=True, minValue=0))
         self.addParameter(QgsProcessingParameterRasterLayer(
-            self.REFERENCE_RASTER, "Reference raster to fill the 'reference' field (optional)",
+            self.REFERENCE_RASTER, "Reference raster to fill the 'reference' field",
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.TARGET_SE, "Target standard error of overall accuracy",

@@ -42,7 +42,7 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
 
     NAME = "assessaccuracy"
     DISPLAY_NAME = "Assess accuracy"
-    GROUP = "mapping"
+    GROUP = "accuracy"
     ADVANCED = (ALL_TOUCHED,)
     MATCH_LABELS = ["auto: by name, by code where a side has no names",
                     "names: by class name only", "codes: by integer code only"]
@@ -82,12 +82,16 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(
             self.REFERENCE, "Reference (vector layer with classes, or a mask raster)",
             types=[QgsProcessing.TypeVectorAnyGeometry, QgsProcessing.TypeRaster]))
+        # Typed, not picked: a field picker needs the reference as its parent, and QGIS 3.22
+        # crashes building the dialog when that parent holds a raster (a reference mask):
+        # QgsProcessingFieldWidgetWrapper::setParentLayerWrapperValue dereferences a null
+        # vector layer. An unknown name is refused with the layer's fields (backend).
         self.addParameter(QgsProcessingParameterString(
             self.CLASS_FIELD, "Class field of the reference vector layer (empty: the layer is "
             "one class named after it)", optional=True))
         self.addParameter(QgsProcessingParameterString(
-            self.CLASS_NAME_FIELD, "Class name field of the reference vector layer (optional "
-            "names for integer class codes)", optional=True))
+            self.CLASS_NAME_FIELD, "Class name field of the reference vector layer (names for "
+            "integer class codes)", optional=True))
         self.addParameter(QgsProcessingParameterBoolean(
             self.ALL_TOUCHED, "Count every pixel a reference polygon touches (not only pixel "
             "centres)", defaultValue=False))
@@ -144,6 +148,10 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
             crs = reference.crs()
             vector = VectorInput(path, layer_name or None, reference.name(),
                                  crs.toWkt() if crs.isValid() else None)
+            if class_field is None:
+                feedback.pushWarning(f"No class field: the whole reference layer "
+                                     f"'{reference.name()}' is one class. Choose its class "
+                                     "field to compare every class.")
         elif reference.type() == QgsMapLayerType.RasterLayer:
             if reference.providerType() != "gdal":
                 raise UserError("The reference raster must be a file GDAL can read.")

@@ -9,6 +9,8 @@ choice labels) goes through :meth:`LandCoverAlgorithm.tr`, so the plugin can be 
 """
 from __future__ import annotations
 
+import html
+import re
 import traceback
 from typing import Any
 
@@ -16,16 +18,23 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterMapLayer,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterLayer)
+                       QgsProcessingParameterRasterLayer, QgsProcessingUtils)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
 from ..backend.core.errors import Cancelled, UserError, os_reason
+from ..backend.core.kept_outputs import beside, is_temporary
 from ..backend.core.output_checks import PlannedOutput, check_outputs
+from ..backend.core.version import repository_url
 from .icon import ICON
 
-GROUPS = {"training": "Training", "mapping": "Mapping"}
-"""Processing groups (id: name), as QGIS's own algorithms are grouped."""
+GROUPS = {"training": "1. Training", "mapping": "2. Mapping", "accuracy": "3. Accuracy"}
+"""Processing groups (id: name). The toolbox sorts groups by name, so the numbers make them read
+in the order of the work (train, then map, then check the map)."""
+
+PARAMETER_ID = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)*\b")
+"""A word that may be a parameter's id (LINE_WIDTH, MATCH): help names the dialog's label
+instead, since the dialog never shows ids."""
 
 
 class FeedbackProgress:
@@ -77,7 +86,23 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return self.GROUP
 
     def shortHelpString(self) -> str:  # noqa: N802
-        return self.tr(self.HELP)
+        """The help, with parameter ids replaced by their labels and escaped: QGIS shows it as
+        HTML, where "<name>.cancelled.keras" would lose "<name>"."""
+        return self.for_people(self.tr(self.HELP))
+
+    def helpUrl(self) -> str:  # noqa: N802
+        """This algorithm's section of docs/algorithms.md on the plugin's public repository (the
+        dialog's Help button, as core algorithms have)."""
+        return f"{repository_url()}/blob/HEAD/docs/algorithms.md#{self.NAME}"
+
+    def for_people(self, text: str) -> str:
+        """``text`` as the dialog's help panel and tooltips should show it (HTML): each
+        parameter id is the label the dialog shows, quoted, and ``<``, ``>``, ``&`` survive."""
+        def label(match: re.Match) -> str:
+            definition = self.parameterDefinition(match.group(0))
+            return f"'{definition.description()}'" if definition is not None else match.group(0)
+
+        return html.escape(PARAMETER_ID.sub(label, text), quote=False)
 
     def icon(self) -> QIcon:
         return QIcon(ICON)
@@ -86,6 +111,9 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         """Adds a parameter with its description and choices translated, flagged advanced when
         it is one of :attr:`ADVANCED`."""
         definition.setDescription(self.tr(definition.description()))
+        if isinstance(definition, QgsProcessingParameterNumber) and \
+                definition.dataType() == QgsProcessingParameterNumber.Double:
+            show_decimals(definition)
         if isinstance(definition, QgsProcessingParameterEnum):
             definition.setOptions([self.tr(option) for option in definition.options()])
         if definition.name() in self.ADVANCED:
@@ -160,6 +188,18 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         label = f"{name} ({definition.description()})" if definition is not None else name
         return PlannedOutput(label, path or "", kind, extensions, companions, folder)
 
+    def keep_beside(self, path: str, input_path: str, suffix: str, extension: str,
+                    feedback, companions=lambda path: ()) -> str:
+        """``path``, or when it is a temporary file (QGIS's default for a destination that cannot
+        be empty; QGIS deletes it when it closes, and 3.22 cannot take that choice away) a named
+        file beside ``input_path`` instead (see ``kept_outputs.beside``), said in the log."""
+        if not is_temporary(path, QgsProcessingUtils.tempFolder()):
+            return path
+        kept = beside(input_path, suffix, extension, companions)
+        feedback.pushInfo(self.tr("Not a temporary file (QGIS deletes those when it closes): "
+                                  "kept as {}").format(kept))
+        return kept
+
     def set_parameter_help(self, texts: dict[str, str]) -> None:
         """Gives each named parameter its help text (shown in the dialog and qgis_process), and
         each number its allowed range: QGIS itself only says "Incorrect parameter value"."""
@@ -168,11 +208,29 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
             help_text = self.tr(text)
             if isinstance(definition, QgsProcessingParameterNumber) and allowed_range(definition):
                 help_text += " " + self.tr(allowed_range(definition))
-            definition.setHelp(help_text)
+            definition.setHelp(self.for_people(help_text))
 
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""
         raise NotImplementedError
+
+
+def show_decimals(definition: QgsProcessingParameterNumber) -> None:
+    """Shows a decimal number with the decimals its default needs and one more (its minimum's
+    when that needs more and is not tiny), not QGIS's six (10.000000, 0.002000)."""
+    def needed(value) -> int:
+        text = f"{abs(float(value)):.6f}".rstrip("0")
+        return len(text.split(".")[1]) if "." in text else 0
+
+    decimals = needed(definition.defaultValue() or 0) + 1
+    low = definition.minimum()
+    if 0.001 <= abs(low) < UNBOUNDED:
+        decimals = max(decimals, needed(low))
+    metadata = dict(definition.metadata())
+    wrapper = dict(metadata.get("widget_wrapper") or {})
+    wrapper.setdefault("decimals", min(decimals, 6))
+    metadata["widget_wrapper"] = wrapper
+    definition.setMetadata(metadata)
 
 
 UNBOUNDED = 1e15

@@ -18,7 +18,7 @@ from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from ..backend.masks.burn import OVERLAP_RULES, build_mask
 from ..backend.masks.features import VectorInput
 from .base import FeedbackProgress, LandCoverAlgorithm
-from .styling import ClassPaletteStyler
+from .styling import ClassPaletteStyler, write_class_style
 
 OVERLAP_LABELS = ["Smaller feature wins (a pond inside a forest stays a pond)",
                   "Last drawn feature wins", "Leave overlapping pixels unlabelled"]
@@ -54,7 +54,7 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         "Class ids: integer codes between 1 and 254 are kept; other codes and text classes get "
         "1..N in sorted order. Give an existing class map to keep ids and colours the same across "
         "images.\n\n"
-        "Lines and points become areas LINE_WIDTH metres wide on the ground (with 0, a point labels "
+        "Lines and points are widened on the ground to LINE_WIDTH (with 0, a point labels "
         "the pixel it falls in and a line the pixels it crosses). Invalid geometries "
         "are repaired; skipped features are counted in the log.")
 
@@ -64,11 +64,14 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.VECTORS, "Label layers (polygons, lines or points)",
             QgsProcessing.TypeVectorAnyGeometry))
+        # Typed, not picked: QGIS 3.22's field picker lists the fields of a single-layer parent
+        # only, and stays empty under the label layers (several layers). An unknown name is
+        # refused with the layer's fields (backend); the model's inputs are field pickers.
         self.addParameter(QgsProcessingParameterString(
             self.CLASS_FIELD, "Class field (empty: each layer is one class named after the layer)",
             optional=True))
         self.addParameter(QgsProcessingParameterString(
-            self.CLASS_NAME_FIELD, "Class name field (optional names for integer class codes)",
+            self.CLASS_NAME_FIELD, "Class name field (names for integer class codes)",
             optional=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.LINE_WIDTH, "Width of lines and points on the ground (metres)",
@@ -111,6 +114,12 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
             crs = layer.crs()
             vectors.append(VectorInput(path, layer_name or None, layer.name(),
                                        crs.toWkt() if crs.isValid() else None))
+        class_field = self.parameterAsString(parameters, self.CLASS_FIELD, context) or None
+        if class_field is None and len(layers) == 1:
+            feedback.pushWarning(
+                f"No class field: the whole layer '{layers[0].name()}' is one class, so the mask "
+                "has a single class and a U-Net cannot learn from it alone. Choose the class "
+                "field, or give one label layer per class.")
         class_map_path = self.parameterAsFile(parameters, self.CLASS_MAP, context)
         existing = None
         if class_map_path:
@@ -120,13 +129,14 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
                 raise UserError(f"'{class_map_path}' carries no class map.")
         result = build_mask(
             image.source(), vectors, output,
-            class_field=self.parameterAsString(parameters, self.CLASS_FIELD, context) or None,
+            class_field=class_field,
             class_name_field=self.parameterAsString(parameters, self.CLASS_NAME_FIELD,
                                                     context) or None,
             line_width=self.parameterAsDouble(parameters, self.LINE_WIDTH, context),
             all_touched=self.parameterAsBool(parameters, self.ALL_TOUCHED, context),
             overlap=OVERLAP_RULES[self.parameterAsEnum(parameters, self.OVERLAP, context)],
             class_map=existing, class_map_json=json_path, progress=FeedbackProgress(feedback))
+        write_class_style(output, result.class_map)
         ClassPaletteStyler.attach(context, output,
                                   f"{os.path.splitext(os.path.basename(image.source()))[0]} mask")
         return {self.OUTPUT: output, self.OUTPUT_CLASS_MAP: json_path,

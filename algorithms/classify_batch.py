@@ -15,6 +15,7 @@ from ..backend.core.choices import TTA_MODES
 from ..backend.core.errors import UserError
 from .base import FeedbackProgress, LandCoverAlgorithm
 from .classify_raster import MAX_MAPPING_UNIT, TTA_LABELS
+from .styling import write_class_style
 
 DEFAULT_WORKERS = 2
 MAX_WORKERS = 256
@@ -117,6 +118,8 @@ class ClassifyBatchAlgorithm(LandCoverAlgorithm):
             first = next(iter(result.failed.items()))
             raise UserError(f"No image was classified. '{os.path.basename(first[0])}': "
                             f"{first[1]}")
+        for output in result.outputs.values():
+            write_class_style(output)
         return {self.OUTPUT_FOLDER: folder, self.CLASSIFIED: len(result.outputs),
                 self.FAILED: len(result.failed)}
 

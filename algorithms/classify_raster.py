@@ -15,7 +15,8 @@ from ..backend.core.errors import UserError
 from ..backend.core.output_checks import GPKG_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
-from .styling import ClassCategoriesStyler, ClassPaletteStyler
+from .styling import (ClassCategoriesStyler, ClassPaletteStyler, write_categories_style,
+                      write_class_style)
 
 MAX_MAPPING_UNIT = 1_000_000.0
 """Largest minimum mapping unit the dialog accepts (hectares: 10,000 km²)."""
@@ -133,11 +134,13 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
             min_mapping_unit=self.parameterAsDouble(parameters, self.MIN_MAPPING_UNIT, context),
             vector_path=vector, progress=FeedbackProgress(feedback))
         base = os.path.splitext(os.path.basename(image.source()))[0]
+        write_class_style(output, result.class_map)
         ClassPaletteStyler.attach(context, output, f"{base} classified")
         for path, suffix in ((confidence, "confidence"), (probabilities, "probabilities")):
             if path and context.willLoadLayerOnCompletion(path):
                 context.layerToLoadOnCompletionDetails(path).name = f"{base} {suffix}"
         if vector:
+            write_categories_style(vector, result.class_map)
             ClassCategoriesStyler.attach(context, vector, result.class_map, f"{base} polygons")
         return {self.OUTPUT: output, self.OUTPUT_CONFIDENCE: confidence,
                 self.OUTPUT_PROBABILITIES: probabilities, self.OUTPUT_VECTOR: vector,

@@ -17,7 +17,7 @@ class ExportModelAlgorithm(LandCoverAlgorithm):
 
     NAME = "exportmodel"
     DISPLAY_NAME = "Export model (ONNX)"
-    GROUP = "training"
+    GROUP = "mapping"
     HELP = (
         "Writes a model file of 'Train U-Net' as an ONNX file, which runs without TensorFlow "
         "or Keras: in 'Classify raster' of this plugin (with the onnxruntime package only), in "

@@ -1,4 +1,4 @@
-"""The "Land cover U-Net" Processing provider (id ``landcoverunet``)."""
+"""The "Land Cover U-Net" Processing provider (id ``landcoverunet``)."""
 from __future__ import annotations
 
 from qgis.core import QgsProcessingProvider
@@ -22,10 +22,10 @@ class LandCoverUNetProvider(QgsProcessingProvider):
         return "landcoverunet"
 
     def name(self) -> str:
-        return "Land cover U-Net"
+        return "Land Cover U-Net"   # as metadata.txt and the menu spell it
 
     def longName(self) -> str:  # noqa: N802
-        return "Land cover U-Net: train and apply U-Nets from digitised polygons"
+        return "Land Cover U-Net: train and apply U-Nets from digitised polygons"
 
     def icon(self) -> QIcon:
         return QIcon(ICON)

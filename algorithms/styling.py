@@ -7,6 +7,8 @@ the class map the raster itself carries (see ``backend.class_map``).
 """
 from __future__ import annotations
 
+import os
+
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer,
                        QgsProcessingLayerPostProcessorInterface, QgsRasterLayer,
                        QgsRendererCategory, QgsSymbol, QgsVectorLayer)
@@ -34,6 +36,19 @@ def apply_class_palette(layer: QgsRasterLayer, class_map: ClassMap | None = None
     layer.setRenderer(QgsPalettedRasterRenderer(layer.dataProvider(), 1, classes))
     layer.triggerRepaint()
     return True
+
+
+def write_class_style(raster_path: str, class_map: ClassMap | None = None) -> str | None:
+    """Writes ``<raster>.qml`` beside a class raster: QGIS loads it whenever the file is opened
+    (a new project, a colleague), so the legend shows exactly the classes. Without it QGIS
+    shows the GeoTIFF's colour table, which the format pads to 256 entries (0, the classes,
+    then black 8, 9 ... 255). Returns the style's path, or None when there is no class map."""
+    layer = QgsRasterLayer(raster_path, "classes", "gdal")
+    if not layer.isValid() or not apply_class_palette(layer, class_map):
+        return None
+    path = os.path.splitext(raster_path)[0] + ".qml"
+    _, saved = layer.saveNamedStyle(path)
+    return path if saved else None
 
 
 class ClassPaletteStyler(QgsProcessingLayerPostProcessorInterface):
@@ -68,6 +83,18 @@ def apply_class_categories(layer: QgsVectorLayer, class_map: ClassMap,
         categories.append(QgsRendererCategory(info.id, symbol, info.name))
     layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
     layer.triggerRepaint()
+
+
+def write_categories_style(vector_path: str, class_map: ClassMap) -> bool:
+    """Saves the class categories (as :func:`apply_class_categories`) as the default style
+    inside the GeoPackage of class polygons, which QGIS loads whenever the layer is opened (a
+    ``.qml`` beside it would share its name with the class raster's)."""
+    layer = QgsVectorLayer(vector_path, "classes", "ogr")
+    if not layer.isValid():
+        return False
+    apply_class_categories(layer, class_map)
+    error = layer.saveStyleToDatabase("classes", "Land Cover U-Net classes", True, "")
+    return not error
 
 
 class ClassCategoriesStyler(QgsProcessingLayerPostProcessorInterface):

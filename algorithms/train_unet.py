@@ -226,6 +226,10 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             tensorboard = self.parameterAsFileOutput(parameters, self.TENSORBOARD_DIR, context)
         model_path = self.parameterAsFileOutput(parameters, self.OUTPUT_MODEL, context)
         report = self.parameterAsFileOutput(parameters, self.OUTPUT_REPORT, context) or None
+        model_path = self.keep_beside(model_path, image.source(), MODEL_SUFFIX, ".keras",
+                                      feedback, model_companions)
+        if report:
+            report = self.keep_beside(report, model_path, REPORT_SUFFIX, ".html", feedback)
         self.check_files(parameters, context, [
             self.output(self.OUTPUT_MODEL, model_path, "a Keras model", MODEL_EXTENSIONS,
                         tuple(model_companions(model_path)) if model_path else ()),
@@ -265,6 +269,11 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
                 self.VAL_MIOU_HIGH: result.interval[1] if result.interval else None,
                 self.FOREST_VAL_MIOU: result.forest_val_miou, self.MODEL_HOLDS: result.written,
                 self.EPOCHS_RUN: result.epochs_run}
+
+
+MODEL_SUFFIX = "_unet"
+"""A model left to a temporary file is kept as ``<training image>_unet.keras`` beside it."""
+REPORT_SUFFIX = "_report"
 
 
 PARAMETER_HELP = {
@@ -363,9 +372,15 @@ PARAMETER_HELP = {
     TrainUNetAlgorithm.OUTPUT_MODEL: "The .keras model file. A CSV log of epochs is written "
                                      "beside it (<name>_epochs.csv). A cancelled run writes "
                                      "<name>.cancelled.keras instead and leaves an existing "
-                                     "<name>.keras as it was.",
+                                     "<name>.keras as it was. Left to a temporary file, which "
+                                     "QGIS deletes when it closes, the model is kept beside the "
+                                     "training image instead, as <image name>"
+                                     f"{MODEL_SUFFIX}.keras (numbered rather than replacing an "
+                                     "earlier one); the log says where.",
     TrainUNetAlgorithm.OUTPUT_REPORT: "An HTML report: learning curves, per-class scores, the "
-                                      "confusion matrix and validation tiles.",
+                                      "confusion matrix and validation tiles. Left to a "
+                                      "temporary file, it is kept beside the model as <model "
+                                      f"name>{REPORT_SUFFIX}.html.",
     TrainUNetAlgorithm.TENSORBOARD_DIR: "Optionally, a folder for a TensorBoard log of the same "
                                         "curves and pictures.",
 }

@@ -20,6 +20,10 @@ BAND_NAMES = ("blue", "green", "red", "nir", "swir1")
 of the scene, under the only agriculture polygon, so with it that class never trained."""
 
 
+SAMPLE_CRS = osr.SpatialReference()
+SAMPLE_CRS.ImportFromEPSG(32119)   # NAD83 / North Carolina, as the README says
+
+
 def make_image() -> gdal.Dataset:
     """Stacks the five bands into one uint8 GeoTIFF; 0 (unused by the 1..255 DNs) is nodata."""
     first = gdal.Open(os.path.join(SOURCE, "lsat7_2000_10.tif"))
@@ -28,7 +32,9 @@ def make_image() -> gdal.Dataset:
         path, first.RasterXSize, first.RasterYSize, len(BANDS), gdal.GDT_Byte,
         ["TILED=YES", "COMPRESS=DEFLATE", "PREDICTOR=2", "INTERLEAVE=PIXEL"])
     out.SetGeoTransform(first.GetGeoTransform())
-    out.SetProjection(first.GetProjection())
+    # The source's WKT is an unnamed copy of EPSG:32119, which QGIS shows as "Unknown CRS" and
+    # for which it asks for a datum transformation: write the EPSG definition it is.
+    out.SetProjection(SAMPLE_CRS.ExportToWkt())
     for index, (band, name) in enumerate(zip(BANDS, BAND_NAMES), start=1):
         source = gdal.Open(os.path.join(SOURCE, f"lsat7_2000_{band}.tif"))
         values = source.ReadAsArray()

@@ -24,7 +24,7 @@ def run_job() -> None:
         provider = QgsApplication.processingRegistry().providerById("landcoverunet")
         findings["provider"] = provider.name() if provider else None
         findings["algorithms"] = sorted(a.id() for a in provider.algorithms()) if provider else []
-        findings["toolbox"] = toolbox_entries("Land cover U-Net")
+        findings["toolbox"] = toolbox_entries("Land Cover U-Net")
         submenus = [a.menu() for a in iface.rasterMenu().actions()
                     if a.menu() is not None and "Land Cover U-Net" in a.text()]
         findings["menu_actions"] = [a.objectName() for menu in submenus for a in menu.actions()]

@@ -294,3 +294,19 @@ def test_qgis_process_run(qgis_process_ready, tmp_path):
     assert results["CLASS_COUNT"] == 7 and results["LABELLED_PIXELS"] == 2872
     assert np.array_equal(read(tmp_path / "mask.tif"), labelled_reference())
     assert json.loads((tmp_path / "classes.json").read_text())["classes"][6]["name"] == "sediment"
+
+
+def test_an_empty_class_field_is_warned(plugin, tmp_path):
+    """Without a class field, one layer makes a one-class mask: the log says so."""
+    from qgis.core import QgsProcessingFeedback
+
+    feedback = QgsProcessingFeedback()
+    result = processing.run(ALG, {"INPUT": str(NC / "strata.tif"),
+                                  "VECTORS": [str(NC / "landsat96_polygons.shp")],
+                                  "OUTPUT": str(tmp_path / "mask.tif")}, feedback=feedback)
+    assert result["CLASS_COUNT"] == 1
+    assert "No class field" in feedback.textLog() and "single class" in feedback.textLog()
+    # any QGIS that opens the mask from its file shows exactly its classes
+    from qgis.core import QgsRasterLayer
+    layer = QgsRasterLayer(str(tmp_path / "mask.tif"), "mask")
+    assert layer.renderer().type() == "paletted" and len(layer.renderer().classes()) == 1

@@ -136,6 +136,26 @@ def test_loaded_layer_gets_palette_and_names_in_project(plugin, tiny_model, tmp_
         project.removeMapLayers([layer.id() for layer in added])
 
 
+def test_map_opened_from_its_file_shows_exactly_its_classes(plugin, tiny_model, tmp_path):
+    """Opened outside Processing (a new project, a colleague), the map and its polygons use the
+    .qml written beside them: a legend of the classes, not the 256-entry GeoTIFF colour table."""
+    from qgis.core import QgsRasterLayer, QgsVectorLayer
+
+    image = make_image(tmp_path / "riverside.tif", rgb(70, 90))
+    result = processing.run(ALG, {"INPUT": image, "MODEL": tiny_model,
+                                  "OUTPUT": str(tmp_path / "classes.tif"),
+                                  "OUTPUT_VECTOR": str(tmp_path / "classes.gpkg")})
+    assert (tmp_path / "classes.qml").is_file()
+    layer = QgsRasterLayer(result["OUTPUT"], "opened from file")
+    expected = ClassMap.from_dict(read_metadata(tiny_model).class_map)
+    assert layer.renderer().type() == "paletted"
+    assert [(c.value, c.label) for c in layer.renderer().classes()] == \
+        [(c.id, c.name) for c in expected.classes]
+    polygons = QgsVectorLayer(result["OUTPUT_VECTOR"], "opened from file", "ogr")
+    assert polygons.renderer().type() == "categorizedSymbol"
+    assert [c.label() for c in polygons.renderer().categories()] == expected.names
+
+
 def test_extent_in_another_crs(plugin, tiny_model, tmp_path):
     """An extent given in degrees is transformed to the image's CRS and snapped to its pixels."""
     from osgeo import osr

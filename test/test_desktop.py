@@ -6,6 +6,8 @@ import os
 import shutil
 import subprocess
 
+from pathlib import Path
+
 import pytest
 from support import ROOT
 
@@ -15,26 +17,36 @@ SCREENSHOT_DIR = os.environ.get("LANDCOVERUNET_SCREENSHOT_DIR")
 def run_desktop(tmp_path, algorithm: str, parameters: dict, output: str) -> dict:
     """Starts `qgis` with a fresh profile where the plugin is enabled, runs the job, returns
     what the session found."""
+    job = {"algorithm": algorithm, "parameters": parameters, "output": output,
+           "findings": str(tmp_path / "findings.json"),
+           "screenshot": str(tmp_path / "qgis_desktop.png")}
+    findings = run_session(tmp_path, "desktop_session.py", job)
+    if SCREENSHOT_DIR and (tmp_path / "qgis_desktop.png").exists():
+        shutil.copy(tmp_path / "qgis_desktop.png", SCREENSHOT_DIR)
+    return findings
+
+
+def run_session(tmp_path, script: str, job: dict) -> dict:
+    """Runs ``test/<script>`` in `qgis` under Xvfb with a fresh profile where the plugin is
+    enabled, with ``job`` in LANDCOVERUNET_DESKTOP_JOB; returns the findings it wrote."""
     profiles = tmp_path / "profiles"
     settings = profiles / "profiles" / "default" / "QGIS"
     settings.mkdir(parents=True)
     (settings / "QGIS3.ini").write_text(
         "[PythonPlugins]\nlandcoverunet=true\n[qgis]\nshowTips=false\n"
         "checkVersion=false\n[UI]\nUI\\showTips=false\n")
-    job = {"algorithm": algorithm, "parameters": parameters, "output": output,
-           "findings": str(tmp_path / "findings.json"),
-           "screenshot": str(tmp_path / "qgis_desktop.png")}
+    if job.get("model_file"):   # as "Add Model to Toolbox" leaves it
+        models = profiles / "profiles" / "default" / "processing" / "models"
+        models.mkdir(parents=True)
+        shutil.copy(job["model_file"], models)
     (tmp_path / "job.json").write_text(json.dumps(job))
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env["LANDCOVERUNET_DESKTOP_JOB"] = str(tmp_path / "job.json")
     command = ["xvfb-run", "-a", "-s", "-screen 0 1500x950x24", "qgis", "--nologo",
-               "--profiles-path", str(profiles), "--code", str(ROOT / "test" / "desktop_session.py")]
+               "--profiles-path", str(profiles), "--code", str(ROOT / "test" / script)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
-    assert (tmp_path / "findings.json").exists(), done.stdout[-3000:] + done.stderr[-3000:]
-    findings = json.loads((tmp_path / "findings.json").read_text())
-    if SCREENSHOT_DIR and (tmp_path / "qgis_desktop.png").exists():
-        shutil.copy(tmp_path / "qgis_desktop.png", SCREENSHOT_DIR)
-    return findings
+    assert Path(job["findings"]).exists(), done.stdout[-3000:] + done.stderr[-3000:]
+    return json.loads(Path(job["findings"]).read_text())
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
@@ -45,16 +57,16 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model
         "INPUT": str(nc_stack), "MODEL": str(nc_model),
         "OUTPUT": str(tmp_path / "classified.tif")}, "OUTPUT")
     assert findings["errors"] == []
-    assert findings["plugin_loaded"] and findings["provider"] == "Land cover U-Net"
+    assert findings["plugin_loaded"] and findings["provider"] == "Land Cover U-Net"
     assert {"landcoverunet:buildmasks", "landcoverunet:trainunet", "landcoverunet:classifyraster",
             "landcoverunet:classifybatch", "landcoverunet:accuracysample",
             "landcoverunet:assessaccuracy", "landcoverunet:exportmodel"} <= \
         set(findings["algorithms"])
-    assert findings["toolbox"] == {"Mapping": ["Accuracy sample", "Assess accuracy",
-                                               "Classify raster",
-                                               "Classify rasters in batch (dask)"],
-                                   "Training": ["Build training masks", "Export model (ONNX)",
-                                                "Train U-Net"]}
+    assert findings["toolbox"] == {"1. Training": ["Build training masks", "Train U-Net"],
+                                   "2. Mapping": ["Classify raster",
+                                                  "Classify rasters in batch (dask)",
+                                                  "Export model (ONNX)"],
+                                   "3. Accuracy": ["Accuracy sample", "Assess accuracy"]}
     assert findings["menu_actions"][-1] == "landcoverunet_about"
     assert findings["loaded_layers"] == ["landsat_stack classified"]
     assert findings["in_layer_tree"] and findings["renderer"] == "paletted"
@@ -64,3 +76,51 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model
     assert [colour for _, colour, _ in findings["classes"]] == [c.color for c in classes.classes]
     assert "forest" in findings["legend"] and "water" in findings["legend"]
     assert (tmp_path / "qgis_desktop.png").stat().st_size > 10000
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
+def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
+    """Every algorithm's dialog and the Land cover chain's open in the real desktop (a raster as
+    Assess accuracy's reference must not crash it), show the whole help (every "<...>" phrase),
+    and the chain is valid with its class fields as field pickers. With
+    LANDCOVERUNET_SCREENSHOT_DIR=docs/images the screenshots go to docs/images/dialogs."""
+    import html
+    import re
+
+    from qgis.core import QgsApplication
+
+    sample = ROOT / "resources" / "sample"
+    shots = Path(SCREENSHOT_DIR) / "dialogs" if SCREENSHOT_DIR else tmp_path / "dialogs"
+    shots.mkdir(parents=True, exist_ok=True)
+    job = {"layers": {"image": str(sample / "nc_landsat7_2000.tif"),
+                      "training": str(sample / "training_polygons.gpkg"),
+                      "reference": str(sample / "reference_polygons.gpkg")},
+           "values": {"landcoverunet:buildmasks": {"INPUT": "image", "VECTORS": ["training"],
+                                                   "CLASS_FIELD": "id",
+                                                   "CLASS_NAME_FIELD": "label"},
+                      "landcoverunet:trainunet": {"INPUT": "image"},
+                      "landcoverunet:classifyraster": {"INPUT": "image"},
+                      "landcoverunet:assessaccuracy": {"REFERENCE": "image"}},
+           "model_file": str(ROOT / "resources" / "land_cover_chain.model3"),
+           "model": "model:Land cover chain",
+           "model_values": {"image": "image", "labels": "training", "reference": "reference"},
+           "findings": str(tmp_path / "findings.json"), "screenshots": str(shots)}
+    findings = run_session(tmp_path, "desktop_dialogs.py", job)
+    assert findings["errors"] == []
+    provider = QgsApplication.processingRegistry().providerById("landcoverunet")
+    assert set(findings["dialogs"]) == {*(a.id() for a in provider.algorithms()), "model"}
+    for name in findings["dialogs"]:
+        shot = "land_cover_chain" if name == "model" else name.split(":")[1]
+        assert (shots / f"{shot}.png").stat().st_size > 10000
+    for algorithm in provider.algorithms():
+        shown = findings["dialogs"][algorithm.id()]["help"]
+        for phrase in re.findall(r"<[a-z][a-z ]*>", html.unescape(algorithm.shortHelpString())):
+            assert phrase in shown, (algorithm.id(), phrase)
+    assert "<name>.cancelled.keras" in findings["dialogs"]["landcoverunet:trainunet"]["help"]
+    assert "'Output folder'/<input name>_classes.tif" in \
+        findings["dialogs"]["landcoverunet:classifybatch"]["help"]
+    assert findings["model_loaded"] and findings["model_valid"] == [True, []]
+    widgets = findings["dialogs"]["model"]["widgets"]
+    assert widgets["labels_class"] == {"widget": "QComboBox", "fields": ["fid", "id", "label"],
+                                       "value": "id"}   # a field picker of the chosen layer
+    assert widgets["reference_names"]["value"] == "label"

@@ -45,3 +45,28 @@ def test_zip_contains_only_the_plugin_and_loads_in_qgis_process(tmp_path):
                         "CLASS_NAME_FIELD=label", f"OUTPUT={tmp_path / 'mask.tif'}", env=env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "mask.tif").exists()
+
+
+def test_metadata_parses_the_way_qgis_parses_it(plugin):
+    """metadata.txt read by QGIS's own plugin finder (a ConfigParser with interpolation: a bare
+    '%' empties the Plugin Manager's changelog), and the facts it states are the plugin's."""
+    from qgis.core import QgsApplication
+    from qgis.utils import findPlugins
+
+    from landcoverunet.backend.core.deps import SAFE_KERAS
+    from landcoverunet.backend.core.version import plugin_version
+
+    found = dict(findPlugins(str(ROOT / "build" / "plugins")))
+    parser = found["landcoverunet"]
+    assert parser is not None, "QGIS cannot read metadata.txt"
+    values = {key: parser.get("general", key) for key in parser.options("general")}
+    for key in ("name", "qgisMinimumVersion", "description", "about", "version", "author",
+                "email", "repository", "tracker", "homepage", "changelog", "experimental"):
+        assert values.get(key.lower()), key
+    assert plugin_version() == values["version"] != "unknown"
+    count = len(QgsApplication.processingRegistry().providerById("landcoverunet").algorithms())
+    words = {6: "six", 7: "seven", 8: "eight", 9: "nine"}
+    assert f"{words[count]} Processing algorithms" in values["changelog"]
+    assert f"Keras {SAFE_KERAS[0]}.{SAFE_KERAS[1]} or later" in values["about"]
+    assert "TensorFlow 2.16" not in values["about"]
+    assert values["experimental"] == "True"   # Windows, macOS and GPU training never run

@@ -8,12 +8,13 @@ import sys
 import textwrap
 
 from qgis.core import QgsApplication
+from support import ROOT
 
 
 def test_provider_registered_with_all_algorithms(plugin):
     provider = QgsApplication.processingRegistry().providerById("landcoverunet")
     assert provider is not None
-    assert provider.name() == "Land cover U-Net"
+    assert provider.name() == "Land Cover U-Net"
     assert not provider.icon().isNull()
     names = {a.id() for a in provider.algorithms()}
     assert {"landcoverunet:buildmasks", "landcoverunet:trainunet",
@@ -27,6 +28,43 @@ def test_every_parameter_has_help(plugin):
         assert algorithm.shortHelpString(), algorithm.id()
         for parameter in algorithm.parameterDefinitions():
             assert parameter.help(), f"{algorithm.id()}: {parameter.name()} has no help text"
+
+
+def test_help_survives_html_names_labels_and_links_its_section(plugin):
+    """QGIS shows help as HTML: '<name>' is escaped, parameter ids become the dialog's labels,
+    optional parameters do not say so twice (QGIS adds "[optional]"), every algorithm has a
+    Help button to its section of docs/algorithms.md, and decimals are not shown with six
+    places."""
+    import html
+    import re
+
+    from qgis.core import QgsProcessingParameterNumber
+
+    from landcoverunet.backend.core.version import repository_url
+
+    provider = QgsApplication.processingRegistry().providerById("landcoverunet")
+    docs = (ROOT / "docs" / "algorithms.md").read_text()
+    texts = {}
+    for algorithm in provider.algorithms():
+        names = {p.name() for p in algorithm.parameterDefinitions()}
+        texts[algorithm.name()] = [algorithm.shortHelpString()] + \
+            [p.help() for p in algorithm.parameterDefinitions()]
+        for text in texts[algorithm.name()]:
+            assert not re.search(r"<[a-z]", text), text   # no tag-like phrase left to vanish
+            assert not set(re.findall(r"\b[A-Z][A-Z0-9_]+\b", text)) & names, text
+        for parameter in algorithm.parameterDefinitions():
+            if parameter.flags() & parameter.FlagOptional:
+                assert "optional" not in parameter.description().lower(), parameter.name()
+            if isinstance(parameter, QgsProcessingParameterNumber) and \
+                    parameter.dataType() == QgsProcessingParameterNumber.Double:
+                assert parameter.metadata()["widget_wrapper"]["decimals"] < 6, parameter.name()
+        assert algorithm.helpUrl() == (f"{repository_url()}/blob/HEAD/docs/algorithms.md"
+                                       f"#{algorithm.name()}")
+        assert f'<a id="{algorithm.name()}"></a>' in docs
+    assert repository_url().startswith("https://github.com/")
+    phrases = " ".join(html.unescape(t) for t in texts["trainunet"] + texts["classifybatch"])
+    for phrase in ("<name>.cancelled.keras", "'Output folder'/<input name>_classes.tif"):
+        assert phrase in phrases, phrase
 
 
 def _fresh(code: str) -> subprocess.CompletedProcess:

@@ -94,6 +94,32 @@ def test_qgis_process_run(qgis_process_ready, nc_stack, nc_mask, tmp_path):
     assert (tmp_path / "m.html").is_file() and (tmp_path / "m_epochs.csv").is_file()
 
 
+def test_temporary_model_is_kept_beside_the_image(plugin, nc_stack, nc_mask, tmp_path):
+    """A model (and report) left to QGIS's default temporary file is written beside the training
+    image under a name that replaces nothing, and records the plugin's version."""
+    from qgis.core import QgsProcessing
+
+    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.core.version import read_metadata as plugin_metadata
+
+    image = tmp_path / "scene.vrt"
+    gdal.Translate(str(image), str(nc_stack), format="VRT")
+    (tmp_path / "scene_unet.keras").write_text("an earlier model")
+    feedback = QgsProcessingFeedback()
+    result = processing.run(ALG, dict(
+        INPUT=str(image), MASK=str(nc_mask), OUTPUT_MODEL=QgsProcessing.TEMPORARY_OUTPUT,
+        OUTPUT_REPORT=QgsProcessing.TEMPORARY_OUTPUT, TEACHER=False, FINAL_FIT=False,
+        **{**TINY, "EPOCHS": 1, "STEPS_PER_EPOCH": 2}), feedback=feedback)
+    kept = tmp_path / "scene_unet_2.keras"
+    assert result["OUTPUT_MODEL"] == str(kept) and kept.is_file()
+    assert result["OUTPUT_REPORT"] == str(tmp_path / "scene_unet_2_report.html")
+    assert (tmp_path / "scene_unet_2_report.html").stat().st_size > 1000
+    assert (tmp_path / "scene_unet.keras").read_text() == "an earlier model"
+    assert str(kept) in feedback.textLog()
+    assert read_metadata(str(kept)).plugin_version == \
+        plugin_metadata().get("general", "version") != "unknown"
+
+
 class CancelAfterFirstEpoch(QgsProcessingFeedback):
     """Asks to cancel as soon as the first epoch has been logged."""
 
