@@ -82,6 +82,18 @@ def partial_name(path: str, tag: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(path)), f".{base}.partial-{tag}{ext}")
 
 
+def final_name(path: str) -> str:
+    """The file a temporary name of :func:`partial_name` stands for (any other path as it is):
+    what a message names when a temporary file inside a temporary file failed."""
+    folder, name = os.path.split(os.path.abspath(path))
+    while (match := _PARTIAL.match(name)) is not None:
+        name = match.group(1) + (match.group(2) or "")
+    return os.path.join(folder, name)
+
+
+_PARTIAL = re.compile(r"^\.(.+)\.partial-[0-9a-f]{8}(\.[^.]*)?$")
+
+
 def remove_stale_partials(path: str) -> list[str]:
     """Removes the temporary files of ``path`` that an earlier, killed run left behind (and
     their sidecars). Never raises.
