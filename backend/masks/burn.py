@@ -86,6 +86,8 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
                                        SubProgress(progress, 0.0, 0.3))
     for line in stats.describe():
         progress.info(line)
+    for line in stats.warnings:
+        progress.warn(line)
     if not shapes:
         raise UserError(stats.why_none_usable(class_field))
     classes = ClassMap.from_codes(stats.codes.keys(), names, existing=class_map)
