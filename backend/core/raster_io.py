@@ -14,6 +14,7 @@ from typing import Iterator
 import numpy as np
 
 from .errors import UserError, os_reason
+from .partial_names import partial_name
 from .written import check_written, failed_write_message
 
 GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
@@ -73,25 +74,6 @@ def atomic_output(path: str, clear_stale: bool = True) -> Iterator[str]:
         remove_with_sidecars(temporary)
         raise UserError(f"Cannot write '{path}' ({os_reason(error)}). Check that the "
                         "folder is writable and the disk has space.") from None
-
-
-def partial_name(path: str, tag: str) -> str:
-    """The hidden temporary name of an output while it is written: ``.<stem>.partial-<tag><ext>``
-    beside it."""
-    base, ext = os.path.splitext(os.path.basename(path))
-    return os.path.join(os.path.dirname(os.path.abspath(path)), f".{base}.partial-{tag}{ext}")
-
-
-def final_name(path: str) -> str:
-    """The file a temporary name of :func:`partial_name` stands for (any other path as it is):
-    what a message names when a temporary file inside a temporary file failed."""
-    folder, name = os.path.split(os.path.abspath(path))
-    while (match := _PARTIAL.match(name)) is not None:
-        name = match.group(1) + (match.group(2) or "")
-    return os.path.join(folder, name)
-
-
-_PARTIAL = re.compile(r"^\.(.+)\.partial-[0-9a-f]{8}(\.[^.]*)?$")
 
 
 def remove_stale_partials(path: str) -> list[str]:

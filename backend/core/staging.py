@@ -15,7 +15,8 @@ import uuid
 from typing import Iterator
 
 from .errors import UserError, os_reason
-from .raster_io import partial_name, remove_stale_partials, remove_with_sidecars
+from .partial_names import partial_name
+from .raster_io import remove_stale_partials, remove_with_sidecars
 from .written import check_written, failed_write_message
 
 

@@ -17,6 +17,7 @@ import shutil
 from typing import Iterator
 
 from .errors import UserError
+from .partial_names import final_name
 
 FULL_DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 """OS errors that mean "no room for this file": a full disk, a quota, a file-size limit."""
@@ -137,8 +138,6 @@ def _vector_problem(path: str) -> str | None:
 def not_written(final: str, reason: str) -> str:
     """The message for an output that did not reach the disk: that the disk is full when it
     (nearly) is, else the reason; always naming the file asked for, and that nothing changed."""
-    from .raster_io import final_name
-
     final = final_name(final)  # a model written inside a run's staged outputs
     if disk_full(final):
         return (f"The disk is full: '{final}' could not be written. Free some space on it or "
