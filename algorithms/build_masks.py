@@ -8,10 +8,11 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
-                       QgsProcessingUtils)
+                       QgsProcessingUtils, QgsVectorLayer)
 
 from ..backend.core.class_map import ClassMap
 from ..backend.core.errors import UserError
+from ..backend.core.feature_ids import SUFFIX as FEATURE_IDS_SUFFIX
 from ..backend.core.feature_ids import sidecar_path
 from ..backend.core.output_checks import JSON_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
@@ -100,6 +101,12 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         layers = self.parameterAsLayerList(parameters, self.VECTORS, context)
         if not layers:
             raise UserError("Choose at least one label layer.")
+        for layer in layers:
+            if not isinstance(layer, QgsVectorLayer):
+                raise UserError(f"The label layer '{layer.name()}' ({layer.source()}) is not a "
+                                "vector layer: labels are polygons, lines or points. A raster "
+                                "of classes becomes polygons with Raster > Conversion > "
+                                "Polygonize, or serves as a mask as it is.")
         output = self.parameterAsOutputLayer(parameters, self.OUTPUT, context)
         json_path = self.parameterAsFileOutput(parameters, self.OUTPUT_CLASS_MAP, context) or None
         self.check_files(parameters, context, [
@@ -162,6 +169,10 @@ PARAMETER_HELP = {
                                  "overlap.",
     BuildMasksAlgorithm.CLASS_MAP: "A class map from an earlier run (JSON, or a mask made by "
                                    "this tool) so ids and colours stay the same.",
-    BuildMasksAlgorithm.OUTPUT: "The mask GeoTIFF (uint8, 0 = no label).",
+    BuildMasksAlgorithm.OUTPUT: "The mask GeoTIFF (uint8, 0 = no label). Beside it goes "
+                                f"<mask name>{FEATURE_IDS_SUFFIX}, the digitised feature of "
+                                "each labelled pixel (training validates on whole features); "
+                                "a file of that name that is not such a file is never "
+                                "replaced: the run is refused.",
     BuildMasksAlgorithm.OUTPUT_CLASS_MAP: "Optionally, the class map also as a JSON file.",
 }

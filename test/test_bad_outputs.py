@@ -217,17 +217,22 @@ def test_clean_up_never_raises_and_stale_partials_go(tmp_path, unwritable):
     for path in stale + [other]:
         path.write_text("left by a killed run")
     with atomic_output(str(tmp_path / "c.tif")) as temporary:
-        Path(temporary).write_text("new")
+        gdal.GetDriverByName("GTiff").Create(temporary, 3, 2).FlushCache()
     assert not any(p.exists() for p in stale) and other.exists()
-    assert (tmp_path / "c.tif").read_text() == "new"
+    assert gdal.Open(str(tmp_path / "c.tif")).RasterXSize == 3
+    with pytest.raises(UserError, match="was not written correctly"):  # read back: not a TIFF
+        with atomic_output(str(tmp_path / "c.tif")) as temporary:
+            Path(temporary).write_text("cut short")
+    assert gdal.Open(str(tmp_path / "c.tif")).RasterXSize == 3
 
     outputs = OutputSet()                          # a folder where a result must go: nothing moves
-    Path(outputs.temporary(str(tmp_path / "c.tif"))).write_text("newer")
+    gdal.GetDriverByName("GTiff").Create(outputs.temporary(str(tmp_path / "c.tif")), 5, 2
+                                         ).FlushCache()
     (tmp_path / "blocked.csv").mkdir()
     Path(outputs.temporary(str(tmp_path / "blocked.csv"))).write_text("log")
     with pytest.raises(UserError, match="is a folder"):
         outputs.commit()
-    assert (tmp_path / "c.tif").read_text() == "new"
+    assert gdal.Open(str(tmp_path / "c.tif")).RasterXSize == 3
     assert not [p for p in os.listdir(tmp_path) if ".partial-" in p and "other" not in p]
 
 
@@ -237,14 +242,20 @@ def test_two_attempts_at_one_part_both_finish_and_the_file_never_goes(tmp_path):
     one step, so a reader (the stitching client) never finds it missing or half-written."""
     from landcoverunet.backend.core.raster_io import atomic_output
 
+    def write(path, width: int) -> None:  # a real GeoTIFF: what is moved is read back first
+        gdal.GetDriverByName("GTiff").Create(str(path), width, 1).FlushCache()
+
+    def width() -> int:
+        return gdal.Open(str(part)).RasterXSize
+
     part = tmp_path / "part.tif"
-    part.write_text("old")
-    (tmp_path / "part.tif.aux.xml").write_text("old names")
+    write(part, 1)
+    (tmp_path / "part.tif.aux.xml").write_text("<PAMDataset/>")
     with atomic_output(str(part), clear_stale=False) as first:
-        Path(first).write_text("first")
+        write(first, 2)
         with atomic_output(str(part), clear_stale=False) as second:
-            Path(second).write_text("second")
-            assert Path(first).exists() and part.read_text() == "old"
-        assert part.read_text() == "second" and Path(first).exists()
-    assert part.read_text() == "first"
+            write(second, 3)
+            assert Path(first).exists() and width() == 1
+        assert width() == 3 and Path(first).exists()
+    assert width() == 2
     assert sorted(os.listdir(tmp_path)) == ["part.tif"]

@@ -7,7 +7,9 @@ layout's do, so the stitched parts equal the one-process map exactly; the client
 (``stitch.py``), then applies the minimum mapping unit and writes the polygons on the whole map.
 
 Parts are written atomically into ``<folder>/.parts/<name>-<key>/`` (the key changes with the
-model and the settings), so a re-run skips the parts and the outputs already finished. A task
+model and the settings), and each map carries the key of the model, settings and image that
+made it (``resume.py``), so a re-run skips the parts and the maps this model already finished
+with these settings, and classifies again (replacing) what another model or setting made. A task
 that fails unexpectedly (a worker lost, a read error) is tried again and named in the log; an
 input whose task keeps failing, or that is unfit (wrong bands, unreadable), fails alone with its
 message while the others finish.
@@ -29,6 +31,7 @@ from ..core.model_safety import check_model_archive
 from ..core.progress import Progress, SubProgress
 from ..core.raster_io import open_raster
 from .cluster import open_client
+from .resume import RUN_KEY_ITEM, map_key, refuse_outputs_over_inputs, run_key
 from .stitch import stitch_parts
 from .tasks import Task, run_task
 
@@ -62,6 +65,12 @@ class BatchSettings:
         return {"tta": self.tta, "batch_size": self.batch_size, "window_size": self.window_size,
                 "overlap": self.overlap}
 
+    def map_settings(self) -> dict:
+        """The settings that change a map (not how the work is split or batched): part of the
+        key that tells a finished map of this run from another run's (``resume.py``)."""
+        return {"tta": self.tta, "window_size": self.window_size, "overlap": self.overlap,
+                "min_mapping_unit": self.min_mapping_unit}
+
 
 @dataclass
 class BatchResult:
@@ -78,6 +87,8 @@ class _Input:
     output: str
     vector: str | None
     parts: list[Part]
+    key: str = ""
+    """The run key written into the map (``resume.run_key``)."""
     folder: str = ""
     remaining: int = 0
 
@@ -91,6 +102,11 @@ def output_path(folder: str, image: str) -> str:
     return os.path.join(folder, f"{stem}{OUTPUT_SUFFIX}.tif")
 
 
+def polygons_path(output: str) -> str:
+    """Where the polygons of a class raster go: beside it, as a GeoPackage."""
+    return os.path.splitext(output)[0] + ".gpkg"
+
+
 def classify_batch(images: list[str], model_path: str, folder: str, settings: BatchSettings,
                    progress: Progress) -> BatchResult:
     """Classifies every image into ``folder`` on dask.distributed; see the module docstring."""
@@ -100,7 +116,7 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
         model_bytes = handle.read()
     digest = hashlib.sha256(model_bytes).hexdigest()
     result = BatchResult()
-    inputs = _plan(images, folder, settings, metadata, digest, result, progress)
+    inputs = _plan(images, model_path, folder, settings, metadata, digest, result, progress)
     tasks = [(item, _task(item, part, settings)) for item in inputs for part in item.parts
              if item.folder == "" or not os.path.exists(item.part_path(part))]
     for item in inputs:
@@ -128,7 +144,7 @@ def classify_batch(images: list[str], model_path: str, folder: str, settings: Ba
                     now = done / max(len(tasks), 1)  # the bar stays while it stitches
                     stitch_parts([item.part_path(p) for p in item.parts], item.output,
                                  metadata.classes, settings.min_mapping_unit, item.vector,
-                                 SubProgress(progress, now, now))
+                                 SubProgress(progress, now, now), {RUN_KEY_ITEM: item.key})
                 result.outputs[item.image] = item.output
                 progress.info(f"Written: {item.output}")
             except UserError as error:
@@ -211,16 +227,20 @@ def _wait(futures: list) -> list:
 
 def _task(item: _Input, part: Part, settings: BatchSettings) -> Task:
     if not item.folder:  # one task does all that classifyraster does
-        extra = {"min_mapping_unit": settings.min_mapping_unit, "vector_path": item.vector}
+        extra = {"min_mapping_unit": settings.min_mapping_unit, "vector_path": item.vector,
+                 "tags": {RUN_KEY_ITEM: item.key}}
         return Task(item.image, item.output, None, {**settings.classify_settings(), **extra})
     return Task(item.image, item.part_path(part), part, settings.classify_settings())
 
 
-def _plan(images: list[str], folder: str, settings: BatchSettings, metadata: ModelMetadata,
-          digest: str, result: BatchResult, progress: Progress) -> list[_Input]:
-    """Checks each input on the client (cheap) and lays out its parts; unfit inputs fail here."""
+def _plan(images: list[str], model_path: str, folder: str, settings: BatchSettings,
+          metadata: ModelMetadata, digest: str, result: BatchResult,
+          progress: Progress) -> list[_Input]:
+    """Checks each input on the client (cheap) and lays out its parts; unfit inputs fail here,
+    and outputs that would overwrite an input refuse the whole run."""
     planned: list[_Input] = []
     seen: dict[str, str] = {}
+    unique = []
     for image in images:
         output = output_path(folder, image)
         if output in seen:
@@ -229,13 +249,27 @@ def _plan(images: list[str], folder: str, settings: BatchSettings, metadata: Mod
             progress.warn(f"'{image}' failed: {result.failed[image]}")
             continue
         seen[output] = image
-        vector = os.path.splitext(output)[0] + ".gpkg" if settings.vectors else None
-        if os.path.exists(output) and (vector is None or os.path.exists(vector)):
+        unique.append((image, output, polygons_path(output) if settings.vectors else None))
+    refuse_outputs_over_inputs({image: [p for p in (output, vector) if p]
+                                for image, output, vector in unique}, images + [model_path])
+    for image, output, vector in unique:
+        key = run_key(digest, image, settings.map_settings())
+        earlier = map_key(output)
+        if earlier == key and (vector is None or os.path.exists(vector)):
             result.skipped.append(image)
             result.outputs[image] = output
-            progress.info(f"'{os.path.basename(image)}' is already classified ({output}); "
-                          "skipped (delete it to classify it again).")
+            progress.info(f"'{os.path.basename(image)}' is already classified by this model "
+                          f"with these settings ({output}); skipped (delete it to classify it "
+                          "again).")
             continue
+        if os.path.exists(output) and earlier != key:
+            stale = polygons_path(output)
+            progress.warn(
+                f"'{output}' was made by another model, other settings or from another version "
+                f"of '{os.path.basename(image)}' (or not by this batch): it is classified again "
+                "and replaced." + (f" '{stale}' beside it holds the earlier map's polygons; "
+                                   "delete it, or run with polygons to replace it too."
+                                   if vector is None and os.path.exists(stale) else ""))
         try:
             dataset = open_raster(image)
             check_image(dataset, metadata, os.path.basename(image), progress)
@@ -246,7 +280,7 @@ def _plan(images: list[str], folder: str, settings: BatchSettings, metadata: Mod
             progress.warn(f"'{os.path.basename(image)}' failed: {error}")
             continue
         parts = split(width, height, settings.block_size)
-        item = _Input(image, output, vector, parts)
+        item = _Input(image, output, vector, parts, key)
         if len(parts) > 1:
             key = _key(digest, image, width, height, settings)
             stem = os.path.splitext(os.path.basename(output))[0]

@@ -22,7 +22,7 @@ from ..core.raster_io import GTIFF_OPTIONS, atomic_output
 
 def stitch_parts(part_paths: list[str], output_path: str, class_map: ClassMap,
                  min_mapping_unit: float, vector_path: str | None,
-                 progress: Progress) -> None:
+                 progress: Progress, tags: dict[str, str] | None = None) -> None:
     """Writes the parts as one class GeoTIFF (with overviews), sieved and polygonised if asked.
 
     Args:
@@ -32,6 +32,7 @@ def stitch_parts(part_paths: list[str], output_path: str, class_map: ClassMap,
         min_mapping_unit: hectares (0: off), see ``classify/sieve.py``.
         vector_path: optional GeoPackage of polygons.
         progress: where the steps report.
+        tags: metadata items written into the class GeoTIFF (the batch's run key).
     """
     from osgeo import gdal
 
@@ -56,6 +57,8 @@ def stitch_parts(part_paths: list[str], output_path: str, class_map: ClassMap,
             raise UserError(f"Writing '{output_path}' failed: {gdal.GetLastErrorMsg()}")
         dataset.GetRasterBand(1).SetNoDataValue(NO_LABEL)
         class_map.write_to_band(dataset)
+        for name, value in (tags or {}).items():
+            dataset.SetMetadataItem(name, value)
         grid = Grid(dataset.RasterXSize, dataset.RasterYSize, dataset.GetGeoTransform(),
                     dataset.GetProjection())
         apply_minimum_mapping_unit(dataset, grid, min_mapping_unit,

@@ -193,6 +193,7 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                     window_size: int | None = None, model: Any = None,
                     min_mapping_unit: float = 0.0, vector_path: str | None = None,
                     part: Part | None = None, overviews: bool = True,
+                    tags: dict[str, str] | None = None,
                     progress: Progress | None = None) -> ClassifyResult:
     """Classifies an image with a model file and writes the class raster (and optional extras).
 
@@ -215,6 +216,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         part: classify only this rectangle of the classified area (the image or ``extent``),
             exactly as the whole run would (see :mod:`.parts`); the outputs cover the part.
         overviews: build overviews (parts that are stitched later need none).
+        tags: metadata items written into the class raster before it is moved into place
+            (the batch's run key, ``batch/resume.py``).
         progress: where progress, messages and cancel come from.
     """
     started = time.perf_counter()
@@ -296,6 +299,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                              if probabilities_path else None)
         outputs = ClassOutputs(grid, class_map, ids, class_tmp, confidence_tmp,
                                probabilities_tmp)
+        for tag, value in (tags or {}).items():
+            outputs.classes.SetMetadataItem(tag, value)
         files.callback(outputs.close)  # runs first: files closed before they are moved/removed
         source = WindowReader(dataset, metadata, x_off + col_plan.offset,
                               y_off + row_plan.offset, col_plan.length, rows)

@@ -20,11 +20,14 @@ import numpy as np
 
 from .beside import file_beside
 from .class_map import NO_LABEL
-from .raster_io import GTIFF_OPTIONS, atomic_output, open_raster
+from .errors import UserError
+from .raster_io import GTIFF_OPTIONS, open_raster
 
 SUFFIX = "_features.tif"
 METADATA_KEY = "LANDCOVERUNET_FEATURE_IDS"
 """Mask metadata item holding the feature-id raster's file name (beside the mask)."""
+BAND_DESCRIPTION = "feature id (0 = no label)"
+"""The feature-id raster's band description: how an earlier sidecar is known for one."""
 
 
 def sidecar_path(mask_path: str) -> str:
@@ -33,31 +36,65 @@ def sidecar_path(mask_path: str) -> str:
     return stem + SUFFIX
 
 
+def check_sidecar_free(mask_path: str) -> None:
+    """Refuses to write a mask whose feature-id sidecar would replace a file that is not an
+    earlier feature-id file (a user's own ``<mask stem>_features.tif``).
+
+    Raises:
+        UserError: naming the file and what to do.
+    """
+    path = sidecar_path(mask_path)
+    if not os.path.lexists(path) or _is_feature_ids(path):
+        return
+    raise UserError(f"'{path}' exists and is not a feature-id file of Build training masks, "
+                    f"which writes the feature ids of the mask '{os.path.abspath(mask_path)}' "
+                    "there (training holds out whole features with them). Move that file, or "
+                    "give the mask another name.")
+
+
+def _is_feature_ids(path: str) -> bool:
+    """Whether a file is a feature-id raster written by :func:`write_feature_ids`."""
+    from osgeo import gdal
+
+    if not os.path.isfile(path):
+        return False
+    gdal.PushErrorHandler("CPLQuietErrorHandler")
+    try:
+        dataset = gdal.Open(path)
+        return (dataset is not None and dataset.RasterCount == 1
+                and dataset.GetRasterBand(1).DataType == gdal.GDT_UInt32
+                and dataset.GetRasterBand(1).GetDescription() == BAND_DESCRIPTION)
+    finally:
+        gdal.PopErrorHandler()
+
+
 def write_feature_ids(ids: Any, labels: Any, path: str, strip_rows: int = 256) -> None:
     """Writes the feature ids of the labelled pixels (0 where ``labels`` has no label).
 
     Args:
         ids: a GDAL dataset of burnt feature numbers (same grid as the mask).
         labels: the mask's GDAL dataset (its band 1, after overlap and nodata clean-up).
-        path: the sidecar to write (atomically).
+        path: the file to write: a temporary name, which the caller moves into place with the
+            mask (``staging.OutputSet``), so that the two never come from different runs.
     """
     from osgeo import gdal
 
     width, height = labels.RasterXSize, labels.RasterYSize
-    with atomic_output(path) as temporary:
-        out = gdal.GetDriverByName("GTiff").Create(temporary, width, height, 1, gdal.GDT_UInt32,
-                                                   GTIFF_OPTIONS)
-        out.SetGeoTransform(labels.GetGeoTransform())
-        out.SetProjection(labels.GetProjection())
-        band = out.GetRasterBand(1)
-        band.SetNoDataValue(0)
-        band.SetDescription("feature id (0 = no label)")
-        for y in range(0, height, strip_rows):
-            rows = min(strip_rows, height - y)
-            values = ids.GetRasterBand(1).ReadAsArray(0, y, width, rows).astype(np.uint32)
-            values[labels.GetRasterBand(1).ReadAsArray(0, y, width, rows) == NO_LABEL] = 0
-            band.WriteArray(values, 0, y)
-        out = None
+    out = gdal.GetDriverByName("GTiff").Create(path, width, height, 1, gdal.GDT_UInt32,
+                                               GTIFF_OPTIONS)
+    if out is None:
+        raise UserError(f"Cannot create the feature-id file '{path}': {gdal.GetLastErrorMsg()}")
+    out.SetGeoTransform(labels.GetGeoTransform())
+    out.SetProjection(labels.GetProjection())
+    band = out.GetRasterBand(1)
+    band.SetNoDataValue(0)
+    band.SetDescription(BAND_DESCRIPTION)
+    for y in range(0, height, strip_rows):
+        rows = min(strip_rows, height - y)
+        values = ids.GetRasterBand(1).ReadAsArray(0, y, width, rows).astype(np.uint32)
+        values[labels.GetRasterBand(1).ReadAsArray(0, y, width, rows) == NO_LABEL] = 0
+        band.WriteArray(values, 0, y)
+    band = out = None
 
 
 def feature_id_reader(mask_path: str, labels: np.ndarray | None = None

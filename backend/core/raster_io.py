@@ -14,6 +14,8 @@ from typing import Iterator
 import numpy as np
 
 from .errors import UserError, os_reason
+from .partial_names import partial_name
+from .written import check_written, failed_write_message
 
 GTIFF_OPTIONS = ["TILED=YES", "BLOCKXSIZE=256", "BLOCKYSIZE=256", "COMPRESS=DEFLATE",
                  "BIGTIFF=IF_SAFER", "NUM_THREADS=ALL_CPUS"]
@@ -26,7 +28,8 @@ RASTER_SIDECARS = (".aux.xml", ".ovr", ".msk")
 
 @contextlib.contextmanager
 def atomic_output(path: str, clear_stale: bool = True) -> Iterator[str]:
-    """Yields a temporary path beside ``path``; moves it into place only if the block succeeds.
+    """Yields a temporary path beside ``path``; moves it into place only if the block succeeds
+    and the file reads back whole (see :mod:`.written`).
 
     The move is one ``os.replace``: a reader sees the old file or the new one, never no file,
     even while another attempt rewrites the same path (a batch part run twice when its worker
@@ -39,8 +42,9 @@ def atomic_output(path: str, clear_stale: bool = True) -> Iterator[str]:
             whole after stitching): another attempt's temporary is not stale.
 
     Raises:
-        UserError: when the folder cannot be created or the file cannot be moved into place
-            (naming the file and the reason); the temporary file is then removed.
+        UserError: when the folder cannot be created, the file was not written whole (a full
+            disk: said so) or cannot be moved into place, naming the file and the reason; the
+            temporary file is then removed.
     """
     path = os.path.abspath(path)
     folder = os.path.dirname(path)
@@ -54,8 +58,12 @@ def atomic_output(path: str, clear_stale: bool = True) -> Iterator[str]:
     temporary = partial_name(path, uuid.uuid4().hex[:8])
     try:
         yield temporary
-    except BaseException:
+        check_written(temporary, path)  # GDAL carries on after a failed write: read it back
+    except BaseException as error:
+        message = failed_write_message(error, temporary, path)
         remove_with_sidecars(temporary)
+        if message:
+            raise UserError(message) from None
         raise
     try:
         remove_sidecars(path)  # the old file's; the file itself is replaced in one step
@@ -66,13 +74,6 @@ def atomic_output(path: str, clear_stale: bool = True) -> Iterator[str]:
         remove_with_sidecars(temporary)
         raise UserError(f"Cannot write '{path}' ({os_reason(error)}). Check that the "
                         "folder is writable and the disk has space.") from None
-
-
-def partial_name(path: str, tag: str) -> str:
-    """The hidden temporary name of an output while it is written: ``.<stem>.partial-<tag><ext>``
-    beside it."""
-    base, ext = os.path.splitext(os.path.basename(path))
-    return os.path.join(os.path.dirname(os.path.abspath(path)), f".{base}.partial-{tag}{ext}")
 
 
 def remove_stale_partials(path: str) -> list[str]:

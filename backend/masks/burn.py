@@ -17,10 +17,11 @@ import numpy as np
 from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import Cancelled, UserError
 from ..core.feature_ids import METADATA_KEY as FEATURE_IDS_KEY
-from ..core.feature_ids import sidecar_path, write_feature_ids
+from ..core.feature_ids import check_sidecar_free, sidecar_path, write_feature_ids
 from ..core.progress import ConsoleProgress, Progress, SubProgress
-from ..core.raster_io import (GTIFF_OPTIONS, atomic_output, band_nodata, invalid_pixels,
-                              open_raster, remove_with_sidecars)
+from ..core.raster_io import (GTIFF_OPTIONS, band_nodata, invalid_pixels, open_raster,
+                              remove_with_sidecars)
+from ..core.staging import OutputSet
 from ..core.grid import Grid
 from .features import FeatureStats, Shape, VectorInput, read_shapes
 
@@ -77,6 +78,7 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
         raise UserError(f"Unknown overlap rule '{overlap}'; use one of {', '.join(OVERLAP_RULES)}.")
     if line_width < 0:
         raise UserError("The line width cannot be negative.")
+    check_sidecar_free(output_path)
     image = open_raster(image_path)
     grid = Grid.from_dataset(image, image_path)
 
@@ -84,6 +86,8 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
                                        SubProgress(progress, 0.0, 0.3))
     for line in stats.describe():
         progress.info(line)
+    for line in stats.warnings:
+        progress.warn(line)
     if not shapes:
         raise UserError(stats.why_none_usable(class_field))
     classes = ClassMap.from_codes(stats.codes.keys(), names, existing=class_map)
@@ -104,13 +108,15 @@ def build_mask(image_path: str, vectors: list[VectorInput], output_path: str, *,
                    key=lambda s: s.order)
         ids_path = sidecar_path(output_path)
         burnt[0].SetMetadataItem(FEATURE_IDS_KEY, os.path.basename(ids_path))
-        with atomic_output(output_path) as temporary:
-            counts = _write_mask(burnt, image, grid, temporary, classes,
+        # the mask, its feature ids and the JSON class map are one unit: each is read back
+        # whole (a full disk cuts files short silently) before any is moved into place
+        with OutputSet().writing() as outputs:
+            counts = _write_mask(burnt, image, grid, outputs.temporary(output_path), classes,
                                  SubProgress(progress, 0.6, 0.95))
-            write_feature_ids(features, burnt[0], ids_path)
+            write_feature_ids(features, burnt[0], outputs.temporary(ids_path))
             if class_map_json:
-                with atomic_output(class_map_json) as json_temporary:
-                    classes.write_json(json_temporary)
+                classes.write_json(outputs.temporary(class_map_json))
+            outputs.commit()
     finally:
         for dataset in burnt + [features]:
             _discard(dataset)

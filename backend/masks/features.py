@@ -13,6 +13,8 @@ from typing import Any, Callable
 from ..core.errors import Cancelled, UserError
 from ..core.grid import Grid
 from ..core.progress import Progress, SubProgress
+from .antimeridian import wrap_to_grid
+from .class_names import ClassNames
 
 
 @dataclass
@@ -53,7 +55,10 @@ class FeatureStats:
     null_class: int = 0
     outside: int = 0
     untransformable: int = 0
+    wrapped: int = 0
     codes: Counter = field(default_factory=Counter)
+    warnings: list[str] = field(default_factory=list)
+    """Slips among the classes' codes and names (``class_names.py``), for the log's warnings."""
 
     def describe(self) -> list[str]:
         lines = [f"{self.used} features used"]
@@ -63,7 +68,9 @@ class FeatureStats:
                              ("skipped: no class value (NULL)", self.null_class),
                              ("skipped: outside the image", self.outside),
                              ("skipped: could not be transformed to the image CRS",
-                              self.untransformable)):
+                              self.untransformable),
+                             ("moved by 360 degrees across the antimeridian onto the image",
+                              self.wrapped)):
             if count:
                 lines.append(f"{count} {label}")
         return lines
@@ -114,7 +121,7 @@ def read_shapes(vectors: list[VectorInput], grid: Grid, class_field: str | None,
     if not vectors:
         raise UserError("No vector layer was given: choose at least one layer of labels.")
     shapes: list[Shape] = []
-    names: dict[Any, str] = {}
+    names = ClassNames()
     stats = FeatureStats()
     gdal.PushErrorHandler("CPLQuietErrorHandler")  # GEOS explains every invalid ring; we count
     try:
@@ -124,7 +131,8 @@ def read_shapes(vectors: list[VectorInput], grid: Grid, class_field: str | None,
                                            (number + 1) / len(vectors)))
     finally:
         gdal.PopErrorHandler()
-    return shapes, names, stats
+    stats.warnings = names.warnings()
+    return shapes, names.chosen(), stats
 
 
 def open_layer(vector: VectorInput) -> tuple[Any, Any]:
@@ -164,7 +172,7 @@ def _field_reader(layer: Any, field: str | None, label: str) -> Callable[[Any], 
 
 def _read_layer(vector: VectorInput, grid: Grid, class_field: str | None,
                 class_name_field: str | None, line_width: float, shapes: list[Shape],
-                names: dict[Any, str], stats: FeatureStats, progress: Progress) -> None:
+                names: ClassNames, stats: FeatureStats, progress: Progress) -> None:
 
     source, layer = open_layer(vector)
     label = vector.name or layer.GetName()
@@ -175,6 +183,7 @@ def _read_layer(vector: VectorInput, grid: Grid, class_field: str | None,
     name_of = _field_reader(layer, class_name_field, label) if class_name_field else None
     source_srs, target, transform = transform_to_grid(vector, layer, label, grid)
     buffer = _Buffer(line_width, target, grid) if line_width > 0 else None
+    geographic = bool(target.IsGeographic())
     minx, miny, maxx, maxy = grid.bounds
 
     layer.ResetReading()
@@ -193,16 +202,19 @@ def _read_layer(vector: VectorInput, grid: Grid, class_field: str | None,
             setattr(stats, problem, getattr(stats, problem) + 1)
             if problem != "repaired":
                 continue
+        area, wrapped = geometry.GetArea(), False
+        if geographic:  # 180.2 and -179.8 degrees are one place
+            geometry, area, wrapped = wrap_to_grid(geometry, grid.bounds)
         gminx, gmaxx, gminy, gmaxy = geometry.GetEnvelope()
         if gmaxx <= minx or gminx >= maxx or gmaxy <= miny or gminy >= maxy:
             stats.outside += 1
             continue
-        shapes.append(Shape(geometry, code, geometry.GetArea(), len(shapes)))
+        stats.wrapped += wrapped
+        shapes.append(Shape(geometry, code, area, len(shapes)))
         stats.codes[code] += 1
         stats.used += 1
-        name = name_of(feature) if name_of else (label if not class_field else None)
-        if name is not None:
-            names.setdefault(code, str(name))
+        names.add(code, name_of(feature) if name_of else (label if not class_field else None),
+                  label, feature.GetFID())
 
 
 def _on_grid(geometry: Any, transform: Any, buffer: "_Buffer | None", source_srs: Any,

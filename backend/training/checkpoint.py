@@ -122,8 +122,7 @@ class Checkpoint:
         for stage_name, saved in self.stages.items():
             flat.update(_flatten(stage_name, saved.arrays))
         with atomic_output(self.path) as temporary:
-            with open(temporary, "wb") as handle:
-                np.savez(handle, **flat)
+            write_npz(temporary, flat)
 
     def save_loop(self, name: str, loop: Any) -> None:
         """Checkpoints an epoch loop (``loop.EpochLoop``) after a whole epoch. A checkpoint that
@@ -181,3 +180,15 @@ def _unflatten(stage: str, flat: dict[str, np.ndarray]) -> dict[str, Any]:
             name = key[len(prefix):-2]
             arrays[name] = [flat[f"{prefix}{name}/{i}"] for i in range(int(flat[key]))]
     return arrays
+
+
+def write_npz(path: str, arrays: dict[str, np.ndarray]) -> None:
+    """Writes arrays as ``np.savez`` does (``np.load`` reads them), closing the archive even
+    when a write fails: ``np.savez`` leaves it open on a full disk, and Python later prints
+    "Exception ignored in ZipFile.__del__" when it collects it."""
+    import zipfile
+
+    with zipfile.ZipFile(path, "w", allowZip64=True) as archive:
+        for name, values in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(values), allow_pickle=False)
