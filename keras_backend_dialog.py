@@ -19,6 +19,9 @@ EXPLANATION = (
     "keras.json, else TensorFlow. A backend chosen here applies from the next start of QGIS "
     "(at once if Keras has not been loaded yet); a KERAS_BACKEND you set yourself wins.")
 
+INSTALL_POINTER = ("Raster > Land Cover U-Net > About / check installation gives the command "
+                   "that installs it.")
+
 
 def choice_label(choice: str) -> str:
     """The combo box text of a choice: its name and whether it is installed."""
@@ -29,12 +32,20 @@ def choice_label(choice: str) -> str:
 
 
 def in_use_text() -> str:
-    """One line: the backend this QGIS runs Keras on now, or will at Keras's first import."""
+    """One line: the backend this QGIS runs Keras on now, or will at Keras's first import; never
+    promises a backend (or a Keras) that is not installed."""
     loaded = loaded_backend()
     if loaded:
         return f"In use now: {LABELS.get(loaded, loaded)} (Keras is loaded)."
     backend = backend_in_use()
-    return f"Keras is not loaded yet; it will run on {LABELS.get(backend, backend)}."
+    label = LABELS.get(backend, backend)
+    if not installed("keras"):
+        return (f"Keras is not installed, so nothing can run yet ({label} would be its backend): "
+                f"{INSTALL_POINTER}")
+    if not installed(backend):
+        return (f"Keras is not loaded yet; it would run on {label}, which is not installed: "
+                f"install it or choose an installed backend. {INSTALL_POINTER}")
+    return f"Keras is not loaded yet; it will run on {label}."
 
 
 def outcome_text(choice: str, restart: str | None) -> str:
@@ -46,9 +57,14 @@ def outcome_text(choice: str, restart: str | None) -> str:
     if resolution.source != "the plugin's setting" and choice != AUTO:
         return (f"Saved, but {resolution.source} asks for {backend}, and it wins over this "
                 "setting.")
-    missing = "" if installed(resolution.backend) else (
-        f" {backend} is not installed: install it in QGIS's Python (see the README).")
-    return f"Saved: Keras will run on {backend}.{missing}"
+    if not installed(resolution.backend) or not installed("keras"):
+        absent = " and ".join(name for name, found in (("Keras", installed("keras")),
+                                                       (backend, installed(resolution.backend)))
+                              if not found)
+        verb = "are" if " and " in absent else "is"
+        return (f"Saved: Keras would run on {backend}, but {absent} {verb} not installed. "
+                f"{INSTALL_POINTER}")
+    return f"Saved: Keras will run on {backend}."
 
 
 def _without_plugin_variable() -> dict[str, str]:

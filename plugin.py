@@ -19,6 +19,7 @@ class LandCoverUNetPlugin:
         self.iface = iface
         self.provider = None
         self.actions: list = []
+        self.installation_dialog = None
 
     def initProcessing(self) -> None:  # noqa: N802 (QGIS's name)
         from .algorithms.provider import LandCoverUNetProvider
@@ -51,6 +52,23 @@ class LandCoverUNetPlugin:
         about.triggered.connect(self.show_about)
         self.iface.addPluginToRasterMenu(MENU, about)
         self.actions.append(about)
+        self.warn_missing()
+
+    def warn_missing(self) -> None:
+        """One message-bar warning when optional packages are missing (found without importing
+        them), so the analyst learns it now rather than at Run."""
+        from .installation_dialog import push_missing_warning
+
+        push_missing_warning(self.iface, self.check_installation)
+
+    def check_installation(self) -> None:
+        """Opens the "Check installation" page: what is missing, for which algorithm, the
+        command for this system and a Copy button (not modal: the command can be copied while
+        QGIS stays usable)."""
+        from .installation_dialog import InstallationDialog
+
+        self.installation_dialog = InstallationDialog(self.iface.mainWindow())
+        self.installation_dialog.show()
 
     def open_dialog(self, name: str) -> None:
         """Opens an algorithm's Processing dialog."""
@@ -80,7 +98,10 @@ class LandCoverUNetPlugin:
         from .algorithms.backend_setting import read_setting
         from .backend.core.installation import format_report, installation_report
 
-        text = format_report(installation_report(Qgis.QGIS_VERSION, read_setting()))
+        from .installation_dialog import algorithm_names
+
+        text = format_report(installation_report(Qgis.QGIS_VERSION, read_setting(),
+                                                 algorithm_names))
         QMessageBox.information(self.iface.mainWindow(), "Land Cover U-Net", text)
 
     def unload(self) -> None:

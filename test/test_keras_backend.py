@@ -107,6 +107,7 @@ def test_keras_available_follows_the_backend_in_use(home):
         print(keras_available())
         print(missing_help().splitlines()[0])
     """)
-    assert out.splitlines() == ["False", "The Keras backend in use, no_such_backend "
-                                "('no_such_backend'), is not installed."]
-    assert keras_available() and missing_help().startswith("Training and classification need")
+    assert out.splitlines() == ["False", "no_such_backend (the Keras backend in use) is not "
+                                "installed in the Python that QGIS runs (no_such_backend computes "
+                                "Keras's network). Install from a terminal with:"]
+    assert keras_available() and missing_help().startswith("Keras 3.14 or later is not installed")

@@ -206,7 +206,7 @@ def test_bad_inputs_are_clear_errors_and_leave_no_model(plugin, nc_stack, nc_mas
 
     import landcoverunet.backend.core.deps as deps
     monkeypatch.setattr(deps, "keras_available", lambda: False)
-    with pytest.raises(QgsProcessingException, match="need Keras 3.14 or later with a backend"):
+    with pytest.raises(QgsProcessingException, match="Keras 3.14 or later is not installed in the Python that QGIS runs"):
         processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
                                  OUTPUT_MODEL=str(out / "model.keras"), **TINY))
     assert not out.exists() or os.listdir(out) == []

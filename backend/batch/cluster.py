@@ -15,14 +15,12 @@ import os
 import sys
 from typing import Any, Iterator
 
+from ..core.dependencies import DASK, missing_message
 from ..core.errors import UserError
 from ..core.progress import Progress
 
 CONNECT_TIMEOUT = "10s"
 """How long to wait for an existing scheduler before saying it cannot be reached."""
-INSTALL_HELP = ("Batch classification runs on dask.distributed, which is not installed in the "
-                "Python that QGIS runs. Install it as TensorFlow was installed (e.g. python -m "
-                "pip install dask==2026.8.0 distributed==2026.8.0), then restart QGIS.")
 
 
 def require_distributed() -> Any:
@@ -30,7 +28,7 @@ def require_distributed() -> Any:
     try:
         import distributed
     except ImportError:
-        raise UserError(INSTALL_HELP) from None
+        raise UserError(missing_message([DASK])) from None
     return distributed
 
 

@@ -1,7 +1,8 @@
 """Optional heavy dependencies (Keras and its backend), imported only when the work needs them.
 
 Loading the plugin must stay fast and must work without TensorFlow, so nothing imports these at
-module level; :func:`require_keras` gives the user install instructions when they are missing.
+module level; :func:`require_keras` says what is missing and the command that installs it
+(``dependencies.py``).
 """
 from __future__ import annotations
 
@@ -9,27 +10,16 @@ import importlib
 import importlib.util
 import os
 
-from .keras_backend import LABELS, backend_in_use, installed
+from .keras_backend import backend_in_use, installed
 
 SAFE_KERAS = (3, 14)
 """The first Keras that fixes every known way for a crafted model file to run code when it is
 loaded (CVE-2025-1550 ... CVE-2026-1462). Older ones still work: the plugin checks model files
 itself (``model_safety``), but the installation check asks to upgrade."""
 
-INSTALL_HELP = (
-    "Training and classification need Keras 3.14 or later with a backend (TensorFlow by "
-    "default, or JAX or PyTorch: choose it in Raster > Land Cover U-Net > Keras backend, or with "
-    "KERAS_BACKEND), and training also scikit-learn, in the Python that QGIS runs. "
-    "Install TensorFlow, then restart QGIS:\n"
-    "- Windows (OSGeo4W / QGIS installer): open the 'OSGeo4W Shell' as administrator and run "
-    "  python -m pip install tensorflow-cpu==2.17.1 \"keras>=3.14\" scikit-learn\n"
-    "- macOS (official QGIS.app): /Applications/QGIS.app/Contents/MacOS/bin/python3 -m pip "
-    "install --user tensorflow==2.17.1 \"keras>=3.14\" scikit-learn\n"
-    "- Linux (Debian/Ubuntu packages): python3 -m venv --system-site-packages ~/.qgis-tf && "
-    "~/.qgis-tf/bin/pip install tensorflow-cpu==2.17.1 'keras>=3.14' scikit-learn 'numpy<2', "
-    "then make QGIS "
-    "see it (see the plugin README, 'TensorFlow in QGIS's Python').\n"
-    "Check in the QGIS Python console: import tensorflow, keras; print(tensorflow.__version__)")
+BROKEN_HELP = ("Reinstall it as the README's 'Dependencies' section says, then restart QGIS; "
+               "Raster > Land Cover U-Net > About / check installation shows what QGIS finds.")
+"""What to do about a package that is installed but does not load."""
 
 
 def keras_is_safe(version: str) -> bool:
@@ -47,12 +37,12 @@ def keras_available() -> bool:
 
 
 def missing_help() -> str:
-    """What is missing (Keras, or the backend in use), then :data:`INSTALL_HELP`."""
-    backend = backend_in_use()
-    if installed("keras") and not installed(backend):
-        return (f"The Keras backend in use, {LABELS.get(backend, backend)} ('{backend}'), is not "
-                "installed.\n" + INSTALL_HELP)
-    return INSTALL_HELP
+    """One message naming what is missing (Keras, the backend in use, or both) and the command
+    that installs it here (``dependencies.missing_message``)."""
+    from .dependencies import KERAS, backend_dependency, is_installed, missing_message
+
+    absent = [d for d in (KERAS, backend_dependency(backend_in_use())) if not is_installed(d)]
+    return missing_message(absent or [KERAS])
 
 
 def require_keras():
@@ -66,10 +56,10 @@ def require_keras():
         keras = importlib.import_module("keras")
     except Exception as error:  # a broken install: say what failed
         raise UserError(f"Keras or its backend ({backend_in_use()}) is installed but does not "
-                        f"load ({error}).\n" + INSTALL_HELP) from None
+                        f"load ({error}). " + BROKEN_HELP) from None
     if not str(getattr(keras, "__version__", "0")).startswith("3"):
-        raise UserError(f"Keras {keras.__version__} is too old; Keras 3 is needed.\n"
-                        + INSTALL_HELP)
+        raise UserError(f"Keras {keras.__version__} is too old; Keras 3.14 or later is needed. "
+                        + BROKEN_HELP)
     return keras
 
 
@@ -83,19 +73,20 @@ def require_h5py():
         return importlib.import_module("h5py")
     except Exception as error:  # noqa: BLE001  (missing, or a broken install)
         raise UserError(f"Reading a .keras model needs h5py, which Keras installs and which does "
-                        f"not load here ({error}).\n" + INSTALL_HELP) from None
+                        f"not load here ({error}). " + BROKEN_HELP) from None
 
 
 def require_sklearn():
     """Imports scikit-learn (the training teacher's forest), or says how to install it."""
     from .errors import UserError
 
+    from .dependencies import SKLEARN, missing_message
+
     try:
         return importlib.import_module("sklearn")
     except ImportError:
-        raise UserError("Training needs scikit-learn beside TensorFlow (its random forest teaches "
-                        "the U-Net). Install it the same way: python -m pip install "
-                        "scikit-learn (or turn the teacher off with TEACHER=False).") from None
+        raise UserError(missing_message([SKLEARN]) + " Or untick the random-forest teacher (an "
+                        "advanced parameter).") from None
 
 
 def _import_h5py_isolated() -> None:

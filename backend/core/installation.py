@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import platform
+from typing import Callable
 
+from .dependencies import ASIDE_KERAS, Dependency, install_command, installed_version
 from .deps import SAFE_KERAS, keras_available, keras_is_safe, missing_help, require_keras
 from .device import list_gpus
 from .keras_backend import (AUTO, BACKENDS, LABELS, backend_in_use, installed, loaded_backend,
@@ -14,13 +16,16 @@ from .keras_backend import (AUTO, BACKENDS, LABELS, backend_in_use, installed, l
 from .version import plugin_version
 
 
-def installation_report(qgis_version: str = "", setting: str = AUTO) -> list[tuple[str, str]]:
+def installation_report(qgis_version: str = "", setting: str = AUTO,
+                        names: Callable[[Dependency], list[str]] | None = None
+                        ) -> list[tuple[str, str]]:
     """Returns (item, finding) rows: plugin, QGIS, Python, GDAL, numpy, the Keras backend in use
     and why, Keras, each Keras backend (installed or not, its version and the GPUs it sees), and
     the GPUs the backend in use trains on.
 
     Importing the backends takes seconds, so this is only called when the user asks. ``setting``
-    is the plugin's Keras backend setting, shown beside what is in use.
+    is the plugin's Keras backend setting, shown beside what is in use; ``names`` gives the
+    algorithms that need a package, as people know them (their ids otherwise).
     """
     import numpy
     from osgeo import gdal
@@ -34,7 +39,8 @@ def installation_report(qgis_version: str = "", setting: str = AUTO) -> list[tup
     if not keras_available():
         rows.append(("Keras", "not usable: training and classification are unavailable.\n"
                               + missing_help()))
-        return rows + [(LABELS[b], backend_finding(b, in_use=False)) for b in BACKENDS]
+        return rows + [(LABELS[b], backend_finding(b, in_use=False)) for b in BACKENDS] + \
+            others(names)
     backend = backend_in_use()
     try:
         keras = require_keras()
@@ -48,6 +54,19 @@ def installation_report(qgis_version: str = "", setting: str = AUTO) -> list[tup
         rows.append(("Keras", f"installed but does not load: {error}"))
     rows += [(LABELS[b], backend_finding(b, in_use=b == backend)) for b in BACKENDS]
     rows.append(("GPU", usable_gpus(backend)))
+    return rows + others(names)
+
+
+def others(names: Callable[[Dependency], list[str]] | None) -> list[tuple[str, str]]:
+    """The packages beside Keras: their versions, or who needs them and how to install them."""
+    rows = []
+    for dependency in ASIDE_KERAS:
+        finding = installed_version(dependency)
+        if finding == "not installed":
+            users = names(dependency) if names else list(dependency.needed_by)
+            finding = (f"not installed, needed by {', '.join(users)}; install with: "
+                       f"{install_command([dependency])}")
+        rows.append((dependency.label, finding))
     return rows
 
 

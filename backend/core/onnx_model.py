@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .choices import MAX_TILE_SIZE
+from .dependencies import ONNX, missing_message
 from .errors import UserError
 from .onnx_safety import read_checked_onnx
 
@@ -34,10 +35,6 @@ CLASS_MAP_KEY = "landcoverunet_class_map"
 PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 """ONNX Runtime's devices, in the order tried: an NVIDIA GPU where ``onnxruntime-gpu`` sees one,
 else the CPU."""
-INSTALL_HELP = ("ONNX models need the onnxruntime package in the Python that QGIS runs "
-                "(python -m pip install onnxruntime); the .keras file the model was exported "
-                "from classifies without it.")
-
 
 def is_onnx(path: str) -> bool:
     """Whether a model path names an ONNX file (by its extension, as the file dialogs do)."""
@@ -50,7 +47,8 @@ def _session(path: str, modified: float) -> Any:
     try:
         import onnxruntime
     except ImportError:
-        raise UserError(INSTALL_HELP) from None
+        raise UserError(missing_message([ONNX]) + " The .keras file the model was exported "
+                        "from classifies without it.") from None
     data = read_checked_onnx(path)  # the checked bytes are what the runtime reads
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # warnings about unused initialisers are not the user's

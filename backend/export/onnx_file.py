@@ -17,6 +17,7 @@ import numpy as np
 
 from ..classify.run import default_overlap, default_window
 from ..core.choices import size_multiple
+from ..core.dependencies import ONNX, missing_message
 from ..core.errors import UserError
 from ..core.model_file import ModelMetadata, load_model, read_metadata
 from ..core.normalization import inverse_std, normalise_values
@@ -30,9 +31,6 @@ TOLERANCE = 1e-3
 accepted: float32 arithmetic in another order differs by about 1e-6 under TensorFlow, and up to
 3e-4 where a probability is far from 0 and 1 under JAX (XLA's CPU kernels); a mistranslated
 layer differs by tenths."""
-INSTALL_HELP = ("Exporting needs the onnx and onnxruntime packages in the Python that QGIS runs: "
-                "python -m pip install onnx onnxruntime")
-
 
 @dataclass
 class ExportResult:
@@ -62,7 +60,7 @@ def export_onnx(model_path: str, output_path: str,
         import onnx  # noqa: F401  (checked before the model is loaded)
         import onnxruntime  # noqa: F401
     except ImportError:
-        raise UserError(INSTALL_HELP) from None
+        raise UserError(missing_message([ONNX])) from None
     from ...models.onnx_export import UnsupportedLayer, to_onnx
 
     metadata = read_metadata(model_path)
