@@ -26,9 +26,10 @@ def run_desktop(tmp_path, algorithm: str, parameters: dict, output: str) -> dict
     return findings
 
 
-def run_session(tmp_path, script: str, job: dict) -> dict:
+def run_session(tmp_path, script: str, job: dict, environ: dict | None = None) -> dict:
     """Runs ``test/<script>`` in `qgis` under Xvfb with a fresh profile where the plugin is
-    enabled, with ``job`` in LANDCOVERUNET_DESKTOP_JOB; returns the findings it wrote."""
+    enabled, with ``job`` in LANDCOVERUNET_DESKTOP_JOB (and ``environ`` added to the
+    environment); returns the findings it wrote."""
     profiles = tmp_path / "profiles"
     settings = profiles / "profiles" / "default" / "QGIS"
     settings.mkdir(parents=True)
@@ -42,6 +43,7 @@ def run_session(tmp_path, script: str, job: dict) -> dict:
     (tmp_path / "job.json").write_text(json.dumps(job))
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env["LANDCOVERUNET_DESKTOP_JOB"] = str(tmp_path / "job.json")
+    env.update(environ or {})
     command = ["xvfb-run", "-a", "-s", "-screen 0 1500x950x24", "qgis", "--nologo",
                "--profiles-path", str(profiles), "--code", str(ROOT / "test" / script)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
@@ -124,3 +126,41 @@ def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
     assert widgets["labels_class"] == {"widget": "QComboBox", "fields": ["fid", "id", "label"],
                                        "value": "id"}   # a field picker of the chosen layer
     assert widgets["reference_names"]["value"] == "label"
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
+def test_missing_tensorflow_is_one_warning_on_load(tmp_path):
+    """A QGIS where TensorFlow is not installed (hidden for real by test/hide_modules, as
+    test_dependencies.py does): one message-bar warning on load, whose "Check installation" page
+    names TensorFlow and the algorithms needing it and copies this system's command."""
+    shots = Path(SCREENSHOT_DIR) / "dialogs" if SCREENSHOT_DIR else tmp_path
+    shots.mkdir(parents=True, exist_ok=True)
+    job = {"findings": str(tmp_path / "findings.json"),
+           "screenshot": str(shots / "check_installation.png")}
+    hide = str(ROOT / "test" / "hide_modules")
+    findings = run_session(tmp_path, "desktop_load_check.py", job, {
+        "LANDCOVERUNET_HIDE_MODULES": "tensorflow", "KERAS_BACKEND": "tensorflow",
+        "KERAS_HOME": str(tmp_path / "keras"),
+        "PYTHONPATH": hide + os.pathsep + os.environ.get("PYTHONPATH", "")})
+    assert findings["errors"] == [] and findings["plugin_loaded"]
+    ours = [w for w in findings["warnings"] if w["title"] == "Land Cover U-Net"]
+    assert len(ours) == 1, findings["warnings"]
+    assert ours[0]["text"].startswith("missing TensorFlow (the Keras backend in use): Train U-Net,")
+    assert "Export model (ONNX)" in ours[0]["text"] and "Check installation" in ours[0]["buttons"]
+    assert findings["page_visible"]
+    assert "TensorFlow (the Keras backend in use)" in findings["page_text"]
+    assert "Needed by: Train U-Net, Classify raster" in findings["page_text"]
+    assert "Build training masks" in findings["page_text"]   # works without it
+    assert findings["command"].endswith("-m pip install tensorflow-cpu==2.17.1")
+    assert findings["clipboard"] == findings["command"]
+    assert (shots / "check_installation.png").stat().st_size > 5000
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
+def test_no_warning_on_load_when_everything_is_installed(tmp_path):
+    """The same session with nothing hidden: the plugin pushes no warning."""
+    job = {"findings": str(tmp_path / "findings.json")}
+    findings = run_session(tmp_path, "desktop_load_check.py", job,
+                           {"KERAS_BACKEND": "tensorflow"})
+    assert findings["errors"] == [] and findings["plugin_loaded"]
+    assert [w for w in findings["warnings"] if w["title"] == "Land Cover U-Net"] == []
