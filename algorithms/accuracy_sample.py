@@ -9,10 +9,11 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 
 from ..backend.assess.design import (EXPECTED_UA_COMMON, EXPECTED_UA_RARE, MINIMUM_PER_CLASS,
                                      RARE_SHARE, TARGET_SE)
-from ..backend.assess.sample_points import draw_sample
+from ..backend.assess.sample_points import FIELD_CLASS, FIELD_REFERENCE, draw_sample
 from ..backend.core.errors import UserError
 from ..backend.core.output_checks import GPKG_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
+from .styling import write_sample_style
 
 
 class AccuracySampleAlgorithm(LandCoverAlgorithm):
@@ -115,6 +116,10 @@ class AccuracySampleAlgorithm(LandCoverAlgorithm):
             minimum=self.parameterAsInt(parameters, self.MIN_PER_CLASS, context), seed=seed,
             reference_raster=reference.source() if reference is not None else None,
             progress=FeedbackProgress(feedback))
+        if not write_sample_style(output, result.layer_name, result.classes, FIELD_CLASS,
+                                  FIELD_REFERENCE):
+            feedback.pushWarning("The sample's style (colours by map class, a drop-down of "
+                                 "class names for 'reference') could not be saved in it.")
         if context.willLoadLayerOnCompletion(output):
             base = os.path.splitext(os.path.basename(classified.source()))[0]
             context.layerToLoadOnCompletionDetails(output).name = f"{base} accuracy sample"
@@ -145,6 +150,8 @@ PARAMETER_HELP = {
     AccuracySampleAlgorithm.EXPECTED_UA_COMMON: "The user's accuracy you expect of the other "
                                                 "classes.",
     AccuracySampleAlgorithm.OUTPUT: "A GeoPackage of points at pixel centres: map_code, "
-                                    "map_class and an empty 'reference' field to fill; the "
-                                    "sampling design is stored with the layer.",
+                                    "map_class and an empty 'reference' field to fill (a "
+                                    "drop-down of the class names in the attribute form; the "
+                                    "points are coloured by map class); the sampling design "
+                                    "is stored with the layer.",
 }

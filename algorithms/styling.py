@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 
-from qgis.core import (QgsCategorizedSymbolRenderer, QgsPalettedRasterRenderer,
-                       QgsProcessingLayerPostProcessorInterface, QgsRasterLayer,
-                       QgsRendererCategory, QgsSymbol, QgsVectorLayer)
+from qgis.core import (QgsCategorizedSymbolRenderer, QgsEditorWidgetSetup,
+                       QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface,
+                       QgsRasterLayer, QgsRendererCategory, QgsSymbol, QgsValueMapFieldFormatter,
+                       QgsVectorLayer)
 from qgis.PyQt.QtGui import QColor
 
 from ..backend.core.class_map import ClassMap
@@ -74,15 +75,35 @@ class ClassPaletteStyler(QgsProcessingLayerPostProcessorInterface):
 
 
 def apply_class_categories(layer: QgsVectorLayer, class_map: ClassMap,
-                           field: str = "class_id") -> None:
-    """Gives a polygon layer of classes one category per class: its colour and name."""
+                           field: str = "class_id", by_name: bool = False) -> None:
+    """Gives a layer of classes one category per class: its colour and name. ``field`` holds
+    the class ids, or the class names when ``by_name``."""
     categories = []
     for info in class_map.classes:
         symbol = QgsSymbol.defaultSymbol(layer.geometryType())
         symbol.setColor(QColor(info.color))
-        categories.append(QgsRendererCategory(info.id, symbol, info.name))
+        categories.append(QgsRendererCategory(info.name if by_name else info.id, symbol,
+                                              info.name))
     layer.setRenderer(QgsCategorizedSymbolRenderer(field, categories))
     layer.triggerRepaint()
+
+
+def write_sample_style(path: str, layer_name: str, class_map: ClassMap, class_field: str,
+                       reference_field: str) -> bool:
+    """Saves an accuracy sample's default style inside its GeoPackage: points coloured by map
+    class, and ``reference_field`` edited with a drop-down of the class names (a value map, with
+    an empty choice for points not labelled yet), so labelling hundreds of points is picking,
+    not typing names that must match exactly."""
+    layer = QgsVectorLayer(f"{path}|layername={layer_name}", layer_name, "ogr")
+    if not layer.isValid():
+        return False
+    apply_class_categories(layer, class_map, class_field, by_name=True)
+    choices = [{info.name: info.name} for info in class_map.classes]
+    choices.append({"(not labelled)": QgsValueMapFieldFormatter.NULL_VALUE})
+    layer.setEditorWidgetSetup(layer.fields().indexOf(reference_field),
+                               QgsEditorWidgetSetup("ValueMap", {"map": choices}))
+    error = layer.saveStyleToDatabase(layer_name, "Land Cover U-Net accuracy sample", True, "")
+    return not error
 
 
 def write_categories_style(vector_path: str, class_map: ClassMap) -> bool:

@@ -212,3 +212,26 @@ def test_modeler_chains_sample_and_assessment(plugin, map_path, tmp_path):
             "OUTPUT": str(tmp_path / "d.gpkg")})["OUTPUT"]})
     assert direct["AREA_ADJUSTED_OA"] > 0
     assert (tmp_path / "m.csv").read_text() == (tmp_path / "d.csv").read_text()
+
+
+def test_sample_opens_styled_with_a_drop_down_of_class_names(plugin, map_path, tmp_path):
+    """Opened from its file (a new project, a colleague): points coloured by map class, and
+    'reference' edited with a value map of the class names (the default style in the
+    GeoPackage), so labelling is picking from a list."""
+    from qgis.core import QgsValueMapFieldFormatter, QgsVectorLayer
+
+    sample = processing.run("landcoverunet:accuracysample", {
+        "INPUT": map_path, "SAMPLE_SIZE": 60, "MIN_PER_CLASS": 5, "SEED": 3,
+        "OUTPUT": str(tmp_path / "sample.gpkg")})
+    layer = QgsVectorLayer(sample["OUTPUT"], "sample", "ogr")
+    assert layer.isValid() and layer.featureCount() == 60
+    expected = ClassMap.read_from_raster(map_path)
+    renderer = layer.renderer()
+    assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "map_class"
+    assert [(c.value(), c.label(), c.symbol().color().name()) for c in renderer.categories()] == \
+        [(c.name, c.name, c.color) for c in expected.classes]
+    setup = layer.editorWidgetSetup(layer.fields().indexOf("reference"))
+    assert setup.type() == "ValueMap"
+    assert [list(choice.values())[0] for choice in setup.config()["map"]] == \
+        [c.name for c in expected.classes] + [QgsValueMapFieldFormatter.NULL_VALUE]
+    assert read_points(sample["OUTPUT"])[0]["reference"] is None   # still the sample layer

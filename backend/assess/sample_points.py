@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.class_map import ClassMap
 from ..core.errors import Cancelled, UserError
 from ..core.grid import Grid
 from ..core.progress import ConsoleProgress, Progress, SubProgress
@@ -31,12 +32,14 @@ FIELD_REFERENCE = "reference"
 
 @dataclass
 class SampleResult:
-    """What was drawn: the file, its design, and how many points got a reference."""
+    """What was drawn: the file, its design, how many points got a reference, and the map's
+    classes (names and colours: the points are styled, and labelled, with them)."""
 
     path: str
     layer_name: str
     design: SamplingDesign
     filled: int
+    classes: ClassMap
 
     @property
     def size(self) -> int:
@@ -100,7 +103,7 @@ def draw_sample(map_path: str, output_path: str, *, total: int | None = None,
         _write(temporary, grid, classes, rows, columns, which, reference, design)
     progress.set_fraction(1.0)
     filled = sum(r is not None for r in reference)
-    return SampleResult(output_path, LAYER_NAME, design, filled)
+    return SampleResult(output_path, LAYER_NAME, design, filled, classes.classes)
 
 
 def _count_pixels(dataset: Any, classes: RasterClasses, progress: Progress) -> np.ndarray:
