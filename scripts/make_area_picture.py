@@ -5,7 +5,7 @@ report code, from a map made by *another* tool, as issue 11's analyst would:
    classifies the bundled scene; the map is a plain GeoTIFF with GDAL category names and a colour
    table, no class map of this plugin;
 2. Accuracy sample draws a stratified random sample of it (seed 1) and fills the 'reference'
-   field from the dense 7-class land-cover raster of the shared test data (``strata.tif``, same
+   field from the dense 7-class land-cover raster of the test data (``strata.tif``, same
    grid; a 1996 classification standing in for an analyst's interpretation);
 3. Assess accuracy estimates the areas; the report's bar chart is saved as the picture and the
    area table is printed as Markdown for the README.
@@ -20,7 +20,7 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHARED = os.environ.get("LANDCOVERUNET_SHARED_DATA", os.path.join(ROOT, "..", "shared", "data"))
+NC = os.path.join(ROOT, "test", "data", "nc_landsat7_landcover")
 TARGET = os.path.join(ROOT, "docs", "images", "area_adjusted.png")
 
 
@@ -69,8 +69,7 @@ def main() -> int:
     progress = ConsoleProgress()
     map_path = random_forest_map(folder)
     sample = draw_sample(map_path, os.path.join(folder, "sample.gpkg"), seed=1,
-                         reference_raster=os.path.join(SHARED, "nc_landsat7_landcover",
-                                                       "strata.tif"), progress=progress)
+                         reference_raster=os.path.join(NC, "strata.tif"), progress=progress)
     result = assess_accuracy(map_path, reference_vector=VectorInput(sample.path),
                              class_field="reference", progress=progress)
     table = os.path.join(folder, "areas.csv")

@@ -1,4 +1,4 @@
-"""Makes the bundled sample in resources/sample/ from ../shared/data/nc_landsat7_landcover.
+"""Makes the bundled sample in resources/sample/ from test/data/nc_landsat7_landcover.
 
 Run once by a developer (the result is committed); kept so the sample can be rebuilt and checked:
     source scripts/env.sh && .venv/bin/python scripts/make_sample.py
@@ -12,7 +12,7 @@ import numpy as np
 from osgeo import gdal, ogr, osr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SOURCE = os.path.join(os.path.dirname(ROOT), "shared", "data", "nc_landsat7_landcover")
+SOURCE = os.path.join(ROOT, "test", "data", "nc_landsat7_landcover")
 TARGET = os.path.join(ROOT, "resources", "sample")
 BANDS = (10, 20, 30, 40, 50)
 BAND_NAMES = ("blue", "green", "red", "nir", "swir1")

@@ -1,4 +1,4 @@
-"""Shared fixtures: the plugin loaded into real (headless) QGIS, the shared data, qgis_process.
+"""Shared fixtures: the plugin loaded into real (headless) QGIS, the NC scene, qgis_process.
 
 Run the suite with ``bash scripts/test.sh``: it sets up the environment (see scripts/env.sh) in
 which the plugin is importable as ``landcoverunet`` and qgis_process finds it.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from support import NC, SHARED_DATA, qgis_process, qgis_process_json
+from support import NC, qgis_process, qgis_process_json
 
 pytest_plugins = ["fixtures_training"]
 
@@ -23,8 +23,6 @@ def pytest_configure(config) -> None:
             raise pytest.UsageError(
                 "The plugin is not importable as 'landcoverunet': run the tests with "
                 "'bash scripts/test.sh' (it sets up build/plugins and PYTHONPATH).") from None
-    if not SHARED_DATA.is_dir():
-        raise pytest.UsageError(f"The shared test data is missing: {SHARED_DATA}")
 
 
 @pytest.fixture(scope="session")

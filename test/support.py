@@ -11,9 +11,11 @@ import numpy as np
 from osgeo import gdal
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = Path(os.environ.get("LANDCOVERUNET_SHARED_DATA", ROOT.parent / "shared" / "data"))
-NC = SHARED_DATA / "nc_landsat7_landcover"
-SOLARIS = SHARED_DATA / "solaris_buildings"
+DATA = ROOT / "test" / "data"
+"""The suite's real data, in the repository (sources, crops and licences in its README.md)."""
+NC = DATA / "nc_landsat7_landcover"
+SOLARIS = DATA / "solaris_buildings"
+NAIP = DATA / "naip_river_points"
 NC_NAMES = {1: "developed", 2: "agriculture", 3: "herbaceous", 4: "shrubland", 5: "forest",
             6: "water", 7: "sediment"}
 """The classes of the NC test data's strata.tif (codes 1 to 7)."""

@@ -133,7 +133,7 @@ def test_points_count_the_pixel_they_fall_in(plugin, prediction, tmp_path):
     ("nothing matches", dict(INPUT=str(NC / "strata.tif"), CLASS_FIELD="label"),
      "No reference class matches"),
     ("missing field", dict(CLASS_FIELD="nope"), "has no field 'nope'"),
-    ("no overlap", dict(REFERENCE=str(SOLARIS / "geotiff_labels.geojson"), CLASS_FIELD=""),
+    ("no overlap", dict(REFERENCE=str(SOLARIS / "geotiff_labels.gpkg"), CLASS_FIELD=""),
      "None of the features overlaps"),
 ])
 def test_bad_input_is_a_clear_error_and_leaves_no_file(plugin, prediction, tmp_path, case,

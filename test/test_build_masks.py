@@ -1,4 +1,4 @@
-"""Build training masks: real polygons, lines and reference masks from ../shared/data."""
+"""Build training masks: real polygons, lines and reference masks (test/data)."""
 from __future__ import annotations
 
 import json
@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pytest
-from support import NC, SOLARIS
+from support import NAIP, NC, SOLARIS
 from osgeo import gdal, ogr, osr
 from qgis import processing
 from qgis.core import QgsProcessingException, QgsRasterLayer, QgsVectorLayer
@@ -100,7 +100,7 @@ def test_polygons_in_4326_give_the_same_mask(plugin, tmp_path):
 
 def test_buildings_equal_solaris_reference(plugin, tmp_path):
     result = run(tmp_path, INPUT=str(SOLARIS / "sample_geotiff.tif"),
-                 VECTORS=[str(SOLARIS / "geotiff_labels.geojson")])
+                 VECTORS=[str(SOLARIS / "geotiff_labels.gpkg")])
     mask = read(result["OUTPUT"])
     reference = read(SOLARIS / "sample_fp_mask_from_geojson.tif")
     assert np.array_equal(mask > 0, reference == 255)
@@ -114,14 +114,15 @@ def test_feature_ids_beside_the_mask_name_each_building(plugin, tmp_path):
     from landcoverunet.backend.core.feature_ids import METADATA_KEY, sidecar_path
 
     result = run(tmp_path, INPUT=str(SOLARIS / "sample_geotiff.tif"),
-                 VECTORS=[str(SOLARIS / "geotiff_labels.geojson")])
+                 VECTORS=[str(SOLARIS / "geotiff_labels.gpkg")])
     mask = read(result["OUTPUT"])
     ids_path = sidecar_path(result["OUTPUT"])
     assert gdal.Open(result["OUTPUT"]).GetMetadataItem(METADATA_KEY) == os.path.basename(ids_path)
     ids = read(ids_path)
     assert ((ids > 0) == (mask > 0)).all()
-    source = ogr.Open(str(SOLARIS / "geotiff_labels.geojson"))  # keeps its layer alive
+    source = ogr.Open(str(SOLARIS / "geotiff_labels.gpkg"))  # keeps its layer alive
     transform = gdal.Open(result["OUTPUT"]).GetGeoTransform()
+    checked = 0
     for number, feature in enumerate(source.GetLayer(0), start=1):
         inside = ids == number
         centroid = feature.GetGeometryRef().Centroid()
@@ -129,13 +130,14 @@ def test_feature_ids_beside_the_mask_name_each_building(plugin, tmp_path):
         row = int((centroid.GetY() - transform[3]) / transform[5])
         if inside.sum() > 20 and feature.GetGeometryRef().Contains(centroid):
             assert ids[row, col] == number   # the pixel under the roof's centre is its own
-    assert len(np.unique(ids[ids > 0])) == 43
+            checked += 1
+    assert len(np.unique(ids[ids > 0])) == 17   # every building on the crop has its own number
+    assert checked >= 10
 
 
 def test_points_without_width_label_the_pixel_they_fall_in(plugin, tmp_path):
-    naip = NC.parent / "naip_river_points"
-    result = run(tmp_path, INPUT=str(naip / "river_subset.tif"),
-                 VECTORS=[str(naip / "training_data.shp")], CLASS_FIELD="label")
+    result = run(tmp_path, INPUT=str(NAIP / "river_subset.tif"),
+                 VECTORS=[str(NAIP / "training_data.shp")], CLASS_FIELD="label")
     mask = read(result["OUTPUT"])
     assert (mask > 0).sum() == 60
     assert sorted(np.bincount(mask.ravel())[1:].tolist()) == [20, 20, 20]
