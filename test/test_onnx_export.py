@@ -165,11 +165,6 @@ def test_every_preset_and_an_ensemble_export_exactly():
     networks = [trained_like(build_unet(4, 3, config)) for config in PRESETS.values()]
     networks.append(average_models([networks[0], trained_like(build_unet(4, 3,
                                                                          PRESETS["small"]))]))
-    from landcoverunet.models.forest_network import build_forest_network
-
-    forests = average_models([trained_like(build_forest_network(4, 3)) for _ in range(3)],
-                             name="forest_networks")   # what an averaged model file holds
-    networks.append(average_models([networks[0], forests]))
     mean, scale = [100.0, 50.0, 20.0, 10.0], [0.01, 0.02, 0.05, 0.1]
     raw = rng.uniform(0, 255, (2, 64, 64, 4)).astype(np.float32)
     from landcoverunet.backend.core.onnx_safety import check_onnx_bytes

@@ -275,7 +275,7 @@ class _Run:
             runs[-1].loop.companion = None
             if k:  # the report shows the first fold's tiles; later folds leave only curves
                 runs[-1].loop.val_set = runs[-1].loop.model = runs[-1].loop.best_weights = None
-                runs[-1].model = None  # its forest network stays: the file averages them
+                runs[-1].model = runs[-1].forest_network = None
         self.runs = runs
         loop = self.loop = runs[0].loop
         if folds > 1:  # the first fold's loop carries the pooled curves from here on
@@ -323,7 +323,7 @@ class _Run:
         config, progress, keras, loop = self.config, self.progress, self.keras, self.loop
         if not config.final_fit or loop.cancelled:
             if self.written == FOREST_NETWORK and self.runs[0].forest_network is not None:
-                return self.forest_networks(), False
+                return self.runs[0].forest_network, False
             return self.validated_model, False
         if self.written == FOREST_NETWORK:
             return self.final_forest_network(), True
@@ -390,23 +390,7 @@ class _Run:
         teach(everything, self.classes, self.config.seed, progress)
         network = distil_forest(everything, self.classes, self.config.seed, progress)
         self.architecture = self.architecture | {"depth": 0, "written": self.written}
-        return self.forest_networks(network)
-
-    def forest_networks(self, final=None):
-        """The mean of the forest networks of the run: the one distilled for the final fit
-        (``final``) and each fold's. One distillation's map varies from seed to seed as much
-        as the forest network gains (on polygons never seen, 0.81 to 0.91 on a wetland scene),
-        and the folds' networks come for free; their mean is steadier than any one of them
-        (docs/benchmarks.md, "Averaging the forest networks"). None without any."""
-        from ...models.ensemble import average_models
-
-        found = [n for n in [final] + [r.forest_network for r in self.runs] if n is not None]
-        if len(found) > 1:
-            self.progress.info(f"The forest network written averages {len(found)} distilled "
-                               "networks (" + ("the final fit's and " if final is not None
-                                               else "") + "the validated runs').")
-            return average_models(found, name="forest_networks")
-        return found[0] if found else None
+        return network if network is not None else self.runs[0].forest_network
 
     def ensemble(self, model, final_fit: bool):
         """The model file's network: with the average chosen (``choice.py``), the final U-Net
@@ -420,9 +404,10 @@ class _Run:
         if self.written == AVERAGE:
             from .forest_student import distil_forest
 
-            forest_network = self.forest_networks(
-                distil_forest(self.final_readers, self.classes, self.config.seed, self.progress)
-                if final_fit and self.final_readers else None)
+            forest_network = (distil_forest(self.final_readers, self.classes, self.config.seed,
+                                            self.progress)
+                              if final_fit and self.final_readers else
+                              self.runs[0].forest_network)
             if forest_network is not None:
                 self.architecture = self.architecture | {"members": 2, "written": AVERAGE}
                 self.progress.info("The model file averages the U-Net and the forest network "
