@@ -662,7 +662,7 @@ def _scene_with_a_small_class(folder: Path) -> tuple[str, str]:
 
 def test_training_scores_the_forest_beside_the_network_with_an_interval(tmp_path):
     from landcoverunet.backend.core.progress import ConsoleProgress
-    from landcoverunet.backend.training.choice import CANDIDATES
+    from landcoverunet.backend.training.choice import AVERAGE, CANDIDATES
     from landcoverunet.backend.training.run import TrainingConfig, train_unet
 
     image, mask = _scene_with_a_small_class(tmp_path)
@@ -684,6 +684,8 @@ def test_training_scores_the_forest_beside_the_network_with_an_interval(tmp_path
     assert metrics["val_miou_interval"] == [round(low, 5), round(high, 5)]
     assert set(metrics["validation_candidates"]) >= {"forest", "U-Net"}
     assert "Class 'sand' has only 72 labelled pixels (under 100)" in log
+    # every candidate validates perfectly, so the default, the average, is written
+    assert result.written == AVERAGE, log
     text = report.read_text(encoding="utf-8")
     assert "Validation on your labels" in text and "90 % interval" in text
     # 'sand' is separable and must be on the map: no warning that it is missing
