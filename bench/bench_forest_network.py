@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench_heldout import DATASETS, Protocol, read_image, score
+from bench_heldout import DATASETS, Protocol, normalised_image, score
 
 
 class _Scene:
@@ -125,10 +125,7 @@ def main() -> int:
     for name in [n.strip() for n in args.datasets.split(",") if n.strip()]:
         protocol = Protocol(DATASETS[name](folder), folder)
         anchor, _ = protocol.forest()
-        raw, valid = read_image(protocol.dataset.image)
-        pixels = (raw - raw[valid].mean(0)) / np.maximum(raw[valid].std(0), 1e-6)
-        pixels[~valid] = 0.0
-        pixels = pixels.astype(np.float32)
+        pixels, valid = normalised_image(protocol.dataset.image)
         mask = gdal.Open(protocol.mask).ReadAsArray()
         labels = np.zeros(mask.shape, np.uint8)
         ids = [c.id for c in protocol.class_map.classes]

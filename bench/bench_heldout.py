@@ -230,6 +230,15 @@ def read_image(path: str) -> tuple[np.ndarray, np.ndarray]:
     return np.moveaxis(raw, 0, -1), ~invalid
 
 
+def normalised_image(path: str) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols, bands) band values scaled to zero mean and unit spread over the valid
+    pixels (0 where invalid), and where every band has data: what the teacher benches see."""
+    raw, valid = read_image(path)
+    pixels = (raw - raw[valid].mean(0)) / np.maximum(raw[valid].std(0), 1e-6)
+    pixels[~valid] = 0.0
+    return pixels.astype(np.float32), valid
+
+
 @dataclasses.dataclass
 class Score:
     miou: float
