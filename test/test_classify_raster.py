@@ -93,8 +93,8 @@ def test_nc_scene_through_processing_run(plugin, nc_stack, request, tmp_path):
     assert result["OUTPUT"] == outputs["classes"]
     assert result["CLASS_COUNT"] == len(read_metadata(model).class_map["classes"])
     check_nc_outputs(nc_stack, model, *outputs.values())
-    assert sorted(os.listdir(tmp_path)) == ["classes.tif", "classes.tif.aux.xml", "conf.tif",
-                                            "prob.tif"]
+    assert sorted(os.listdir(tmp_path)) == ["classes.qml", "classes.tif", "classes.tif.aux.xml",
+                                            "conf.tif", "prob.tif"]   # the style beside the map
 
 
 def test_nc_scene_through_qgis_process(qgis_process_ready, nc_stack, request, tmp_path):
