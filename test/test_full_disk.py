@@ -141,4 +141,5 @@ def test_training_on_a_full_disk(qgis_process_ready, inputs, small_disk):
     output = str(small_disk / "model.keras")
     run_full("trainunet", dict(INPUT=inputs / "image.tif", MASK=inputs / "mask.tif",
                                OUTPUT_MODEL=output, EPOCHS=1, STEPS_PER_EPOCH=2, TILE_SIZE=64,
-                               BATCH_SIZE=2, MODEL_SIZE=0), small_disk, output, timeout=600)
+                               BATCH_SIZE=2, MODEL_SIZE=0, FINAL_FIT="false",
+                               TEACHER="false"), small_disk, output, timeout=600)
