@@ -2,7 +2,7 @@
 
 An experiment, not plugin code: it needs PyTorch and einops, which the plugin does not depend on.
 Run it with the separate torch venv (``/usr/bin/python3 -m venv --system-site-packages
-/work/wt/torchvenv && /work/wt/torchvenv/bin/pip install torch==2.13.0 einops``) after
+.torchvenv && .torchvenv/bin/pip install torch==2.13.0 einops``) after
 ``source scripts/env.sh`` (which adds the project venv's scikit-learn and the plugin).
 
 Presto (nasaharvest/presto, ``../shared/models/presto``) takes, per pixel and time step, 17
@@ -228,16 +228,11 @@ def sanity(model) -> list[str]:
     other = embed(model, p[0], p[1], (45.0, 10.0), 6)
     lines.append(f"vegetation with B4<->B8 and B2<->B12 swapped: distance "
                  f"{distance(emb[1], other[0]):.2f} from the right order")
-    hide = {"B8", "B8A"}
-    rec = reconstruct(model, spectra, hide)
-    i8 = NORMED_BANDS.index("B8")
-    lines.append("NIR (B8) hidden, decoder's B8 reconstruction: " + ", ".join(
-        f"{n} {rec[k, i8]:.3f} (true {s['B8']:.3f})" for k, (n, s) in
-        enumerate(zip(names, spectra))))
-    hide = {"B11", "B12"}
-    rec = reconstruct(model, spectra, hide)
-    i11 = NORMED_BANDS.index("B11")
-    lines.append("SWIR hidden, decoder's B11: " + ", ".join(
-        f"{n} {rec[k, i11]:.3f} (true {s['B11']:.3f})" for k, (n, s) in
-        enumerate(zip(names, spectra))))
+    for title, hide, band in (("NIR (B8) hidden, decoder's B8 reconstruction", {"B8", "B8A"},
+                               "B8"), ("SWIR hidden, decoder's B11", {"B11", "B12"}, "B11")):
+        rec = reconstruct(model, spectra, hide)
+        index = NORMED_BANDS.index(band)
+        lines.append(f"{title}: " + ", ".join(
+            f"{n} {rec[k, index]:.3f} (true {s[band]:.3f})" for k, (n, s) in
+            enumerate(zip(names, spectra))))
     return lines

@@ -1,11 +1,11 @@
 """Do Presto embeddings help a per-pixel classifier on the held-out protocol? (an experiment)
 
 Needs PyTorch and einops, which the plugin does NOT depend on: run it with a separate venv
-(``/usr/bin/python3 -m venv --system-site-packages /work/wt/torchvenv &&
-/work/wt/torchvenv/bin/pip install torch==2.13.0 einops``), from the repository root:
+(``/usr/bin/python3 -m venv --system-site-packages .torchvenv &&
+.torchvenv/bin/pip install torch==2.13.0 einops``), from the repository root:
 
-    source scripts/env.sh && export LANDCOVERUNET_SHARED_DATA=/work/shared/data && \
-    OMP_NUM_THREADS=1 nice -n 19 /work/wt/torchvenv/bin/python bench/presto_experiment.py \
+    source scripts/env.sh && \
+    OMP_NUM_THREADS=1 nice -n 19 .torchvenv/bin/python bench/presto_experiment.py \
         [--datasets nc,...] [--seeds 1,2,3] [--json out.json] [--folder work]
 
 Per dataset of ``bench_heldout.py`` the same split, burn and scoring (``Protocol``, ``score``);
