@@ -20,7 +20,7 @@ from ..backend.core.model_file import MODEL_EXTENSIONS
 from ..backend.core.output_checks import HTML_EXTENSIONS
 from ..backend.training.config import (CROSS_VALIDATION_BELOW, FOLDS, NEAR_BEST, cancelled_name,
                                        config_default, model_companions)
-from ..backend.training.teacher import NEIGHBOURHOODS
+from ..backend.training.teacher import LINEAR_SHARE, NEIGHBOURHOODS, PSEUDO_WEIGHT
 from .base import FeedbackProgress, LandCoverAlgorithm
 
 MODEL_SIZE_LABELS = {
@@ -199,8 +199,8 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.addOutput(QgsProcessingOutputNumber(
             self.VAL_MIOU_HIGH, "Upper end of the estimate's 90 % interval"))
         self.addOutput(QgsProcessingOutputNumber(
-            self.FOREST_VAL_MIOU, "The teacher random forest's mean IoU on the same held-out "
-            "features"))
+            self.FOREST_VAL_MIOU, "The teacher's (random forest and logistic regression) mean "
+            "IoU on the same held-out features"))
         self.addOutput(QgsProcessingOutputString(
             self.MODEL_HOLDS, "What the model file holds (U-Net, forest network or their "
             "average: whichever validated best)"))
@@ -318,18 +318,19 @@ PARAMETER_HELP = {
                                             f"validation is {FOLDS}-fold cross-validation by "
                                             "whole features instead (each feature held out "
                                             "once), and this share is unused.",
-    TrainUNetAlgorithm.TEACHER: "Fit a random forest (scikit-learn) on the training labels, "
-                                "on each pixel's bands and their mean and spread over "
-                                + " and ".join(f"{n} x {n}" for n in NEIGHBOURHOODS)
-                                + " pixels, and let its class probabilities teach the network "
-                                "on a sample of the unlabelled pixels, at half the weight of real "
-                                "labels. The network then learns the spectra of the whole scene "
-                                "rather than the surroundings of the polygons. The forest is "
-                                "also distilled into a per-pixel network that the model file "
-                                "may hold, alone or averaged with the U-Net (whichever "
-                                "validation supports). Off: the U-Net alone, from the labels "
-                                "alone. Needs the scene in memory (up to about 512 MB of "
-                                "pixels).",
+    TrainUNetAlgorithm.TEACHER: "Fit a teacher (scikit-learn) on the training labels: a "
+                                "random forest on each pixel's bands and their mean and spread "
+                                "over " + " and ".join(f"{n} x {n}" for n in NEIGHBOURHOODS)
+                                + " pixels, and a logistic regression on the bands, with "
+                                f"{LINEAR_SHARE:.0%} of the vote. Its class probabilities teach "
+                                "the network on a sample of the unlabelled pixels, at "
+                                f"{PSEUDO_WEIGHT:g} times the weight of real labels. The network "
+                                "then learns the spectra of the whole scene rather than the "
+                                "surroundings of the polygons. The teacher is also distilled "
+                                "into a per-pixel network that the model file may hold, alone "
+                                "or averaged with the U-Net (whichever validation supports). "
+                                "Off: the U-Net alone, from the labels alone. Needs the scene "
+                                "in memory (up to about 512 MB of pixels).",
     TrainUNetAlgorithm.TIME_LIMIT: "Training stops validating after 45 % of this time (the best "
                                    "epoch so far is kept), so that the final fit on all features "
                                    "fits in the rest. 0: only the epochs and patience limit it.",

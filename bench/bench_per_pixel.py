@@ -57,6 +57,7 @@ def main() -> int:
     parser.add_argument("--models", default="rf,lr,lda")
     parser.add_argument("--mixes", default="", help="e.g. rf+lr;rf+lda: mean probabilities")
     parser.add_argument("--folder", default=None)
+    parser.add_argument("--per-class", action="store_true", help="print each IoU (last seed)")
     args = parser.parse_args()
     from osgeo import gdal
 
@@ -114,8 +115,12 @@ def main() -> int:
             for key, p in probs.items():
                 predicted = np.zeros(mask.shape, np.uint16)
                 predicted[rows, cols] = np.array(ids)[p.argmax(-1)]
-                results[key].append(score(protocol.truth, protocol.names_of(
-                    predicted, protocol.class_map), protocol.names).miou)
+                scored = score(protocol.truth, protocol.names_of(predicted, protocol.class_map),
+                               protocol.names)
+                results[key].append(scored.miou)
+                if args.per_class and seed == seeds[-1]:
+                    print(f"  {name} {key}: " + "  ".join(f"{k} {v:.2f}"
+                                                          for k, v in scored.iou.items()))
         cells = [f"{np.mean(v):.3f} ({min(v):.3f}-{max(v):.3f})" for v in results.values()]
         print(f"| {name} | {anchor.miou:.3f} | " + " | ".join(cells) + " |", flush=True)
     return 0
