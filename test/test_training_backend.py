@@ -697,7 +697,7 @@ def test_a_class_the_model_never_predicts_on_its_own_pixels_is_named(tmp_path):
 
     from landcoverunet.backend.core.normalization import compute_band_stats
     from landcoverunet.backend.core.feature_ids import feature_id_reader
-    from landcoverunet.backend.training.coverage import missing_classes
+    from landcoverunet.backend.training.coverage import check_training_pixels
     from landcoverunet.backend.training.data import open_scenes
 
     image, mask = _scene_with_a_small_class(tmp_path)
@@ -713,4 +713,10 @@ def test_a_class_the_model_never_predicts_on_its_own_pixels_is_named(tmp_path):
         return probabilities
 
     model = SimpleNamespace(predict_on_batch=all_crop)
-    assert missing_classes(model, readers, scenes, (64, 64), 4) == [1, 2, 3]
+    checked = check_training_pixels(model, readers, scenes, (64, 64), 4)
+    assert checked.missing == [1, 2, 3]
+    # every labelled pixel checked is called crop: only crop's row is right, so the mIoU on
+    # the training pixels is crop's IoU over the four classes present
+    confusion = checked.confusion
+    assert confusion[:, 1:].sum() == 0 and (confusion[:, 0] > 0).all()
+    assert checked.miou == pytest.approx(confusion[0, 0] / confusion.sum() / 4)

@@ -109,3 +109,19 @@ def test_without_a_teacher_only_the_network_is_scored_and_few_features_are_named
     empty = SimpleNamespace(loop=SimpleNamespace(feature_matrices=[], blend_matrices=[]),
                             forest_network_matrices=None, forest=None)
     assert choose([empty], 1, 2, 0) is None  # a run restored from an older checkpoint
+
+
+def test_with_few_features_the_upper_end_reaches_the_fit_on_training_pixels():
+    network = _features(2, 0.6, count=3)
+    choice = choose([_run(network, None, None, None)], epoch=1, classes=2, seed=0)
+    low, high = choice.low, choice.high
+    choice.widen(high - 0.1)  # a training fit below the interval changes nothing
+    assert (choice.low, choice.high, choice.training_fit) == (low, high, None)
+    choice.widen(0.97)
+    assert (choice.low, choice.high, choice.training_fit) == (low, 0.97, 0.97)
+    assert "training pixels (0.970)" in " ".join(choice.notes(["a", "b"], np.ones(2), 0.5))
+    # with five features or more per class validation is trusted as it is
+    many = choose([_run(_features(2, 0.6, count=6), None, None, None)], 1, 2, 0)
+    high = many.high
+    many.widen(0.99)
+    assert many.high == high and many.training_fit is None

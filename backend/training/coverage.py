@@ -5,21 +5,45 @@ forest mapped it perfectly) while the validation figure, averaged over classes, 
 A class the user digitised must never disappear silently, so after training the written model
 classifies windows around each class's labelled cells, and a class it predicts on none of its
 own labelled pixels there is named in the log and the report.
+
+The same check gives the model's mIoU on those training pixels: an optimistic bound on the map,
+which the interval's upper end reaches where validation rests on too few features
+(``choice.Choice.widen``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from .interval import miou_of
 
 WINDOWS_PER_CLASS = 8
 """Windows checked per class (around its labelled cells with the most pixels)."""
 
 
-def missing_classes(model: Any, readers: list, scenes: list, tile: tuple[int, int],
-                    classes: int) -> list[int]:
-    """Output channels with training pixels that ``model`` predicts on none of them, in
-    windows of ``tile`` around each class's fullest label cells.
+@dataclass
+class TrainingPixels:
+    """What the written model predicts on its own training pixels (those checked).
+
+    Attributes:
+        missing: output channels with training pixels that it predicts on none of them.
+        confusion: (classes, classes) rows true, over every labelled pixel of the windows.
+    """
+
+    missing: list[int]
+    confusion: np.ndarray
+
+    @property
+    def miou(self) -> float:
+        return float(miou_of(self.confusion))
+
+
+def check_training_pixels(model: Any, readers: list, scenes: list, tile: tuple[int, int],
+                          classes: int) -> TrainingPixels:
+    """The model's predictions in windows of ``tile`` around each class's fullest label
+    cells, against the labels there.
 
     Args:
         model: the network written (its probabilities).
@@ -30,6 +54,7 @@ def missing_classes(model: Any, readers: list, scenes: list, tile: tuple[int, in
 
     height, width = tile
     missing = []
+    confusion = np.zeros((classes, classes), np.int64)
     for c in range(classes):
         cells = []
         for s, scene in enumerate(scenes):
@@ -51,4 +76,6 @@ def missing_classes(model: Any, readers: list, scenes: list, tile: tuple[int, in
         predicted = predict_batch(model, batch).argmax(-1)
         if not (predicted[labels == c + 1] == c).any():
             missing.append(c)
-    return missing
+        labelled = labels > 0
+        np.add.at(confusion, (labels[labelled].astype(np.int64) - 1, predicted[labelled]), 1)
+    return TrainingPixels(missing, confusion)

@@ -522,8 +522,10 @@ class _Run:
 
     def check_coverage(self, model) -> None:
         """Warns, by name, about every class the written model predicts on none of its own
-        training pixels (``coverage.py``): a digitised class must not vanish silently."""
-        from .coverage import missing_classes
+        training pixels (``coverage.py``): a digitised class must not vanish silently. Its
+        mIoU there bounds the interval from above where validation is rough
+        (``choice.Choice.widen``)."""
+        from .coverage import check_training_pixels
         from .data import open_scenes
 
         if self.progress.cancelled():
@@ -532,7 +534,10 @@ class _Run:
         readers, scenes = self.final_scenes or open_scenes(
             inputs.images, inputs.masks, inputs.lookup, self.id_readers, None, inputs.bands,
             self.stats, self.classes)  # the final fit's scenes when it ran: read once
-        self.missing = missing_classes(model, readers, scenes, self.tile, self.classes)
+        checked = check_training_pixels(model, readers, scenes, self.tile, self.classes)
+        self.missing = checked.missing
+        if self.choice is not None:
+            self.choice.widen(checked.miou)
         for c in self.missing:
             warning = (f"CLASS '{inputs.class_map.names[c].upper()}' IS MISSING FROM THE MAP: "
                        f"the model predicts it on none of its own training pixels that were "
