@@ -18,8 +18,9 @@ from ..backend.core.choices import DEVICES, LOSSES, MAX_TILE_SIZE, MIN_TILE_SIZE
 from ..backend.core.errors import UserError
 from ..backend.core.model_file import MODEL_EXTENSIONS
 from ..backend.core.output_checks import HTML_EXTENSIONS
-from ..backend.training.config import (CROSS_VALIDATION_BELOW, FOLDS, NEAR_BEST, cancelled_name,
-                                       config_default, model_companions)
+from ..backend.training.config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, NEAR_BEST,
+                                       cancelled_name, config_default, model_companions)
+from ..backend.training.interval import FEW_FEATURES
 from ..backend.training.teacher import LINEAR_SHARE, NEIGHBOURHOODS, PSEUDO_WEIGHT
 from .base import FeedbackProgress, LandCoverAlgorithm
 
@@ -87,17 +88,19 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         "polygons more often. Whole digitised features (polygons, points) of each class are "
         "held out for validation and their labels never reach the training, so the validation "
         "mIoU estimates how the map does on polygons it never saw.\n\n"
-        "A per-pixel random forest fitted on the training labels teaches the network the "
-        "spectra of the rest of the scene (soft pseudo-labels), and is also distilled into a "
-        "small per-pixel network (the forest network). Validation scores the forest, the U-Net, "
+        "A per-pixel teacher fitted on the training labels (a random forest, with a logistic "
+        "regression's vote) teaches the network the spectra of the rest of the scene (soft "
+        "pseudo-labels), and is also distilled into a small per-pixel network (the forest "
+        "network). Validation scores the teacher (as 'forest'), the U-Net, "
         "the forest network and the mean of the last two side by side on the same held-out "
         "features; the model file holds that mean unless one network alone validates better "
         "with confidence, so the map cannot lose badly to the forest on your labels. It stays "
         "one Keras network that classifies without scikit-learn. The estimate comes with a 90 % "
-        "interval (whole features resampled); the report says when it rests on fewer than 5 "
-        "features of a class, names classes it does not validate, warns about classes under "
-        "100 labelled pixels and about any class the model does not predict on its own "
-        "training pixels. Each epoch is a fixed number of sampled windows; the epoch with the best "
+        "interval (whole features resampled); the report says when it rests on fewer than "
+        f"{FEW_FEATURES} features of a class (the upper end is then the model's figure on its "
+        "own training pixels: such validation is on the low side), names classes it does not "
+        f"validate, warns about classes under {FEW_PIXELS} labelled pixels and about any class "
+        "the model does not predict on its own training pixels. Each epoch is a fixed number of sampled windows; the epoch with the best "
         "validation mIoU is chosen and training stops early when it stalls; then the model is "
         "trained again on all features for that many epochs. Cancel stops after the current "
         "batch and writes the best model so far beside the output, as <name>.cancelled.keras: "
