@@ -26,7 +26,7 @@ from ..backend.core.errors import Cancelled, UserError, os_reason
 from ..backend.core.kept_outputs import beside, is_temporary
 from ..backend.core.output_checks import PlannedOutput, check_outputs
 from ..backend.core.version import repository_url
-from .icon import ICON
+from .icon import algorithm_icon
 
 GROUPS = {"training": "1. Training", "mapping": "2. Mapping", "accuracy": "3. Accuracy"}
 """Processing groups (id: name). The toolbox sorts groups by name, so the numbers make them read
@@ -105,7 +105,7 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
         return html.escape(PARAMETER_ID.sub(label, text), quote=False)
 
     def icon(self) -> QIcon:
-        return QIcon(ICON)
+        return QIcon(algorithm_icon(self.NAME))
 
     def addParameter(self, definition, createOutput: bool = True) -> bool:  # noqa: N802
         """Adds a parameter with its description and choices translated, flagged advanced when

@@ -24,7 +24,8 @@ def test_zip_contains_only_the_plugin_and_loads_in_qgis_process(tmp_path):
     assert all(n.startswith("landcoverunet/") for n in names)
     for required in ("metadata.txt", "__init__.py", "plugin.py", "keras_backend_dialog.py",
                      "LICENSE", "algorithms/provider.py", "backend/masks/burn.py", "models/unet.py",
-                     "resources/icon.svg", "resources/sample/nc_landsat7_2000.tif"):
+                     "resources/icon.svg", "resources/icons/trainunet.svg",
+                     "resources/sample/nc_landsat7_2000.tif"):
         assert f"landcoverunet/{required}" in names, required
     for excluded in ("test/", "bench/", ".venv/", "build/", ".ci/", "scripts/", "__pycache__"):
         assert not any(excluded in n for n in names), excluded

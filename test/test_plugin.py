@@ -22,6 +22,23 @@ def test_provider_registered_with_all_algorithms(plugin):
             "landcoverunet:accuracysample", "landcoverunet:assessaccuracy"} <= names
 
 
+def test_every_algorithm_has_its_own_icon(plugin):
+    """Seven algorithms under one icon cannot be told apart in the toolbox or the modeler."""
+    from qgis.PyQt.QtCore import QBuffer, QByteArray, QIODevice
+
+    def pixels(icon) -> bytes:
+        data = QByteArray()
+        buffer = QBuffer(data)
+        buffer.open(QIODevice.WriteOnly)
+        icon.pixmap(32, 32).save(buffer, "PNG")
+        return bytes(data)
+
+    provider = QgsApplication.processingRegistry().providerById("landcoverunet")
+    drawn = {a.id(): pixels(a.icon()) for a in provider.algorithms()}
+    assert all(drawn.values())
+    assert len(set(drawn.values()) | {pixels(provider.icon())}) == len(drawn) + 1
+
+
 def test_every_parameter_has_help(plugin):
     provider = QgsApplication.processingRegistry().providerById("landcoverunet")
     for algorithm in provider.algorithms():
