@@ -25,6 +25,7 @@ from qgis.PyQt.QtGui import QIcon
 from ..backend.core.errors import Cancelled, UserError, os_reason
 from ..backend.core.kept_outputs import beside, is_temporary
 from ..backend.core.output_checks import PlannedOutput, check_outputs
+from ..backend.core.progress import TimeLeft
 from ..backend.core.version import repository_url
 from .icon import algorithm_icon
 
@@ -42,9 +43,13 @@ class FeedbackProgress:
 
     def __init__(self, feedback: QgsProcessingFeedback | None) -> None:
         self.feedback = feedback or QgsProcessingFeedback()
+        self.time_left = TimeLeft()
 
     def set_fraction(self, fraction: float) -> None:
         self.feedback.setProgress(100.0 * min(max(fraction, 0.0), 1.0))
+        words = self.time_left.update(fraction)
+        if words:
+            self.feedback.setProgressText(words)   # beside the bar, not in the log
 
     def info(self, message: str) -> None:
         self.feedback.pushInfo(message)
