@@ -265,6 +265,10 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             output_report=report,
             tensorboard_dir=tensorboard or None)
         result = train_unet(config, FeedbackProgress(feedback))
+        if feedback is not None and feedback.isCanceled():
+            # QGIS ends every cancelled run with a red "Execution failed"; this one kept its work
+            feedback.pushInfo(f"Cancelled, and kept: the best model so far is complete in "
+                              f"'{result.model_path}'. QGIS reports any cancelled run as failed.")
         return {self.OUTPUT_MODEL: result.model_path, self.OUTPUT_REPORT: result.report_path,
                 self.TENSORBOARD_DIR: config.tensorboard_dir, self.OUTPUT_CSV: result.csv_path,
                 self.BEST_VAL_MIOU: result.best_val_miou, self.VAL_MIOU: result.val_miou,

@@ -144,6 +144,7 @@ def test_cancel_keeps_best_model_and_init_model_resumes(plugin, nc_stack, nc_mas
     metadata = read_metadata(str(cancelled))
     assert metadata.metrics["cancelled"] is True
     assert "best so far" in feedback.textLog() and "first.cancelled.keras" in feedback.textLog()
+    assert "Cancelled, and kept" in feedback.textLog()   # before QGIS's red "Execution failed"
     model, _ = load_model(str(cancelled))
     assert model.output_shape[-1] == 7
 
