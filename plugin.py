@@ -57,7 +57,7 @@ class LandCoverUNetPlugin:
     def warn_missing(self) -> None:
         """One message-bar warning when optional packages are missing (found without importing
         them), so the analyst learns it now rather than at Run."""
-        from .installation_dialog import push_missing_warning
+        from .gui.installation_dialog import push_missing_warning
 
         push_missing_warning(self.iface, self.check_installation)
 
@@ -65,7 +65,7 @@ class LandCoverUNetPlugin:
         """Opens the "Check installation" page: what is missing, for which algorithm, the
         command for this system and a Copy button (not modal: the command can be copied while
         QGIS stays usable)."""
-        from .installation_dialog import InstallationDialog
+        from .gui.installation_dialog import InstallationDialog
 
         self.installation_dialog = InstallationDialog(self.iface.mainWindow())
         self.installation_dialog.show()
@@ -81,7 +81,7 @@ class LandCoverUNetPlugin:
         from qgis.PyQt.QtWidgets import QMessageBox
 
         from .algorithms.backend_setting import read_setting, save_setting
-        from .keras_backend_dialog import KerasBackendDialog, outcome_text
+        from .gui.keras_backend_dialog import KerasBackendDialog, outcome_text
 
         dialog = KerasBackendDialog(self.iface.mainWindow(), read_setting())
         if not dialog.exec():
@@ -98,7 +98,7 @@ class LandCoverUNetPlugin:
         from .algorithms.backend_setting import read_setting
         from .backend.core.installation import format_report, installation_report
 
-        from .installation_dialog import algorithm_names
+        from .gui.installation_dialog import algorithm_names
 
         text = format_report(installation_report(Qgis.QGIS_VERSION, read_setting(),
                                                  algorithm_names))

@@ -16,7 +16,7 @@ from ..backend.assess.report import write_report
 from ..backend.core.errors import UserError
 from ..backend.core.output_checks import CSV_EXTENSIONS, HTML_EXTENSIONS
 from ..backend.masks.features import VectorInput
-from .base import FeedbackProgress, LandCoverAlgorithm
+from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of
 
 
 class AssessAccuracyAlgorithm(LandCoverAlgorithm):
@@ -82,16 +82,16 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMapLayer(
             self.REFERENCE, "Reference (vector layer with classes, or a mask raster)",
             types=[QgsProcessing.TypeVectorAnyGeometry, QgsProcessing.TypeRaster]))
-        # Typed, not picked: a field picker needs the reference as its parent, and QGIS 3.22
-        # crashes building the dialog when that parent holds a raster (a reference mask):
-        # QgsProcessingFieldWidgetWrapper::setParentLayerWrapperValue dereferences a null
-        # vector layer. An unknown name is refused with the layer's fields (backend).
-        self.addParameter(QgsProcessingParameterString(
+        # Not QgsProcessingParameterField: QGIS 3.22 crashes building the dialog when its parent
+        # holds a raster (QgsProcessingFieldWidgetWrapper::setParentLayerWrapperValue
+        # dereferences a null vector layer). A string with a drop-down of the reference's fields
+        # instead (none for a raster; an unknown name is refused with the layer's fields).
+        self.addParameter(pick_field_of(QgsProcessingParameterString(
             self.CLASS_FIELD, "Class field of the reference vector layer (empty: the layer is "
-            "one class named after it)", optional=True))
-        self.addParameter(QgsProcessingParameterString(
+            "one class named after it)", optional=True), self.REFERENCE))
+        self.addParameter(pick_field_of(QgsProcessingParameterString(
             self.CLASS_NAME_FIELD, "Class name field of the reference vector layer (names for "
-            "integer class codes)", optional=True))
+            "integer class codes)", optional=True), self.REFERENCE))
         self.addParameter(QgsProcessingParameterBoolean(
             self.ALL_TOUCHED, "Count every pixel a reference polygon touches (not only pixel "
             "centres)", defaultValue=False))

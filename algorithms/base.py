@@ -18,7 +18,8 @@ from qgis.core import (QgsProcessingAlgorithm, QgsProcessingException, QgsProces
                        QgsProcessingParameterDefinition, QgsProcessingParameterEnum,
                        QgsProcessingParameterFile, QgsProcessingParameterMapLayer,
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
-                       QgsProcessingParameterRasterLayer, QgsProcessingUtils)
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
+                       QgsProcessingUtils)
 from qgis.PyQt.QtCore import QCoreApplication
 from qgis.PyQt.QtGui import QIcon
 
@@ -218,6 +219,17 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""
         raise NotImplementedError
+
+
+def pick_field_of(definition: QgsProcessingParameterString, parent: str
+                  ) -> QgsProcessingParameterString:
+    """``definition`` (a field name) shown as a drop-down of the fields of the layer parameter
+    ``parent`` (``gui/field_picker.py``), where QGIS 3.22's own field picker cannot serve:
+    several label layers, or a reference that may be a raster."""
+    package = __name__.split(".")[0]
+    definition.setMetadata({"widget_wrapper": {
+        "class": f"{package}.gui.field_picker.FieldPickerWrapper", "parent": parent}})
+    return definition
 
 
 def show_decimals(definition: QgsProcessingParameterNumber) -> None:

@@ -18,7 +18,7 @@ from ..backend.core.output_checks import JSON_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from ..backend.masks.burn import OVERLAP_RULES, build_mask
 from ..backend.masks.features import VectorInput
-from .base import FeedbackProgress, LandCoverAlgorithm
+from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of
 from .styling import ClassPaletteStyler, write_class_style
 
 OVERLAP_LABELS = ["Smaller feature wins (a pond inside a forest stays a pond)",
@@ -65,15 +65,14 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterMultipleLayers(
             self.VECTORS, "Label layers (polygons, lines or points)",
             QgsProcessing.TypeVectorAnyGeometry))
-        # Typed, not picked: QGIS 3.22's field picker lists the fields of a single-layer parent
-        # only, and stays empty under the label layers (several layers). An unknown name is
-        # refused with the layer's fields (backend); the model's inputs are field pickers.
-        self.addParameter(QgsProcessingParameterString(
+        # QGIS 3.22's field picker lists nothing under several layers: a string parameter with
+        # a drop-down of the label layers' fields (an unknown name is refused with the fields)
+        self.addParameter(pick_field_of(QgsProcessingParameterString(
             self.CLASS_FIELD, "Class field (empty: each layer is one class named after the layer)",
-            optional=True))
-        self.addParameter(QgsProcessingParameterString(
+            optional=True), self.VECTORS))
+        self.addParameter(pick_field_of(QgsProcessingParameterString(
             self.CLASS_NAME_FIELD, "Class name field (names for integer class codes)",
-            optional=True))
+            optional=True), self.VECTORS))
         self.addParameter(QgsProcessingParameterNumber(
             self.LINE_WIDTH, "Width of lines and points on the ground (metres)",
             QgsProcessingParameterNumber.Double, defaultValue=0.0, minValue=0.0))

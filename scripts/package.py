@@ -12,8 +12,8 @@ import zipfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FOLDER = "landcoverunet"
-INCLUDED = ("metadata.txt", "__init__.py", "plugin.py", "keras_backend_dialog.py", "LICENSE",
-            "README.md", "algorithms/", "backend/", "models/", "resources/", "docs/images/")
+INCLUDED = ("metadata.txt", "__init__.py", "plugin.py", "LICENSE", "README.md", "algorithms/",
+            "backend/", "gui/", "models/", "resources/", "docs/images/")
 
 
 def plugin_files() -> list[str]:

@@ -55,6 +55,7 @@ def inspect(algorithm, name: str, values: dict) -> dict:
     found["widgets"] = {}
     for parameter, wrapper in wrappers.items():
         widget = wrapper.wrappedWidget() if hasattr(wrapper, "wrappedWidget") else None
+        widget = widget if widget is not None else getattr(wrapper, "widget", None)  # Python's
         entry = {"widget": type(widget).__name__ if widget is not None else None}
         if type(widget).__name__ in ("QgsFieldComboBox", "QComboBox"):
             entry["fields"] = [widget.itemText(i) for i in range(widget.count())]

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("algorithms", "backend", "models")
+PACKAGES = ("algorithms", "backend", "gui", "models")
 
 
 def _modules() -> dict[str, Path]:
@@ -45,6 +45,15 @@ def test_backend_and_models_never_import_qgis(package):
     offenders = {name: sorted(i for i in _imports(name, path)
                               if i.split(".")[0] in ("qgis", "PyQt5", "PyQt6", "processing"))
                  for name, path in _modules().items() if name.split(".")[0] == package}
+    assert not {k: v for k, v in offenders.items() if v}
+
+
+def test_algorithms_never_import_the_qt_side():
+    """Dialog widgets (``gui/``) are named in parameter metadata and imported by Processing
+    when it builds a dialog, so ``qgis_process`` and the modeler's runs never load them."""
+    offenders = {name: sorted(i for i in _imports(name, path)
+                              if i.split(".")[0] == "gui" or i.startswith("processing.gui"))
+                 for name, path in _modules().items() if name.split(".")[0] == "algorithms"}
     assert not {k: v for k, v in offenders.items() if v}
 
 

@@ -110,7 +110,7 @@ def test_pins_agree_with_requirements():
 
 def test_backend_dialog_never_promises_a_missing_backend(tmp_path):
     code = """
-        from landcoverunet.keras_backend_dialog import in_use_text, outcome_text
+        from landcoverunet.gui.keras_backend_dialog import in_use_text, outcome_text
         print(in_use_text())
         print(outcome_text("tensorflow", None))
     """

@@ -84,7 +84,8 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model
 def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
     """Every algorithm's dialog and the Land cover chain's open in the real desktop (a raster as
     Assess accuracy's reference must not crash it), show the whole help (every "<...>" phrase),
-    and the chain is valid with its class fields as field pickers. With
+    the class fields are drop-downs of the chosen layers' fields, and the chain is valid with
+    its class fields as field pickers. With
     LANDCOVERUNET_SCREENSHOT_DIR=docs/images the screenshots go to docs/images/dialogs."""
     import html
     import re
@@ -97,7 +98,8 @@ def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
     job = {"layers": {"image": str(sample / "nc_landsat7_2000.tif"),
                       "training": str(sample / "training_polygons.gpkg"),
                       "reference": str(sample / "reference_polygons.gpkg")},
-           "values": {"landcoverunet:buildmasks": {"INPUT": "image", "VECTORS": ["training"],
+           "values": {"landcoverunet:buildmasks": {"INPUT": "image",
+                                                   "VECTORS": ["training", "reference"],
                                                    "CLASS_FIELD": "id",
                                                    "CLASS_NAME_FIELD": "label"},
                       "landcoverunet:trainunet": {"INPUT": "image"},
@@ -122,6 +124,15 @@ def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
     assert "'Output folder'/<input name>_classes.tif" in \
         findings["dialogs"]["landcoverunet:classifybatch"]["help"]
     assert findings["model_loaded"] and findings["model_valid"] == [True, []]
+    # the class fields are drop-downs of the chosen layers' fields (QGIS 3.22's own picker is
+    # empty under several layers and crashes under a raster): two label layers' fields, once
+    # each; none for a raster reference, where a name can still be typed
+    masks = findings["dialogs"]["landcoverunet:buildmasks"]["widgets"]
+    assert masks["CLASS_FIELD"] == {"widget": "QComboBox", "fields": ["", "fid", "id", "label"],
+                                    "value": "id"}
+    assert masks["CLASS_NAME_FIELD"]["value"] == "label"
+    accuracy = findings["dialogs"]["landcoverunet:assessaccuracy"]["widgets"]
+    assert accuracy["CLASS_FIELD"] == {"widget": "QComboBox", "fields": [""], "value": ""}
     widgets = findings["dialogs"]["model"]["widgets"]
     assert widgets["labels_class"] == {"widget": "QComboBox", "fields": ["fid", "id", "label"],
                                        "value": "id"}   # a field picker of the chosen layer

@@ -22,7 +22,8 @@ def test_zip_contains_only_the_plugin_and_loads_in_qgis_process(tmp_path):
         names = archive.namelist()
         archive.extractall(tmp_path / "plugins")
     assert all(n.startswith("landcoverunet/") for n in names)
-    for required in ("metadata.txt", "__init__.py", "plugin.py", "keras_backend_dialog.py",
+    for required in ("metadata.txt", "__init__.py", "plugin.py", "gui/keras_backend_dialog.py",
+                     "gui/installation_dialog.py", "gui/field_picker.py",
                      "LICENSE", "algorithms/provider.py", "backend/masks/burn.py", "models/unet.py",
                      "resources/icon.svg", "resources/icons/trainunet.svg",
                      "resources/sample/nc_landsat7_2000.tif"):

@@ -14,7 +14,7 @@ from qgis.core import Qgis, QgsApplication
 from qgis.PyQt.QtWidgets import (QApplication, QDialog, QHBoxLayout, QLabel, QPlainTextEdit,
                                  QPushButton, QVBoxLayout, QWidget)
 
-from .backend.core.dependencies import (Dependency, install_command, missing, readme_link,
+from ..backend.core.dependencies import (Dependency, install_command, missing, readme_link,
                                         where_to_run)
 
 TITLE = "Land Cover U-Net"

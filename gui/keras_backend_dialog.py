@@ -10,7 +10,7 @@ import os
 from qgis.PyQt.QtWidgets import (QComboBox, QDialog, QDialogButtonBox, QLabel, QVBoxLayout,
                                  QWidget)
 
-from .backend.core.keras_backend import (AUTO, BACKENDS, LABELS, SET_BY_PLUGIN, backend_in_use,
+from ..backend.core.keras_backend import (AUTO, BACKENDS, LABELS, SET_BY_PLUGIN, backend_in_use,
                                          installed, loaded_backend, resolve)
 
 EXPLANATION = (

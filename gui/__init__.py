@@ -1,0 +1,1 @@
+"""The plugin's Qt side: widgets that Processing's dialogs build for its parameters."""
