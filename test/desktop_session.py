@@ -46,6 +46,11 @@ def run_job() -> None:
             legend = [node.data(0) for node in
                       iface.layerTreeView().layerTreeModel().layerLegendNodes(tree_layer)]
             findings["legend"] = legend
+            # as a colleague opens it: from the file, in a new layer, no Processing involved
+            opened = iface.addRasterLayer(output, "opened from file")
+            node = QgsProject.instance().layerTreeRoot().findLayer(opened.id())
+            findings["legend_from_file"] = [
+                n.data(0) for n in iface.layerTreeView().layerTreeModel().layerLegendNodes(node)]
             iface.mapCanvas().setExtent(layer.extent())
             iface.mapCanvas().refreshAllLayers()
     except Exception:
