@@ -200,7 +200,8 @@ PARAMETER_HELP = {
                                        "Accuracy sample with their 'reference' field filled), "
                                        "or a class raster (a mask from Build training masks).",
     AssessAccuracyAlgorithm.CLASS_FIELD: "For a vector reference: the field with each feature's "
-                                         "class (text names, or integer codes). Empty: the "
+                                         "class (text names, or integer codes), picked from "
+                                         "its fields (or typed). Empty: the "
                                          "whole layer is one class named after the layer.",
     AssessAccuracyAlgorithm.CLASS_NAME_FIELD: "For a vector reference: a field with a readable "
                                               "name per class code (e.g. 'label' beside 'id'), "

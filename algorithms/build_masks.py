@@ -156,7 +156,8 @@ PARAMETER_HELP = {
     BuildMasksAlgorithm.VECTORS: "One or more layers of digitised labels. Polygons are burnt as "
                                  "they are; lines and points with LINE_WIDTH.",
     BuildMasksAlgorithm.CLASS_FIELD: "Field with the class of each feature (integer code or "
-                                     "text). Leave empty to make each layer one class.",
+                                     "text), picked from the label layers' fields (or typed). "
+                                     "Leave empty to make each layer one class.",
     BuildMasksAlgorithm.CLASS_NAME_FIELD: "Field with a readable name for each class code, "
                                           "e.g. 'label' beside an integer 'id'.",
     BuildMasksAlgorithm.LINE_WIDTH: "Total width in metres on the ground given to lines (roads, "
