@@ -166,6 +166,9 @@ def test_teacher_pseudo_labels_skip_labelled_pixels(tmp_path):
     # the classes are separable: the forest's most probable class is the truth almost everywhere
     agree = (soft[..., :3].argmax(-1) + 1 == truth)[given].mean()
     assert agree > 0.95
+    # a third of the vote is a logistic regression that reads the pixel's own three bands only
+    linear = forest.named_estimators_["linear"]
+    assert linear[-1].coef_.shape == (3, 3) and forest.weights[1] == pytest.approx(1 / 3)
 
 
 def test_teacher_features_are_neighbourhood_statistics_of_valid_pixels():
