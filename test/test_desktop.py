@@ -77,8 +77,10 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model
         [(c.id, c.name) for c in classes.classes]
     assert [colour for _, colour, _ in findings["classes"]] == [c.color for c in classes.classes]
     assert "forest" in findings["legend"] and "water" in findings["legend"]
-    # opened from its file (a new project, a colleague): exactly its classes, nothing else
-    assert findings["legend_from_file"] == [c.name for c in classes.classes]
+    # opened from its file (a new project, a colleague), its legend shows what the model holds
+    # (under QGIS's band heading): exactly its classes, no 0 and no unused entries
+    heading, *entries = findings["legend_from_file"]
+    assert heading.startswith("Band 1") and entries == [c.name for c in classes.classes]
     assert (tmp_path / "qgis_desktop.png").stat().st_size > 10000
 
 
