@@ -1,18 +1,22 @@
-"""A per-pixel random forest as teacher: soft pseudo-labels for the pixels nobody digitised.
+"""A per-pixel teacher: soft pseudo-labels for the pixels nobody digitised.
 
 With a few dozen polygons a U-Net sees labels only inside them, and learns what surrounds them
 rather than what they are: on polygons it never saw it maps worse than a per-pixel random forest
-fitted on the same pixels. Here such a forest (scikit-learn) is fitted on the training features
-only, predicts class probabilities for a random sample of the scene's other pixels, and those
-probabilities become soft targets there, weighted below the real labels. The U-Net then learns
-the spectra everywhere in the scene, not only the polygons' surroundings, and its spatial context
-smooths the forest's pixel noise; what the file holds is the U-Net alone.
+fitted on the same pixels. Here a per-pixel model (scikit-learn) is fitted on the training
+features only, predicts class probabilities for a random sample of the scene's other pixels, and
+those probabilities become soft targets there, weighted below the real labels. The U-Net then
+learns the spectra everywhere in the scene, not only the polygons' surroundings, and its spatial
+context smooths the teacher's pixel noise. The teacher is also distilled into the forest
+network (``forest_student.py``) that the model file may average with the U-Net.
 
-The forest sees each pixel's bands and, for every band, the mean and standard deviation over
-the valid pixels of :data:`NEIGHBOURHOODS` square windows around it (3 and 7 pixels: inside the
-U-Net's own field of view, so the student can learn what the teacher uses). On polygons it
-never saw, such a forest maps much better than one on the pixel alone, and the student follows
-its teacher: docs/benchmarks.md, "The teacher".
+The teacher is a random forest and a logistic regression, their probabilities averaged
+(:func:`teacher_model`). The forest sees each pixel's bands and, for every band, the mean and
+standard deviation over the valid pixels of :data:`NEIGHBOURHOODS` square windows around it (3
+and 7 pixels: inside the U-Net's own field of view, so the student can learn what the teacher
+uses); on polygons it never saw, such a forest maps much better than one on the pixel alone
+(docs/benchmarks.md, "The teacher"). The logistic regression sees the pixel's own bands: with
+two or three polygons per class it extrapolates to polygons unlike them where the forest does
+not (docs/benchmarks.md, "Issue 21, third session").
 
 Held-out features are never seen by the teacher (it is fitted on training labels only); their
 pixels are pseudo-labelled like any unlabelled pixel, as the held-out polygons of a real scene
@@ -109,15 +113,15 @@ def fit_teacher(readers: list, classes: int, seed: int, progress: Progress):
         features.append(pixel_features(pixels, valid, np.concatenate(chosen)))
     if not features or len(np.unique(np.concatenate(targets))) < 2:
         return None
-    forest = teacher_model(pixels.shape[-1], seed)
-    forest.fit(np.concatenate(features), np.concatenate(targets))
+    model = teacher_model(pixels.shape[-1], seed)
+    model.fit(np.concatenate(features), np.concatenate(targets))
     windows = " and ".join(f"{n} x {n}" for n in NEIGHBOURHOODS)
     progress.info(f"Teacher: a random forest of {TREES} trees (the bands, and the bands' mean "
                   f"and spread over {windows} pixels) and a logistic regression on the bands "
                   f"({LINEAR_SHARE:.0%} of the vote), fitted on "
                   f"{sum(len(t) for t in targets)} training pixels, give soft pseudo-labels to "
                   f"up to {PSEUDO_PIXELS:,} unlabelled pixels per scene (weight {PSEUDO_WEIGHT}).")
-    return forest
+    return model
 
 
 def pseudo_labels(reader, forest, classes: int, seed: int) -> np.ndarray:
