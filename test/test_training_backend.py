@@ -350,6 +350,36 @@ def test_the_latest_of_near_best_epochs_is_chosen_and_only_gains_reset_patience(
     assert chosen[-1] == 4 and 5 not in chosen and 6 not in chosen and 7 not in chosen
 
 
+def test_a_lower_epoch_is_chosen_unless_the_held_out_features_say_it_is_worse():
+    """Two features per class that disagree cannot tell an epoch 0.05 lower from the best: the
+    later one, more trained, is chosen. Thirty features each that all agree can: the best
+    stays chosen."""
+    from landcoverunet.backend.training.cross_validation import mark_epoch, top_index
+    from landcoverunet.backend.training.interval import miou_of
+
+    def features(count: int, right: list[int]) -> np.ndarray:
+        """``count`` features per class of two classes, feature i with right[i % len] of 10
+        pixels right."""
+        out = []
+        for c in range(2):
+            for i in range(count):
+                matrix = np.zeros((2, 2), np.int64)
+                matrix[c, c], matrix[c, 1 - c] = right[i % len(right)], 10 - right[i % len(right)]
+                out.append(matrix)
+        return np.array(out)
+
+    for count, right_first, right_later, later_chosen in ((2, [10, 5], [3, 9], True),
+                                                          (30, [9], [7], False)):
+        first, later = features(count, right_first), features(count, right_later)
+        records = [{"epoch": 1, "val_miou": float(miou_of(first.sum(0)))},
+                   {"epoch": 2, "val_miou": float(miou_of(later.sum(0)))}]
+        assert records[1]["val_miou"] < records[0]["val_miou"] - 0.05
+        top = mark_epoch(records[0], -1.0)
+        assert top_index(records[:1]) == 0
+        mark_epoch(records[1], top, later, first)
+        assert records[1]["best"] is later_chosen and not records[1]["improved"]
+
+
 def test_no_heldout_label_reaches_training_on_real_polygons(nc_stack, nc_mask):
     """NC's digitised polygons: the feature-id file from buildmasks groups the pixels; training
     windows and batches carry no label of a held-out polygon, validation only those labels."""

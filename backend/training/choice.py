@@ -21,16 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .interval import (FEW_FEATURES, LEVEL, bootstrap_interval, chance_better,
+from .interval import (FEW_FEATURES, LEVEL, SURE, bootstrap_interval, chance_better,
                        features_per_class, miou_of)
 
 NETWORK, AVERAGE, FOREST_NETWORK, FOREST = "U-Net", "U-Net + forest network", \
     "forest network", "forest"
 CANDIDATES = (NETWORK, AVERAGE, FOREST_NETWORK)
-"""What the model file may hold."""
-SURE = 0.95
-"""A network alone replaces the average only when it validates better in this share of the
-paired bootstrap's resamples."""
+"""What the model file may hold. A network alone replaces the average only when it validates
+better in ``interval.SURE`` of the paired bootstrap's resamples."""
 
 
 @dataclass

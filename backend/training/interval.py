@@ -16,6 +16,10 @@ LEVEL = 0.9
 """Coverage of the interval (from the 5th to the 95th percentile)."""
 FEW_FEATURES = 5
 """With fewer validated features than this in a class, the report says the interval is rough."""
+SURE = 0.95
+"""How often, in a paired bootstrap (:func:`chance_better`), one figure must beat another for
+validation to call it better: a network alone replacing the average (``choice.py``), an
+epoch replacing a later one (``cross_validation.mark_epoch``)."""
 
 
 def miou_of(matrices: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ from ..core.raster_io import atomic_output
 from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHARE, WEIGHT_DECAY,
                      TrainingConfig, csv_path_for)
 from .checkpoint import Stage
-from .cross_validation import mark_epoch
+from .cross_validation import mark_epoch, top_index
 from .inputs import Inputs
 from .schedule import EpochPlan, learning_rate, warmup_steps
 from .scores import confusion_matrix, feature_confusions, scores
@@ -324,7 +324,11 @@ class EpochLoop:
                   "seconds": seconds + 0.0, "steps": steps_done,
                   "partial": steps_done < self.steps, "best": False, "improved": False,
                   "iou": [float(v) for v in result.iou], "val_weight": weight}
-        self.top = mark_epoch(record, self.top)
+        best_at = top_index(self.history)
+        self.top = mark_epoch(
+            record, self.top, self.feature_matrices[-1] if val.features is not None else None,
+            self.feature_matrices[best_at] if val.features is not None and best_at is not None
+            and best_at < len(self.feature_matrices) else None)
         self.confusions.append(matrix)
         if record["best"]:
             self.best_record = record

@@ -280,7 +280,8 @@ class _Run:
         loop = self.loop = runs[0].loop
         if folds > 1:  # the first fold's loop carries the pooled curves from here on
             loop.history, loop.best_record, loop.best_confusion = pool_folds(
-                [r.loop.history for r in runs], [r.loop.confusions for r in runs])
+                [r.loop.history for r in runs], [r.loop.confusions for r in runs],
+                [r.loop.feature_matrices for r in runs])
             loop.cancelled = any(r.loop.cancelled for r in runs)
             loop.write_csv()
         if not loop.history:
