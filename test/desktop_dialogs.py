@@ -70,6 +70,31 @@ def inspect(algorithm, name: str, values: dict) -> dict:
     return found
 
 
+def modeler_class_fields(model) -> dict:
+    """Opens the chain's Build training masks step in the modeler's own dialog (where the
+    class-field drop-down offers the model's inputs), as editing it would, and returns where
+    its class fields come from once the dialog gives the step back."""
+    from processing.modeler.ModelerParametersDialog import ModelerParametersDialog
+
+    found = {}
+    for child_id, child in model.childAlgorithms().items():
+        if child.algorithmId() != "landcoverunet:buildmasks":
+            continue
+        dialog = ModelerParametersDialog(child.algorithm(), model, child_id,
+                                         child.configuration())
+        dialog.show()
+        for _ in range(10):
+            QApplication.processEvents()
+        edited = dialog.createAlgorithm()
+        for name in ("CLASS_FIELD", "CLASS_NAME_FIELD"):
+            before = child.parameterSources()[name][0]
+            after = edited.parameterSources()[name][0]
+            found[name] = {"before": [before.source(), before.parameterName()],
+                           "after": [after.source(), after.parameterName()]}
+        dialog.close()
+    return found
+
+
 def run_job() -> None:
     faulthandler.dump_traceback_later(240, exit=True)   # a hung dialog: say where, then end
     try:
@@ -92,6 +117,7 @@ def run_job() -> None:
             findings["model_valid"] = list(model.validate())
             values = {k: ids.get(v, v) for k, v in job["model_values"].items()}
             findings["dialogs"]["model"] = inspect(job["model"], "land_cover_chain", values)
+            findings["modeler_class_fields"] = modeler_class_fields(model)
     except Exception:
         findings["errors"].append(traceback.format_exc())
     with open(job["findings"], "w") as handle:

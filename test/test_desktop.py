@@ -141,6 +141,11 @@ def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
     assert widgets["labels_class"] == {"widget": "QComboBox", "fields": ["fid", "id", "label"],
                                        "value": "id"}   # a field picker of the chosen layer
     assert widgets["reference_names"]["value"] == "label"
+    # editing the chain's masks step in the modeler keeps its class fields bound to the
+    # model's inputs (the drop-down lists them there)
+    fields = findings["modeler_class_fields"]
+    assert set(fields) == {"CLASS_FIELD", "CLASS_NAME_FIELD"}
+    assert all(f["after"] == f["before"] for f in fields.values()), fields
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
