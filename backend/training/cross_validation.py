@@ -92,8 +92,7 @@ def pool_folds(histories: list[list[dict]], confusions: list[list[np.ndarray]],
                            if features and all(len(features[k]) > e for k in present) else None)
         best_at = top_index(history)
         top = mark_epoch(pooled, top, pooled_features,
-                         per_feature[best_at] if best_at is not None and per_feature[best_at]
-                         is not None else None)
+                         None if best_at is None else per_feature[best_at])
         per_feature.append(pooled_features)
         if pooled["best"]:
             best, best_matrix = pooled, matrix

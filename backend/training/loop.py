@@ -324,11 +324,11 @@ class EpochLoop:
                   "seconds": seconds + 0.0, "steps": steps_done,
                   "partial": steps_done < self.steps, "best": False, "improved": False,
                   "iou": [float(v) for v in result.iou], "val_weight": weight}
-        best_at = top_index(self.history)
-        self.top = mark_epoch(
-            record, self.top, self.feature_matrices[-1] if val.features is not None else None,
-            self.feature_matrices[best_at] if val.features is not None and best_at is not None
-            and best_at < len(self.feature_matrices) else None)
+        per_feature = self.feature_matrices if val.features is not None else []
+        best_at = top_index(self.history)  # per_feature holds this epoch too: one more
+        self.top = mark_epoch(record, self.top, per_feature[-1] if per_feature else None,
+                              per_feature[best_at] if per_feature and best_at is not None
+                              else None)
         self.confusions.append(matrix)
         if record["best"]:
             self.best_record = record
