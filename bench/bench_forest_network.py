@@ -110,7 +110,6 @@ def main() -> int:
                              "a model file of a cross-validated run holds)")
     parser.add_argument("--folder", default=None)
     args = parser.parse_args()
-    from osgeo import gdal
 
     from landcoverunet.backend.core.feature_ids import feature_id_reader
     from landcoverunet.backend.core.progress import ConsoleProgress
@@ -126,12 +125,7 @@ def main() -> int:
         protocol = Protocol(DATASETS[name](folder), folder)
         anchor, _ = protocol.forest()
         pixels, valid = normalised_image(protocol.dataset.image)
-        mask = gdal.Open(protocol.mask).ReadAsArray()
-        labels = np.zeros(mask.shape, np.uint8)
-        ids = [c.id for c in protocol.class_map.classes]
-        for i, c in enumerate(ids, start=1):
-            labels[mask == c] = i
-        labels[~valid] = 0
+        mask, labels, ids = protocol.training_labels(valid)
         read_ids = feature_id_reader(protocol.mask, mask)[0]
         folds = fold_labels(labels, read_ids(0, 0, *labels.shape[::-1]), args.folds) \
             if args.folds else []

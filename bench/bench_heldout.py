@@ -277,6 +277,20 @@ class Protocol:
         self.names = sorted(set(self.truth.tolist()))
         self.train_pixels = int(built.labelled_pixels)
 
+    def training_labels(self, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[int]]:
+        """(mask, labels, ids): the training mask as written, its classes numbered 1..N in
+        class-map order (0 where unlabelled or without data, as training reads them), and the
+        class ids in that order; for the benches that fit per-pixel models on it."""
+        from osgeo import gdal
+
+        mask = gdal.Open(self.mask).ReadAsArray()
+        ids = [c.id for c in self.class_map.classes]
+        labels = np.zeros(mask.shape, np.uint8)
+        for i, c in enumerate(ids, start=1):
+            labels[mask == c] = i
+        labels[~valid] = 0
+        return mask, labels, ids
+
     def names_of(self, class_raster: np.ndarray, class_map) -> np.ndarray:
         lookup = {0: ""} | {c.id: c.name for c in class_map.classes}
         return np.array([lookup.get(int(v), "") for v in class_raster[self.where]])

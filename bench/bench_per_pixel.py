@@ -60,7 +60,6 @@ def main() -> int:
     parser.add_argument("--folder", default=None)
     parser.add_argument("--per-class", action="store_true", help="print each IoU (last seed)")
     args = parser.parse_args()
-    from osgeo import gdal
 
     from landcoverunet.backend.training import teacher
 
@@ -74,12 +73,7 @@ def main() -> int:
         protocol = Protocol(DATASETS[name](folder), folder)
         anchor, _ = protocol.forest()
         pixels, valid = normalised_image(protocol.dataset.image)
-        mask = gdal.Open(protocol.mask).ReadAsArray()
-        ids = [c.id for c in protocol.class_map.classes]
-        labels = np.zeros(mask.shape, np.uint8)
-        for i, c in enumerate(ids, start=1):
-            labels[mask == c] = i
-        labels[~valid] = 0
+        mask, labels, ids = protocol.training_labels(valid)
         rows, cols = protocol.where
         test = rows * labels.shape[1] + cols
         featurisers = {"t": teacher.pixel_features,
