@@ -5,6 +5,7 @@ from qgis.core import QgsApplication
 
 MENU = "&Land Cover U-Net"
 ENTRIES = [("buildmasks", "Build training masks…"), ("trainunet", "Train U-Net…"),
+           ("suggestlabels", "Where to digitise next…"),
            ("classifyraster", "Classify raster…"),
            ("classifybatch", "Classify rasters in batch (dask)…"),
            ("exportmodel", "Export model (ONNX)…"),

@@ -6,8 +6,7 @@ import math
 from qgis.core import (QgsMapLayerType, QgsProcessing, QgsProcessingOutputNumber,
                        QgsProcessingParameterBoolean, QgsProcessingParameterEnum,
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMapLayer,
-                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
-                       QgsProcessingUtils)
+                       QgsProcessingParameterRasterLayer, QgsProcessingParameterString)
 
 from ..backend.assess.accuracy import assess_accuracy
 from ..backend.assess.adjusted import DESIGN_MODES
@@ -15,8 +14,7 @@ from ..backend.assess.matching import MATCH_MODES
 from ..backend.assess.report import write_report
 from ..backend.core.errors import UserError
 from ..backend.core.output_checks import CSV_EXTENSIONS, HTML_EXTENSIONS
-from ..backend.masks.features import VectorInput
-from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of
+from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of, vector_input
 
 
 class AssessAccuracyAlgorithm(LandCoverAlgorithm):
@@ -142,12 +140,7 @@ class AssessAccuracyAlgorithm(LandCoverAlgorithm):
         name_field = self.parameterAsString(parameters, self.CLASS_NAME_FIELD, context) or None
         vector = raster = None
         if reference.type() == QgsMapLayerType.VectorLayer:
-            path, layer_name = QgsProcessingUtils.convertToCompatibleFormatAndLayerName(
-                reference, False, reference.name(),
-                ["gpkg", "shp", "geojson", "json", "sqlite", "gml"], "gpkg", context, feedback)
-            crs = reference.crs()
-            vector = VectorInput(path, layer_name or None, reference.name(),
-                                 crs.toWkt() if crs.isValid() else None)
+            vector = vector_input(reference, context, feedback)
             if class_field is None:
                 feedback.pushWarning(f"No class field: the whole reference layer "
                                      f"'{reference.name()}' is one class. Choose its class "

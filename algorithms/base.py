@@ -28,6 +28,7 @@ from ..backend.core.kept_outputs import beside, is_temporary
 from ..backend.core.output_checks import PlannedOutput, check_outputs
 from ..backend.core.progress import TimeLeft
 from ..backend.core.version import repository_url
+from ..backend.masks.features import VectorInput
 from .icon import algorithm_icon
 
 GROUPS = {"training": "1. Training", "mapping": "2. Mapping", "accuracy": "3. Accuracy"}
@@ -219,6 +220,18 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""
         raise NotImplementedError
+
+
+def vector_input(layer, context, feedback) -> VectorInput:
+    """A vector layer as the backend reads it with OGR: its file and layer, or a GeoPackage copy
+    where QGIS holds it otherwise (a memory layer, a selection, a subset, a web service), with
+    the CRS the user set on the layer."""
+    path, layer_name = QgsProcessingUtils.convertToCompatibleFormatAndLayerName(
+        layer, False, layer.name(), ["gpkg", "shp", "geojson", "json", "sqlite", "gml"], "gpkg",
+        context, feedback)
+    crs = layer.crs()
+    return VectorInput(path, layer_name or None, layer.name(),
+                       crs.toWkt() if crs.isValid() else None)
 
 
 def pick_field_of(definition: QgsProcessingParameterString, parent: str

@@ -8,7 +8,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterFileDestination, QgsProcessingParameterMultipleLayers,
                        QgsProcessingParameterNumber, QgsProcessingParameterRasterDestination,
                        QgsProcessingParameterRasterLayer, QgsProcessingParameterString,
-                       QgsProcessingUtils, QgsVectorLayer)
+                       QgsVectorLayer)
 
 from ..backend.core.class_map import ClassMap
 from ..backend.core.errors import UserError
@@ -17,8 +17,7 @@ from ..backend.core.feature_ids import sidecar_path
 from ..backend.core.output_checks import JSON_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from ..backend.masks.burn import OVERLAP_RULES, build_mask
-from ..backend.masks.features import VectorInput
-from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of
+from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of, vector_input
 from .styling import ClassPaletteStyler, write_class_style
 
 OVERLAP_LABELS = ["Smaller feature wins (a pond inside a forest stays a pond)",
@@ -112,14 +111,7 @@ class BuildMasksAlgorithm(LandCoverAlgorithm):
             self.output(self.OUTPUT, output, "a GeoTIFF", GTIFF_EXTENSIONS,
                         (sidecar_path(output),) if output else ()),
             self.output(self.OUTPUT_CLASS_MAP, json_path, "JSON", JSON_EXTENSIONS)])
-        vectors = []
-        for layer in layers:
-            path, layer_name = QgsProcessingUtils.convertToCompatibleFormatAndLayerName(
-                layer, False, layer.name(), ["gpkg", "shp", "geojson", "json", "sqlite", "gml"],
-                "gpkg", context, feedback)
-            crs = layer.crs()
-            vectors.append(VectorInput(path, layer_name or None, layer.name(),
-                                       crs.toWkt() if crs.isValid() else None))
+        vectors = [vector_input(layer, context, feedback) for layer in layers]
         class_field = self.parameterAsString(parameters, self.CLASS_FIELD, context) or None
         if class_field is None and len(layers) == 1:
             feedback.pushWarning(

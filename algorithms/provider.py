@@ -12,6 +12,7 @@ from .classify_batch import ClassifyBatchAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
 from .export_model import ExportModelAlgorithm
 from .icon import ICON
+from .suggest_labels import SuggestLabelsAlgorithm
 from .train_unet import TrainUNetAlgorithm
 
 
@@ -39,9 +40,10 @@ class LandCoverUNetProvider(QgsProcessingProvider):
         return super().load()
 
     def loadAlgorithms(self) -> None:  # noqa: N802
-        for algorithm in (BuildMasksAlgorithm(), TrainUNetAlgorithm(), ClassifyRasterAlgorithm(),
-                          ClassifyBatchAlgorithm(), AccuracySampleAlgorithm(),
-                          AssessAccuracyAlgorithm(), ExportModelAlgorithm()):
+        for algorithm in (BuildMasksAlgorithm(), TrainUNetAlgorithm(), SuggestLabelsAlgorithm(),
+                          ClassifyRasterAlgorithm(), ClassifyBatchAlgorithm(),
+                          AccuracySampleAlgorithm(), AssessAccuracyAlgorithm(),
+                          ExportModelAlgorithm()):
             self.addAlgorithm(algorithm)
 
     def defaultVectorFileExtension(self, hasGeometry: bool = True) -> str:  # noqa: N802

@@ -10,9 +10,10 @@ from __future__ import annotations
 import os
 
 from qgis.core import (QgsCategorizedSymbolRenderer, QgsEditorWidgetSetup,
-                       QgsPalettedRasterRenderer, QgsProcessingLayerPostProcessorInterface,
-                       QgsRasterLayer, QgsRendererCategory, QgsSymbol, QgsValueMapFieldFormatter,
-                       QgsVectorLayer)
+                       QgsGraduatedSymbolRenderer, QgsPalettedRasterRenderer,
+                       QgsPalLayerSettings, QgsProcessingLayerPostProcessorInterface,
+                       QgsRasterLayer, QgsRendererCategory, QgsRendererRange, QgsSymbol,
+                       QgsValueMapFieldFormatter, QgsVectorLayer, QgsVectorLayerSimpleLabeling)
 from qgis.PyQt.QtGui import QColor
 
 from ..backend.core.class_map import ClassMap
@@ -98,11 +99,49 @@ def write_sample_style(path: str, layer_name: str, class_map: ClassMap, class_fi
     if not layer.isValid():
         return False
     apply_class_categories(layer, class_map, class_field, by_name=True)
-    choices = [{info.name: info.name} for info in class_map.classes]
-    choices.append({"(not labelled)": QgsValueMapFieldFormatter.NULL_VALUE})
-    layer.setEditorWidgetSetup(layer.fields().indexOf(reference_field),
-                               QgsEditorWidgetSetup("ValueMap", {"map": choices}))
+    set_class_choices(layer, reference_field, {info.name: info.name
+                                               for info in class_map.classes})
     error = layer.saveStyleToDatabase(layer_name, "Land Cover U-Net accuracy sample", True, "")
+    return not error
+
+
+def set_class_choices(layer: QgsVectorLayer, field: str, choices: dict[str, str]) -> None:
+    """Makes ``field`` a drop-down (a value map): each class name shown, its value stored, and
+    an empty choice for a point not labelled yet."""
+    entries = [{name: value} for name, value in choices.items()]
+    entries.append({"(not labelled)": QgsValueMapFieldFormatter.NULL_VALUE})
+    layer.setEditorWidgetSetup(layer.fields().indexOf(field),
+                               QgsEditorWidgetSetup("ValueMap", {"map": entries}))
+
+
+SCORE_RANGES = ((0.0, 0.5, "#fee5d9", "sure (under 0.5)"), (0.5, 0.75, "#fcae91", "0.5 - 0.75"),
+                (0.75, 0.9, "#fb6a4a", "0.75 - 0.9"),
+                (0.9, 1.0, "#a50f15", "hesitant (0.9 - 1: nearly even)"))
+"""The suggestions' colours by uncertainty (1 - margin of the two likeliest classes)."""
+
+
+def write_suggestion_style(path: str, layer_name: str, class_field: str,
+                           codes: dict[str, str]) -> bool:
+    """Saves the default style of suggested places inside their GeoPackage: darker where the
+    model hesitates more, the rank as a label, and ``class_field`` a drop-down of the model's
+    classes (``codes``: name -> stored value)."""
+    layer = QgsVectorLayer(f"{path}|layername={layer_name}", layer_name, "ogr")
+    if not layer.isValid():
+        return False
+    ranges = []
+    for low, high, colour, label in SCORE_RANGES:
+        symbol = QgsSymbol.defaultSymbol(layer.geometryType())
+        symbol.setColor(QColor(colour))
+        symbol.setSize(3.0)
+        ranges.append(QgsRendererRange(low, high, symbol, label))
+    layer.setRenderer(QgsGraduatedSymbolRenderer("score", ranges))
+    labels = QgsPalLayerSettings()
+    labels.fieldName = "rank"
+    labels.enabled = True
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(labels))
+    layer.setLabelsEnabled(True)
+    set_class_choices(layer, class_field, codes)
+    error = layer.saveStyleToDatabase(layer_name, "Land Cover U-Net places to label", True, "")
     return not error
 
 

@@ -48,8 +48,8 @@ def render() -> str:
     return "\n".join(lines)
 
 
-ORDER = ["buildmasks", "trainunet", "classifyraster", "classifybatch", "exportmodel",
-         "accuracysample", "assessaccuracy"]
+ORDER = ["buildmasks", "trainunet", "suggestlabels", "classifyraster", "classifybatch",
+         "exportmodel", "accuracysample", "assessaccuracy"]
 
 
 def _cell(value) -> str:

@@ -39,7 +39,8 @@ def test_missing_packages_are_found_without_importing_them(tmp_path):
     """, "tensorflow,sklearn", KERAS_HOME=str(tmp_path), KERAS_BACKEND="tensorflow")
     labels, needed_by, imported = out.splitlines()
     assert labels == "['TensorFlow (the Keras backend in use)', 'scikit-learn']"
-    assert needed_by == ("[('trainunet', 'classifyraster', 'classifybatch', 'exportmodel'), "
+    assert needed_by == ("[('trainunet', 'suggestlabels', 'classifyraster', 'classifybatch', "
+                         "'exportmodel'), "
                          "('trainunet',)]")
     assert imported == "[]", "the check imports nothing heavy"
 

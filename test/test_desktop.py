@@ -62,9 +62,11 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model
     assert findings["plugin_loaded"] and findings["provider"] == "Land Cover U-Net"
     assert {"landcoverunet:buildmasks", "landcoverunet:trainunet", "landcoverunet:classifyraster",
             "landcoverunet:classifybatch", "landcoverunet:accuracysample",
-            "landcoverunet:assessaccuracy", "landcoverunet:exportmodel"} <= \
+            "landcoverunet:assessaccuracy", "landcoverunet:exportmodel",
+            "landcoverunet:suggestlabels"} <= \
         set(findings["algorithms"])
-    assert findings["toolbox"] == {"1. Training": ["Build training masks", "Train U-Net"],
+    assert findings["toolbox"] == {"1. Training": ["Build training masks", "Train U-Net",
+                                                   "Where to digitise next"],
                                    "2. Mapping": ["Classify raster",
                                                   "Classify rasters in batch (dask)",
                                                   "Export model (ONNX)"],
@@ -107,6 +109,8 @@ def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
                                                    "CLASS_FIELD": "id",
                                                    "CLASS_NAME_FIELD": "label"},
                       "landcoverunet:trainunet": {"INPUT": "image"},
+                      "landcoverunet:suggestlabels": {"INPUT": "image", "LABELS": ["training"],
+                                                      "CLASS_FIELD": "id"},
                       "landcoverunet:classifyraster": {"INPUT": "image"},
                       "landcoverunet:assessaccuracy": {"REFERENCE": "image"}},
            "model_file": str(ROOT / "resources" / "land_cover_chain.model3"),
@@ -135,6 +139,9 @@ def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
     assert masks["CLASS_FIELD"] == {"widget": "QComboBox", "fields": ["", "fid", "id", "label"],
                                     "value": "id"}
     assert masks["CLASS_NAME_FIELD"]["value"] == "label"
+    suggest = findings["dialogs"]["landcoverunet:suggestlabels"]["widgets"]
+    assert suggest["CLASS_FIELD"]["fields"][-3:] == ["fid", "id", "label"]
+    assert suggest["CLASS_FIELD"]["value"] == "id"
     accuracy = findings["dialogs"]["landcoverunet:assessaccuracy"]["widgets"]
     assert accuracy["CLASS_FIELD"] == {"widget": "QComboBox", "fields": [""], "value": ""}
     widgets = findings["dialogs"]["model"]["widgets"]
@@ -169,7 +176,7 @@ def test_missing_tensorflow_is_one_warning_on_load(tmp_path):
     assert "Export model (ONNX)" in ours[0]["text"] and "Check installation" in ours[0]["buttons"]
     assert findings["page_visible"]
     assert "TensorFlow (the Keras backend in use)" in findings["page_text"]
-    assert "Needed by: Train U-Net, Classify raster" in findings["page_text"]
+    assert "Needed by: Train U-Net, Where to digitise next, Classify raster" in findings["page_text"]
     assert "Build training masks" in findings["page_text"]   # works without it
     assert findings["command"].endswith("-m pip install tensorflow-cpu==2.17.1")
     assert findings["clipboard"] == findings["command"]

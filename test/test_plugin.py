@@ -130,6 +130,7 @@ def test_menu_entries_and_installation_check(qgis_iface, qgis_processing):
     try:
         names = [a.objectName() for a in instance.actions]
         assert names == ["landcoverunet_buildmasks", "landcoverunet_trainunet",
+                         "landcoverunet_suggestlabels",
                          "landcoverunet_classifyraster", "landcoverunet_classifybatch",
                          "landcoverunet_exportmodel", "landcoverunet_accuracysample",
                          "landcoverunet_assessaccuracy",

@@ -20,9 +20,9 @@ from .version import repository_url
 README_SECTION = "Dependencies"
 """The README heading that explains every optional package (its anchor is derived from it)."""
 
-MASKS, TRAIN, CLASSIFY, BATCH, SAMPLE, ASSESS, EXPORT = (
-    "buildmasks", "trainunet", "classifyraster", "classifybatch", "accuracysample",
-    "assessaccuracy", "exportmodel")
+MASKS, TRAIN, SUGGEST, CLASSIFY, BATCH, SAMPLE, ASSESS, EXPORT = (
+    "buildmasks", "trainunet", "suggestlabels", "classifyraster", "classifybatch",
+    "accuracysample", "assessaccuracy", "exportmodel")
 """Algorithm names (ids without the provider): the Qt side shows their display names."""
 
 
@@ -45,7 +45,7 @@ class Dependency:
     purpose: str
 
 
-KERAS_USERS = (TRAIN, CLASSIFY, BATCH, EXPORT)
+KERAS_USERS = (TRAIN, SUGGEST, CLASSIFY, BATCH, EXPORT)
 KERAS = Dependency("Keras 3.14 or later", ("keras",), ("keras>=3.14",), KERAS_USERS,
                    "Keras runs the U-Net")
 BACKEND_PIP = {"tensorflow": ("tensorflow-cpu==2.17.1",), "jax": ("jax[cpu]==0.4.38",),

@@ -8,6 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from .errors import UserError
 
 
@@ -57,3 +59,20 @@ def same_crs(first: Any, second: Any) -> bool:
     b = second if isinstance(second, osr.SpatialReference) else osr.SpatialReference(second)
     return bool(a.IsSame(b) or a.IsSame(
         b, ["IGNORE_DATA_AXIS_TO_SRS_AXIS_MAPPING=YES", "CRITERION=EQUIVALENT"]))
+
+
+def check_mask_grid(image: Any, mask: Any, image_path: str, mask_path: str) -> None:
+    """Errors unless a mask (GDAL dataset) lies on the pixel grid of an image: the same size,
+    origin and pixel size (to a thousandth of a pixel) and CRS, so its pixels label the image's."""
+    hint = (f"The mask '{mask_path}' is not on the pixel grid of '{image_path}' ({{}}). Build "
+            "it for this image with 'Build training masks' (landcoverunet:buildmasks).")
+    if (image.RasterXSize, image.RasterYSize) != (mask.RasterXSize, mask.RasterYSize):
+        raise UserError(hint.format(f"{mask.RasterXSize} x {mask.RasterYSize} pixels, image "
+                                    f"{image.RasterXSize} x {image.RasterYSize}"))
+    a, b = np.array(image.GetGeoTransform()), np.array(mask.GetGeoTransform())
+    pixel = max(abs(a[1]), abs(a[5]), 1e-12)
+    if not np.allclose(a, b, rtol=0, atol=1e-3 * pixel):
+        raise UserError(hint.format("a different origin or pixel size"))
+    image_srs, mask_srs = image.GetProjection(), mask.GetProjection()
+    if image_srs and mask_srs and not same_crs(image_srs, mask_srs):
+        raise UserError(hint.format("another CRS"))

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..core.class_map import ClassMap
 from ..core.errors import UserError
-from ..core.grid import same_crs
+from ..core.grid import check_mask_grid
 from ..core.model_file import ModelMetadata, read_metadata
 from ..core.onnx_model import is_onnx
 from ..core.model_safety import check_model_archive
@@ -54,7 +54,7 @@ def check_inputs(config: TrainingConfig) -> Inputs:
             raise UserError(f"'{image_path}' has {image.RasterCount} bands but "
                             f"'{config.images[0]}' has {band_count}; all training images need "
                             "the same bands in the same order.")
-        _check_grid(image, mask, image_path, mask_path)
+        check_mask_grid(image, mask, image_path, mask_path)
         class_map = ClassMap.read_from_dataset(mask)
         if class_map is None:
             raise UserError(f"The mask '{mask_path}' carries no class map. Make masks with "
@@ -86,21 +86,6 @@ def check_inputs(config: TrainingConfig) -> Inputs:
     return Inputs(list(config.images), list(config.masks), [int(b) for b in bands], band_count,
                   np.dtype(np.result_type(*types)).name, class_map, lookup,
                   [abs(transform[1]), abs(transform[5])], first.GetProjection(), names)
-
-
-def _check_grid(image: Any, mask: Any, image_path: str, mask_path: str) -> None:
-    hint = (f"The mask '{mask_path}' is not on the pixel grid of '{image_path}' ({{}}). Build "
-            "it for this image with 'Build training masks' (landcoverunet:buildmasks).")
-    if (image.RasterXSize, image.RasterYSize) != (mask.RasterXSize, mask.RasterYSize):
-        raise UserError(hint.format(f"{mask.RasterXSize} x {mask.RasterYSize} pixels, image "
-                                    f"{image.RasterXSize} x {image.RasterYSize}"))
-    a, b = np.array(image.GetGeoTransform()), np.array(mask.GetGeoTransform())
-    pixel = max(abs(a[1]), abs(a[5]), 1e-12)
-    if not np.allclose(a, b, rtol=0, atol=1e-3 * pixel):
-        raise UserError(hint.format("a different origin or pixel size"))
-    image_srs, mask_srs = image.GetProjection(), mask.GetProjection()
-    if image_srs and mask_srs and not same_crs(image_srs, mask_srs):
-        raise UserError(hint.format("another CRS"))
 
 
 def merge_class_maps(maps: list[ClassMap], paths: list[str]) -> ClassMap:
