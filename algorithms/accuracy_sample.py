@@ -13,7 +13,7 @@ from ..backend.assess.sample_points import FIELD_CLASS, FIELD_REFERENCE, draw_sa
 from ..backend.core.errors import UserError
 from ..backend.core.output_checks import GPKG_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
-from .styling import write_sample_style
+from .styling import SavedStyleLoader, write_sample_style
 
 
 class AccuracySampleAlgorithm(LandCoverAlgorithm):
@@ -120,9 +120,8 @@ class AccuracySampleAlgorithm(LandCoverAlgorithm):
                                   FIELD_REFERENCE):
             feedback.pushWarning("The sample's style (colours by map class, a drop-down of "
                                  "class names for 'reference') could not be saved in it.")
-        if context.willLoadLayerOnCompletion(output):
-            base = os.path.splitext(os.path.basename(classified.source()))[0]
-            context.layerToLoadOnCompletionDetails(output).name = f"{base} accuracy sample"
+        base = os.path.splitext(os.path.basename(classified.source()))[0]
+        SavedStyleLoader.attach(context, output, f"{base} accuracy sample")
         return {self.OUTPUT: output, self.POINTS: result.size, self.FILLED: result.filled,
                 self.SEED_USED: result.design.seed}
 

@@ -56,8 +56,6 @@ def write_class_style(raster_path: str, class_map: ClassMap | None = None) -> st
 class ClassPaletteStyler(QgsProcessingLayerPostProcessorInterface):
     """Post-processor that styles a loaded class raster with :func:`apply_class_palette`."""
 
-    _kept: list["ClassPaletteStyler"] = []  # Processing does not own post-processors
-
     def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
         if isinstance(layer, QgsRasterLayer) and not apply_class_palette(layer):
             feedback.pushWarning(f"{layer.name()}: no class map found, left unstyled.")
@@ -65,14 +63,7 @@ class ClassPaletteStyler(QgsProcessingLayerPostProcessorInterface):
     @classmethod
     def attach(cls, context, output_path: str, layer_name: str | None = None) -> None:
         """Styles ``output_path`` when Processing loads it on completion (and names it)."""
-        if not context.willLoadLayerOnCompletion(output_path):
-            return
-        details = context.layerToLoadOnCompletionDetails(output_path)
-        if layer_name:
-            details.name = layer_name
-        styler = cls()
-        cls._kept.append(styler)
-        details.setPostProcessor(styler)
+        attach_styler(context, output_path, layer_name, cls())
 
 
 def apply_class_categories(layer: QgsVectorLayer, class_map: ClassMap,
@@ -160,8 +151,6 @@ def write_categories_style(vector_path: str, class_map: ClassMap) -> bool:
 class ClassCategoriesStyler(QgsProcessingLayerPostProcessorInterface):
     """Post-processor that styles loaded class polygons with :func:`apply_class_categories`."""
 
-    _kept: list["ClassCategoriesStyler"] = []  # Processing does not own post-processors
-
     def __init__(self, class_map: ClassMap) -> None:
         super().__init__()
         self.class_map = class_map
@@ -174,11 +163,38 @@ class ClassCategoriesStyler(QgsProcessingLayerPostProcessorInterface):
     def attach(cls, context, output_path: str, class_map: ClassMap,
                layer_name: str | None = None) -> None:
         """Styles ``output_path`` when Processing loads it on completion (and names it)."""
-        if not context.willLoadLayerOnCompletion(output_path):
-            return
-        details = context.layerToLoadOnCompletionDetails(output_path)
-        if layer_name:
-            details.name = layer_name
-        styler = cls(class_map)
-        cls._kept.append(styler)
-        details.setPostProcessor(styler)
+        attach_styler(context, output_path, layer_name, cls(class_map))
+
+
+class SavedStyleLoader(QgsProcessingLayerPostProcessorInterface):
+    """Post-processor that gives a loaded GeoPackage layer the default style saved inside it
+    (Processing loads results without it): the accuracy sample's and the suggestions' colours
+    and class drop-downs."""
+
+    def postProcessLayer(self, layer, context, feedback) -> None:  # noqa: N802
+        _, loaded = layer.loadDefaultStyle()
+        if not loaded:
+            feedback.pushWarning(f"{layer.name()}: its saved style could not be loaded.")
+
+    @classmethod
+    def attach(cls, context, output_path: str, layer_name: str | None = None) -> None:
+        """Styles ``output_path`` when Processing loads it on completion (and names it)."""
+        attach_styler(context, output_path, layer_name, cls())
+
+
+_KEPT: list[QgsProcessingLayerPostProcessorInterface] = []
+"""Every post-processor attached: Processing does not own them, so they must outlive the run."""
+
+
+def attach_styler(context, output_path: str, layer_name: str | None,
+                  styler: QgsProcessingLayerPostProcessorInterface) -> None:
+    """Has ``styler`` style ``output_path`` (and names it) when Processing loads it on
+    completion; nothing when it will not be loaded. The styler is kept alive here: Processing
+    does not own post-processors."""
+    if not context.willLoadLayerOnCompletion(output_path):
+        return
+    details = context.layerToLoadOnCompletionDetails(output_path)
+    if layer_name:
+        details.name = layer_name
+    _KEPT.append(styler)
+    details.setPostProcessor(styler)

@@ -15,7 +15,7 @@ from ..backend.suggest.ranking import KIND_DISCOUNT
 from ..backend.suggest.run import (AREA_PER_SITE, DEFAULT_CLASS_FIELD, DEFAULT_COUNT,
                                    SPACING_TILES, suggest_labels)
 from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of, vector_input
-from .styling import write_suggestion_style
+from .styling import SavedStyleLoader, write_suggestion_style
 
 MAX_SITES = 1000
 """Most sites one run suggests (each is labelled by hand)."""
@@ -116,9 +116,8 @@ class SuggestLabelsAlgorithm(LandCoverAlgorithm):
                                       result.codes):
             feedback.pushWarning("The places' style (darker where more uncertain, a drop-down "
                                  "of class names) could not be saved in them.")
-        if context.willLoadLayerOnCompletion(output):
-            base = os.path.splitext(os.path.basename(image.source()))[0]
-            context.layerToLoadOnCompletionDetails(output).name = f"{base} places to label"
+        base = os.path.splitext(os.path.basename(image.source()))[0]
+        SavedStyleLoader.attach(context, output, f"{base} places to label")
         return {self.OUTPUT: output, self.SITES: result.sites,
                 self.SPACING_USED: result.spacing}
 

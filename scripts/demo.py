@@ -1,8 +1,8 @@
 """The whole chain on the bundled sample, through qgis_process.bin, as an analyst would batch it.
 
 Builds masks from the training polygons, trains a U-Net (a few minutes on 2 CPU cores),
-classifies the scene, assesses it against held-out reference polygons, draws the map, and prints
-where each output is and the accuracy figures. Run through scripts/demo.sh.
+classifies the scene, assesses it against held-out reference polygons, suggests 30 places to
+label next, draws the map, and prints where each output is and the accuracy figures. Run through scripts/demo.sh.
 """
 from __future__ import annotations
 
@@ -66,6 +66,9 @@ def main() -> int:
                    CLASS_NAME_FIELD="label",
                    OUTPUT_REPORT=os.path.join(out, "accuracy_report.html"),
                    OUTPUT_TABLE=os.path.join(out, "accuracy.csv"))
+    suggestions = run("suggestlabels", INPUT=image, MODEL=training["OUTPUT_MODEL"],
+                      LABELS=os.path.join(SAMPLE, "training_polygons.gpkg"), CLASS_FIELD="id",
+                      OUTPUT=os.path.join(out, "places_to_label.gpkg"))
 
     from landcoverunet.backend.classify.picture import render_class_map
 
@@ -78,7 +81,8 @@ def main() -> int:
                         ("classified raster", classified["OUTPUT"]),
                         ("confidence raster", classified["OUTPUT_CONFIDENCE"]),
                         ("accuracy report", accuracy["OUTPUT_REPORT"]),
-                        ("accuracy table", accuracy["OUTPUT_TABLE"]), ("map picture", picture)):
+                        ("accuracy table", accuracy["OUTPUT_TABLE"]), ("map picture", picture),
+                        ("places to label", suggestions["OUTPUT"])):
         print(f"  {label:18} {path}")
     print("\nAccuracy against the held-out reference polygons:")
     print(f"  overall accuracy {accuracy['OVERALL_ACCURACY']:.3f}   kappa {accuracy['KAPPA']:.3f}"
@@ -88,6 +92,10 @@ def main() -> int:
     print("  (they score different things: the estimate, whole digitised polygons held out of "
           "training;\n   the reference, single labelled pixels across the scene, at least 100 m "
           "from any training polygon)")
+    print(f"\nWhere to digitise next: {suggestions['SITES']} places in "
+          f"{suggestions['OUTPUT']}: open it in QGIS, pick each point's class in the 'id' "
+          "drop-down,\n  then Build training masks with the polygons and these points, and "
+          "train again (README, Workflow).")
     return 0
 
 

@@ -1,7 +1,8 @@
 """Refreshes the pictures in docs/images/ from a demo run (bash scripts/demo.sh first).
 
 Copies the map picture, takes the report pictures out of the HTML reports, and takes a
-screenshot of real QGIS desktop (under Xvfb) classifying the sample with the demo's model.
+screenshot of real QGIS desktop (under Xvfb) classifying the sample with the demo's model, and
+one of the places to label next over that map, with the class drop-down of the first.
     source scripts/env.sh && .venv/bin/python scripts/make_readme_images.py [demo folder]
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = os.path.join(ROOT, "docs", "images")
+SAMPLE_IMAGE = os.path.join(ROOT, "resources", "sample", "nc_landsat7_2000.tif")
 
 
 def report_pictures(html_path: str) -> list[bytes]:
@@ -30,23 +32,38 @@ def report_pictures(html_path: str) -> list[bytes]:
 def desktop_screenshot(model: str, target: str) -> None:
     """Classifies the sample in a real QGIS window and saves the main window as a picture."""
     folder = tempfile.mkdtemp(prefix="landcoverunet-screenshot-")
+    job = {"algorithm": "landcoverunet:classifyraster",
+           "parameters": {"INPUT": SAMPLE_IMAGE, "MODEL": model,
+                          "OUTPUT": os.path.join(folder, "classified.tif")},
+           "output": "OUTPUT", "findings": os.path.join(folder, "findings.json"),
+           "screenshot": target}
+    run_desktop(folder, "desktop_session.py", job, "1280x800")
+
+
+def places_screenshot(model: str, target: str) -> None:
+    """Where to digitise next in a real QGIS window: the places over the map and the class
+    drop-down of the first one's form."""
+    folder = tempfile.mkdtemp(prefix="landcoverunet-screenshot-")
+    job = {"image": SAMPLE_IMAGE, "model": model, "class_field": "id", "folder": folder,
+           "labels": os.path.join(ROOT, "resources", "sample", "training_polygons.gpkg"),
+           "findings": os.path.join(folder, "findings.json"), "screenshot": target}
+    run_desktop(folder, "desktop_suggest.py", job, "1500x950")
+
+
+def run_desktop(folder: str, script: str, job: dict, screen: str) -> None:
+    """Runs ``test/<script>`` with ``job`` in QGIS under Xvfb, with a fresh profile where the
+    plugin is enabled; stops on any error the session reports."""
     settings = os.path.join(folder, "profiles", "profiles", "default", "QGIS")
     os.makedirs(settings)
     with open(os.path.join(settings, "QGIS3.ini"), "w") as handle:
         handle.write("[PythonPlugins]\nlandcoverunet=true\n")
-    sample = os.path.join(ROOT, "resources", "sample", "nc_landsat7_2000.tif")
-    job = {"algorithm": "landcoverunet:classifyraster",
-           "parameters": {"INPUT": sample, "MODEL": model,
-                          "OUTPUT": os.path.join(folder, "classified.tif")},
-           "output": "OUTPUT", "findings": os.path.join(folder, "findings.json"),
-           "screenshot": target}
     with open(os.path.join(folder, "job.json"), "w") as handle:
         json.dump(job, handle)
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
     env["LANDCOVERUNET_DESKTOP_JOB"] = os.path.join(folder, "job.json")
-    subprocess.run(["xvfb-run", "-a", "-s", "-screen 0 1280x800x24", "qgis", "--nologo",
+    subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24", "qgis", "--nologo",
                     "--profiles-path", os.path.join(folder, "profiles"), "--code",
-                    os.path.join(ROOT, "test", "desktop_session.py")], env=env, check=True,
+                    os.path.join(ROOT, "test", script)], env=env, check=True,
                    capture_output=True, timeout=600)
     with open(job["findings"]) as handle:
         findings = json.load(handle)
@@ -68,6 +85,8 @@ def main() -> int:
     with open(os.path.join(IMAGES, "accuracy_confusion.png"), "wb") as handle:
         handle.write(accuracy[0])
     desktop_screenshot(os.path.join(demo, "model.keras"), os.path.join(IMAGES, "qgis_desktop.png"))
+    places_screenshot(os.path.join(demo, "model.keras"),
+                      os.path.join(IMAGES, "places_to_label.png"))
     print(f"pictures written to {IMAGES}")
     return 0
 

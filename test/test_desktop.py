@@ -156,6 +156,34 @@ def test_every_dialog_opens_and_shows_its_help_whole(plugin, tmp_path):
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
+def test_places_to_label_load_styled_with_a_class_drop_down(tmp_path, nc_stack, nc_model):
+    """Where to digitise next in the desktop: the places load over the map, darker where the
+    model hesitates, numbered by rank; the attribute form of a place offers the model's
+    classes in a drop-down (and an empty choice)."""
+    from landcoverunet.backend.core.model_file import read_metadata
+
+    job = {"image": str(nc_stack), "model": str(nc_model),
+           "labels": str(ROOT / "test" / "data" / "nc_landsat7_landcover" /
+                         "landsat96_polygons.shp"),
+           "class_field": "id", "folder": str(tmp_path),
+           "findings": str(tmp_path / "findings.json"),
+           "screenshot": str(tmp_path / "places_to_label.png")}
+    findings = run_session(tmp_path, "desktop_suggest.py", job)
+    assert findings["errors"] == []
+    assert findings["sites"] == 30 and findings["loaded"] == ["landsat_stack places to label"]
+    assert findings["renderer"] == "graduatedSymbol" and findings["labels_on"]
+    assert findings["widget"] == "ValueMap" and findings["first"]["rank"] == 1
+    names = read_metadata(str(nc_model)).classes.names
+    # the classes in order, and one empty choice (QGIS 3.22 shows it as "Please select")
+    assert [c for c in findings["choices"] if c in names] == names
+    assert len(findings["choices"]) == len(names) + 1
+    assert findings["first"]["predicted"] in names
+    assert (tmp_path / "places_to_label.png").stat().st_size > 20000
+    if SCREENSHOT_DIR:
+        shutil.copy(tmp_path / "places_to_label.png", SCREENSHOT_DIR)
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
 def test_missing_tensorflow_is_one_warning_on_load(tmp_path):
     """A QGIS where TensorFlow is not installed (hidden for real by test/hide_modules, as
     test_dependencies.py does): one message-bar warning on load, whose "Check installation" page
