@@ -103,14 +103,17 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         "the model does not predict on its own training pixels. Each epoch is a fixed number "
         "of sampled windows; the latest epoch that validation cannot tell from the best (a "
         "bootstrap over the held-out features) is chosen, and training stops early when it "
-        "stalls; then the model is trained again on all features for that many epochs. Cancel "
+        "stalls; then the model is trained again on all features for that many epochs. One "
+        "temperature fitted on the held-out features calibrates the model's probabilities "
+        "(the confidence of Classify raster, the ranking of Where to digitise next); the "
+        "report shows the calibration error before and after. Cancel "
         "stops after the current batch and writes the best model so far beside the output, as "
         "<name>.cancelled.keras: "
         "a cancelled run never replaces an earlier model. The model, its epoch log and the "
         "report replace earlier ones together, only once all three are written.\n\n"
         "Runs on the GPU (mixed precision) when TensorFlow sees one, otherwise on the CPU. The "
-        "report shows learning curves, per-class scores, the confusion matrix and validation "
-        "tiles; a CSV of epochs is written beside the model.")
+        "report shows learning curves, per-class scores, the reliability diagram, the confusion "
+        "matrix and validation tiles; a CSV of epochs is written beside the model.")
 
     def initAlgorithm(self, config=None) -> None:  # noqa: N802
         self.addParameter(QgsProcessingParameterRasterLayer(self.INPUT, "Training image"))

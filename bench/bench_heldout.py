@@ -335,6 +335,29 @@ class Protocol:
                 gdal.Open(classes).ReadAsArray(), class_map), self.names).miou
         return figures
 
+    def calibration(self, model: str, class_map, temperature: float) -> dict:
+        """The expected calibration error of the model's probabilities on the held-out pixels,
+        as the file gives them (calibrated with its temperature) and as the network gives them
+        (issue 23)."""
+        from osgeo import gdal
+
+        from landcoverunet.backend.classify.run import classify_raster
+        from landcoverunet.backend.core.calibration import apply_temperature, reliability
+
+        output = model.replace(".keras", "_calibration.tif")
+        probabilities = model.replace(".keras", "_probabilities.tif")
+        classify_raster(self.dataset.image, model, output, probabilities_path=probabilities)
+        rows, cols = self.where
+        found = np.moveaxis(gdal.Open(probabilities).ReadAsArray()[:, rows, cols], 0, -1)
+        names = [c.name for c in class_map.classes]
+        known = np.isin(self.truth, names) & (found >= 0).all(-1)
+        labels = np.array([names.index(t) for t in self.truth[known]])
+        calibrated = found[known].astype(np.float32)
+        return {"temperature": temperature,
+                "ece": reliability(calibrated, labels).ece,
+                "ece_uncalibrated": reliability(apply_temperature(calibrated, 1 / temperature),
+                                                labels).ece}
+
     def unet(self, seed: int, overrides: dict, tta: str | None = None,
              compare: tuple[str, ...] = (), compare_members: bool = False) -> dict:
         from osgeo import gdal
@@ -365,7 +388,9 @@ class Protocol:
             others[mode] = score(self.truth, self.names_of(gdal.Open(other).ReadAsArray(),
                                                            class_map), self.names).miou
         members = self.members(model, output, class_map) if compare_members else {}
+        calibration = self.calibration(model, class_map, result.metadata.temperature)
         return {"seed": seed, "miou": held.miou, "oa": held.oa, "iou": held.iou,
+                **calibration,
                 "other_tta": others, "members": members,
                 "val_miou": result.val_miou, "best_val_miou": result.best_val_miou,
                 "interval": list(result.interval) if result.interval else None,
@@ -465,6 +490,8 @@ def main() -> int:
                   f"  classify {run['classify_seconds']:.1f} s"
                   + "".join(f"  [tta {m}: mIoU {v:.3f}]" for m, v in run["other_tta"].items())
                   + "".join(f"  [{m} alone: mIoU {v:.3f}]" for m, v in run["members"].items())
+                  + f"  ECE {run['ece']:.3f} (uncalibrated {run['ece_uncalibrated']:.3f}, "
+                  f"temperature {run['temperature']:.2f})"
                   + "\n    "
                   + "  ".join(f"{k} {v:.2f}" for k, v in run["iou"].items()))
             for line in run["log"]:

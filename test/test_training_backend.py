@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
+from landcoverunet.backend.core.calibration import LIMITS
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.training.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
                                             fold_features, split_features, summarise_labels,
@@ -723,6 +724,12 @@ def test_training_scores_the_forest_beside_the_network_with_an_interval(tmp_path
     assert "Validation on your labels" in text and "90 % interval" in text
     # 'sand' is separable and must be on the map: no warning that it is missing
     assert "IS MISSING FROM THE MAP" not in log and metrics["classes_missing"] == []
+    # calibrated on the held-out features: the file's temperature, the error before and after
+    assert result.metadata.temperature == pytest.approx(metrics["temperature"], abs=1e-4)
+    assert LIMITS[0] <= result.metadata.temperature <= LIMITS[1]
+    assert 0 <= metrics["ece"] <= 1 and 0 <= metrics["ece_uncalibrated"] <= 1
+    assert metrics["calibration_pixels"] >= 200 and "Calibration on" in text
+    assert 'alt="reliability diagram"' in text
 
 
 def test_a_class_the_model_never_predicts_on_its_own_pixels_is_named(tmp_path):

@@ -49,6 +49,8 @@ class ModelMetadata:
         pixel_size: (x, y) ground size of a training pixel, in ``crs_wkt`` units.
         crs_wkt: CRS of the training image.
         metrics: training results (best validation mIoU, per-class IoU, epochs, ...).
+        temperature: the class probabilities are raised to 1 / temperature and renormalised
+            before they are written (``core/calibration.py``; 1: as the network gives them).
         created: ISO date and time of training.
         plugin_version: version of the plugin that trained it.
         format_version: version of this metadata layout.
@@ -65,6 +67,7 @@ class ModelMetadata:
     pixel_size: list[float] = field(default_factory=list)
     crs_wkt: str = ""
     metrics: dict = field(default_factory=dict)
+    temperature: float = 1.0
     created: str = ""
     plugin_version: str = ""
     format_version: int = FORMAT_VERSION

@@ -23,6 +23,7 @@ from .cross_validation import mark_epoch, top_index
 from .inputs import Inputs
 from .schedule import EpochPlan, learning_rate, warmup_steps
 from .scores import confusion_matrix, feature_confusions, scores
+from .temperature import HeldOutSample
 
 
 def class_weights(pixels: np.ndarray, power: float = 0.5, limit: float = 20.0) -> list[float]:
@@ -110,6 +111,12 @@ class EpochLoop:
         """Per epoch, one confusion matrix per validated feature (``scores.feature_confusions``)."""
         self.blend_matrices: list[np.ndarray] = []
         """The same for the mean of this network's and the companion's probabilities."""
+        self.held_sample = HeldOutSample.of(val_set.labels, config.seed) \
+            if val_set is not None else None
+        self.sample_probabilities: list[np.ndarray] = []
+        """Per epoch, this network's probabilities on ``held_sample`` (``temperature.py``)."""
+        self.sample_companion = self.held_sample.take(0, companion).astype(np.float16) \
+            if companion is not None and self.held_sample is not None else None
         self.cancelled = self.stopped_early = self.out_of_time = False
         self.fit_epochs, self.fixed_epochs, self.name = fit_epochs, fixed_epochs, name
         self.checkpoint = checkpoint
@@ -229,6 +236,8 @@ class EpochLoop:
         arrays = {"confusions": self.confusions[:self.epoch],
                   "feature_matrices": self.feature_matrices[:self.epoch],
                   "blend_matrices": self.blend_matrices[:self.epoch],
+                  "sample_probabilities": self.sample_probabilities[:self.epoch],
+                  "sample_companion": self.sample_companion,
                   "best_confusion": self.best_confusion,
                   "best_predictions": self.best_predictions, "best_weights": self.best_weights}
         if self.model is not None and (self.fit_epochs or not fields["finished"]):
@@ -251,6 +260,8 @@ class EpochLoop:
         self.confusions = list(arrays.get("confusions", []))
         self.feature_matrices = list(arrays.get("feature_matrices", []))
         self.blend_matrices = list(arrays.get("blend_matrices", []))
+        self.sample_probabilities = list(arrays.get("sample_probabilities", []))
+        self.sample_companion = arrays.get("sample_companion", self.sample_companion)
         if "best_confusion" in arrays:
             self.best_confusion = arrays["best_confusion"].astype(np.int64)
         self.best_predictions = arrays.get("best_predictions")
@@ -297,8 +308,10 @@ class EpochLoop:
         blended = np.zeros(val.labels.shape, np.uint8) if self.companion is not None else None
         loss_sum = weight = 0.0
         batch = max(1, self.config.batch_size)
+        sampled = []
         for i in range(0, len(val.labels), batch):
             probabilities = predict_batch(self.model, val.pixels[i:i + batch])
+            sampled.append(self.held_sample.take(i, probabilities))
             labels = val.labels[i:i + batch]
             predicted = probabilities.argmax(axis=-1).astype(np.uint8)
             predictions[i:i + batch] = predicted
@@ -310,6 +323,7 @@ class EpochLoop:
                 loss_sum += float(self.keras.ops.convert_to_numpy(
                     self.loss(labels, probabilities))) * labelled
                 weight += labelled
+        self.sample_probabilities.append(np.concatenate(sampled).astype(np.float16))
         if val.features is not None:
             self.feature_matrices.append(feature_confusions(
                 val.features, val.labels, predictions, val.feature_count, self.classes))

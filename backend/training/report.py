@@ -51,6 +51,8 @@ class ReportData:
     rgb_label: str = ""
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    calibration: Any = None
+    """``temperature.Calibration`` of the written model, when it was fitted."""
 
 
 # ----- pictures ---------------------------------------------------------------------------------
@@ -139,6 +141,26 @@ def curves_png(history: list[dict], best_epoch: int) -> bytes:
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
         axis.legend()
+    return _figure_png(figure)
+
+
+def reliability_png(calibration) -> bytes:
+    """The reliability diagram: accuracy against confidence per bin, before and after the
+    temperature, with the diagonal a calibrated model follows."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(4.6, 4.2))
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
+    for table, label in ((calibration.before, f"as trained (ECE {calibration.before.ece:.3f})"),
+                         (calibration.after, f"temperature {calibration.temperature:.2f} "
+                                             f"(ECE {calibration.after.ece:.3f})")):
+        used = table.counts > 0
+        axis.plot(table.confidence[used], table.accuracy[used], "o-", label=label)
+    axis.set_xlabel("confidence (probability of the chosen class)")
+    axis.set_ylabel("share right")
+    axis.set_xlim(0, 1)
+    axis.set_ylim(0, 1)
+    axis.grid(alpha=0.3)
+    axis.legend(loc="upper left", fontsize=8)
     return _figure_png(figure)
 
 
@@ -243,6 +265,11 @@ def report_html(data: ReportData) -> str:
             f"<td>{_number(data.scores.recall[i])}</td><td>{int(truth[i])}</td></tr>")
     parts.append(f"<tr><th class='l'>mean</th><th>{_number(data.scores.miou)}</th><th></th>"
                  "<th></th><th></th></tr></table>")
+    if data.calibration is not None:
+        parts.append("<h2>Calibration (held-out features)</h2><p>Of the held-out pixels given "
+                     "a confidence, the share the model got right; the model file's "
+                     "temperature brings its probabilities onto the diagonal.</p>")
+        parts.append(_img(reliability_png(data.calibration), "reliability diagram"))
     parts.append("<h2>Validation confusion matrix</h2>")
     parts.append(_img(confusion_png(data.confusion, data.class_names), "confusion matrix"))
     if data.samples:

@@ -307,6 +307,12 @@ class _Run:
         """The final fit's readers and label summaries, which the coverage check reuses."""
         if self.choice is not None:
             self.progress.info(self.choice.summary(self.choice.miou))
+        from .temperature import calibrate
+
+        self.calibration = None if self.loop.cancelled else calibrate(
+            self.runs, int(self.loop.best_record["epoch"]), self.written)
+        if self.calibration is not None:
+            self.progress.info(self.calibration.summary())
 
     @property
     def written(self) -> str:
@@ -437,6 +443,7 @@ class _Run:
             mean=self.stats.mean, std=self.stats.std, class_map=inputs.class_map.to_dict(),
             tile_size=int(max(self.tile)), architecture=self.architecture,
             pixel_size=inputs.pixel_size, crs_wkt=inputs.crs_wkt,
+            temperature=self.calibration.temperature if self.calibration else 1.0,
             metrics=model_metrics(loop, best_scores, inputs, self.device, config,
                                   self.heldout_count, len(self.features), self.unvalidated,
                                   self.train_totals, self.val_totals,
@@ -444,7 +451,8 @@ class _Run:
             | {"final_fit": final_fit, "cross_validation_folds": folds}
             | (self.choice.metrics(inputs.class_map.names) if self.choice else
                {"written": self.written})
-            | {"classes_missing": [inputs.class_map.names[c] for c in self.missing]})
+            | {"classes_missing": [inputs.class_map.names[c] for c in self.missing]}
+            | (self.calibration.metrics() if self.calibration else {}))
         from ..core.model_file import save_model
 
         # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
@@ -497,8 +505,10 @@ class _Run:
             write_training_report(self.outputs.temporary(config.output_report), loop, inputs,
                                   best_scores, config, self.device, self.architecture,
                                   self.tile, folds,
-                                  [validated] + self.choice_notes(estimate) + self.warnings
-                                  + ([note] if note else []))
+                                  [validated] + self.choice_notes(estimate)
+                                  + ([self.calibration.summary()] if self.calibration else [])
+                                  + self.warnings
+                                  + ([note] if note else []), self.calibration)
         written = self.outputs.commit({
             os.path.abspath(config.output_model): model_path,
             os.path.abspath(csv_path_for(config.output_model)): csv_path_for(model_path),

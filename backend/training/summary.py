@@ -58,7 +58,8 @@ def model_metrics(loop: EpochLoop, best_scores: Scores, inputs: Inputs, device,
 
 def write_training_report(path: str, loop: EpochLoop, inputs: Inputs, best_scores: Scores,
                           config: TrainingConfig, device, architecture: dict,
-                          tile: tuple[int, int], folds: int, notes: list[str]) -> None:
+                          tile: tuple[int, int], folds: int, notes: list[str],
+                          calibration=None) -> None:
     """Writes the HTML report: curves, per-class scores, confusion matrix, validation tiles."""
     from .report import ReportData, Sample, rgb_channels_for, write_report
 
@@ -90,5 +91,5 @@ def write_training_report(path: str, loop: EpochLoop, inputs: Inputs, best_score
         history=loop.history, best_epoch=int(loop.best_record["epoch"]),
         confusion=loop.best_confusion, scores=best_scores, samples=samples,
         rgb_channels=channels, rgb_label=rgb_label, settings=settings,
-        notes=notes)
+        notes=notes, calibration=calibration)
     write_report(path, data)

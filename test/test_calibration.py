@@ -1,0 +1,79 @@
+"""Calibration (core/calibration.py, training/temperature.py): the temperature undoes a known
+over-confidence, the calibration error measures it, classification applies the file's
+temperature to the confidence but never to the classes."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from test_prediction_backend import make_image, make_test_model, read, rgb
+
+from landcoverunet.backend.core.calibration import (apply_temperature, fit_temperature,
+                                                    reliability)
+from landcoverunet.backend.training.temperature import HeldOutSample
+
+
+def overconfident(pixels: int = 20000, classes: int = 4, seed: int = 0):
+    """Labels drawn from calibrated probabilities, then the probabilities sharpened as a
+    softmax of logits times 3 would be: (sharpened, calibrated, labels)."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1.0, (pixels, classes))
+    calibrated = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    labels = np.array([rng.choice(classes, p=p) for p in calibrated])
+    sharp = np.exp(3 * logits) / np.exp(3 * logits).sum(-1, keepdims=True)
+    return sharp.astype(np.float32), calibrated.astype(np.float32), labels
+
+
+def test_the_temperature_undoes_a_known_sharpening_and_lowers_the_error():
+    sharp, calibrated, labels = overconfident()
+    temperature = fit_temperature(sharp, labels)
+    assert temperature == pytest.approx(3.0, rel=0.1)
+    before, after = reliability(sharp, labels).ece, reliability(
+        apply_temperature(sharp, temperature), labels).ece
+    assert before > 0.1 and after < 0.02
+    assert after == pytest.approx(reliability(calibrated, labels).ece, abs=0.01)
+
+
+def test_temperature_keeps_the_chosen_class_and_sums():
+    sharp, _, _ = overconfident(500)
+    for temperature in (0.3, 1.0, 2.5):
+        scaled = apply_temperature(sharp, temperature)
+        assert (scaled.argmax(-1) == sharp.argmax(-1)).all()
+        assert scaled.sum(-1) == pytest.approx(np.ones(len(scaled)), abs=1e-5)
+
+
+def test_a_perfect_and_a_wrong_model_have_the_errors_they_should():
+    labels = np.array([0, 1, 2, 1])
+    sure = np.eye(3, dtype=np.float32)[labels]
+    assert reliability(sure, labels).ece == 0.0
+    assert reliability(sure, (labels + 1) % 3).ece == 1.0
+
+
+def test_the_held_out_sample_is_read_back_batch_by_batch():
+    labels = np.zeros((5, 4, 4), np.uint8)
+    labels[1, 2, 3], labels[3, 0, 0], labels[4, 3, 3] = 2, 1, 3
+    sample = HeldOutSample.of(labels, seed=1)
+    assert sample.labels.tolist() == [1, 0, 2]
+    probabilities = np.random.default_rng(0).random((5, 4, 4, 3)).astype(np.float32)
+    rows = np.concatenate([sample.take(i, probabilities[i:i + 2]) for i in range(0, 5, 2)])
+    assert rows.tolist() == probabilities[[1, 3, 4], [2, 0, 3], [3, 0, 3]].tolist()
+
+
+def test_classification_applies_the_temperature_to_confidence_only(tmp_path):
+    import dataclasses
+
+    from landcoverunet.backend.classify.run import classify_raster
+    from landcoverunet.backend.core.model_file import load_model, save_model
+
+    image = make_image(tmp_path / "image.tif", rgb(40, 40, seed=2))
+    plain = make_test_model(tmp_path / "plain.keras", bands=3, classes=4, mean=[100] * 3,
+                            std=[50] * 3)
+    network, metadata = load_model(plain)
+    warm = str(tmp_path / "warm.keras")
+    save_model(network, warm, dataclasses.replace(metadata, temperature=2.0))
+    for model in (plain, warm):
+        classify_raster(image, model, str(tmp_path / f"{model[-9:-6]}.tif"),
+                        probabilities_path=str(tmp_path / f"{model[-9:-6]}_p.tif"))
+    assert (read(tmp_path / "ain.tif") == read(tmp_path / "arm.tif")).all()
+    before, after = read(tmp_path / "ain_p.tif"), read(tmp_path / "arm_p.tif")
+    assert after == pytest.approx(apply_temperature(before, 2.0, axis=0), abs=1e-5)
+    assert after.max(0).mean() < before.max(0).mean()   # flatter: less sure
