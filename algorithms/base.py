@@ -156,6 +156,23 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
                        "tile size or extent.")
         raise QgsProcessingException(message)
 
+    def image_file(self, parameters: dict, name: str, context, missing: str):
+        """The raster layer of parameter ``name``, which must be a file GDAL reads (the backend
+        opens it by path); ``missing`` is the error when none is chosen."""
+        image = self.parameterAsRasterLayer(parameters, name, context)
+        if image is None:
+            raise UserError(missing)
+        check_raster_file(image)
+        return image
+
+    def model_file(self, parameters: dict, name: str, context) -> str:
+        """The path of the model file of parameter ``name`` (.keras or .onnx)."""
+        model = self.parameterAsFile(parameters, name, context)
+        if not model:
+            raise UserError("Choose a model file (.keras) trained by 'Train U-Net' or exported "
+                            "from one (.onnx).")
+        return model
+
     def check_files(self, parameters: dict, context, outputs: list[PlannedOutput]) -> None:
         """Refuses, before any work, outputs that would overwrite any input of this algorithm
         (every layer and file parameter, with the files that come with it) or each other, that
@@ -220,6 +237,12 @@ class LandCoverAlgorithm(QgsProcessingAlgorithm):
     def execute(self, parameters: dict, context, feedback) -> dict[str, Any]:
         """Does the algorithm's work; raise UserError for bad input."""
         raise NotImplementedError
+
+
+def check_raster_file(layer) -> None:
+    """Errors unless a raster layer is a file GDAL reads (not a WMS, a memory raster ...)."""
+    if layer.providerType() != "gdal":
+        raise UserError(f"'{layer.name()}' is not a raster file; save it as a GeoTIFF first.")
 
 
 def vector_input(layer, context, feedback) -> VectorInput:

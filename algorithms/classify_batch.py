@@ -13,7 +13,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 from ..backend.batch.run import DEFAULT_BLOCK_SIZE, BatchSettings, classify_batch
 from ..backend.core.choices import TTA_MODES
 from ..backend.core.errors import UserError
-from .base import FeedbackProgress, LandCoverAlgorithm
+from .base import FeedbackProgress, LandCoverAlgorithm, check_raster_file
 from .classify_raster import MAX_MAPPING_UNIT, TTA_LABELS
 from .styling import write_class_style
 
@@ -97,13 +97,8 @@ class ClassifyBatchAlgorithm(LandCoverAlgorithm):
         if not layers:
             raise UserError("Choose at least one image to classify.")
         for layer in layers:
-            if layer.providerType() != "gdal":
-                raise UserError(f"'{layer.name()}' is not a raster file; save it as a GeoTIFF "
-                                "first.")
-        model = self.parameterAsFile(parameters, self.MODEL, context)
-        if not model:
-            raise UserError("Choose a model file (.keras) trained by 'Train U-Net' or exported "
-                            "from one (.onnx).")
+            check_raster_file(layer)
+        model = self.model_file(parameters, self.MODEL, context)
         folder = self.parameterAsString(parameters, self.OUTPUT_FOLDER, context)
         self.check_files(parameters, context, [
             self.output(self.OUTPUT_FOLDER, folder, "", (), folder=True)])

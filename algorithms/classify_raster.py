@@ -11,7 +11,6 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 
 from ..backend.core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_MODES, TTA_NONE
 from ..backend.classify.run import DEFAULT_BATCH_SIZE, classify_raster
-from ..backend.core.errors import UserError
 from ..backend.core.output_checks import GPKG_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
@@ -95,15 +94,8 @@ class ClassifyRasterAlgorithm(LandCoverAlgorithm):
         self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
-        image = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if image is None:
-            raise UserError("Choose the image to classify.")
-        if image.providerType() != "gdal":
-            raise UserError(f"'{image.name()}' is not a raster file; save it as a GeoTIFF first.")
-        model = self.parameterAsFile(parameters, self.MODEL, context)
-        if not model:
-            raise UserError("Choose a model file (.keras) trained by 'Train U-Net' or exported "
-                            "from one (.onnx).")
+        image = self.image_file(parameters, self.INPUT, context, "Choose the image to classify.")
+        model = self.model_file(parameters, self.MODEL, context)
         overlap = None
         if parameters.get(self.OVERLAP) not in (None, ""):
             overlap = self.parameterAsInt(parameters, self.OVERLAP, context)

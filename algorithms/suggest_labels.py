@@ -81,15 +81,9 @@ class SuggestLabelsAlgorithm(LandCoverAlgorithm):
         self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
-        image = self.parameterAsRasterLayer(parameters, self.INPUT, context)
-        if image is None:
-            raise UserError("Choose the image to suggest places on.")
-        if image.providerType() != "gdal":
-            raise UserError(f"'{image.name()}' is not a raster file; save it as a GeoTIFF first.")
-        model = self.parameterAsFile(parameters, self.MODEL, context)
-        if not model:
-            raise UserError("Choose a model file (.keras) trained by 'Train U-Net' or exported "
-                            "from one (.onnx).")
+        image = self.image_file(parameters, self.INPUT, context,
+                                "Choose the image to suggest places on.")
+        model = self.model_file(parameters, self.MODEL, context)
         masks, vectors = [], []
         for layer in self.parameterAsLayerList(parameters, self.LABELS, context):
             if isinstance(layer, QgsVectorLayer):

@@ -17,6 +17,7 @@ import numpy as np
 from ..core.class_map import ClassMap
 from ..core.errors import Cancelled, UserError
 from ..core.grid import Grid
+from ..core.points import write_pixel_points
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.raster_io import atomic_output, open_raster, windows
 from .design import (DESIGN_KEY, EXPECTED_UA_COMMON, EXPECTED_UA_RARE, MINIMUM_PER_CLASS,
@@ -172,31 +173,11 @@ def _reference_names(path: str, grid: Grid, rows: np.ndarray, columns: np.ndarra
 def _write(path: str, grid: Grid, classes: RasterClasses, rows: np.ndarray, columns: np.ndarray,
            which: np.ndarray, reference: list[str | None], design: SamplingDesign) -> None:
     """The points at pixel centres, with the design as the layer's metadata."""
-    from osgeo import ogr, osr
-
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(grid.crs_wkt)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-    if source is None:
-        raise UserError(f"Cannot create the GeoPackage '{path}'.")
-    layer = source.CreateLayer(LAYER_NAME, srs, ogr.wkbPoint)
-    for name, kind in ((FIELD_CODE, ogr.OFTInteger), (FIELD_CLASS, ogr.OFTString),
-                       (FIELD_REFERENCE, ogr.OFTString)):
-        layer.CreateField(ogr.FieldDefn(name, kind))
-    g0, g1, g2, g3, g4, g5 = grid.geotransform
-    source.StartTransaction()
-    for row, column, c, label in zip(rows.tolist(), columns.tolist(), which.tolist(), reference):
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetField(FIELD_CODE, int(classes.values[c]))
-        feature.SetField(FIELD_CLASS, classes.classes.classes[c].name)
-        if label is not None:
-            feature.SetField(FIELD_REFERENCE, label)
-        point = ogr.Geometry(ogr.wkbPoint)
-        point.AddPoint_2D(g0 + (column + 0.5) * g1 + (row + 0.5) * g2,
-                          g3 + (column + 0.5) * g4 + (row + 0.5) * g5)
-        feature.SetGeometry(point)
-        layer.CreateFeature(feature)
-    source.CommitTransaction()
-    layer.SetMetadataItem(DESIGN_KEY, design.to_json())
-    source = None
+    write_pixel_points(
+        path, grid, LAYER_NAME,
+        [(FIELD_CODE, "integer"), (FIELD_CLASS, "string"), (FIELD_REFERENCE, "string")],
+        ((row, column, {FIELD_CODE: int(classes.values[c]),
+                        FIELD_CLASS: classes.classes.classes[c].name, FIELD_REFERENCE: label})
+         for row, column, c, label in zip(rows.tolist(), columns.tolist(), which.tolist(),
+                                          reference)),
+        {DESIGN_KEY: design.to_json()})

@@ -21,6 +21,7 @@ from ..core.class_map import ClassMap
 from ..core.errors import Cancelled, UserError
 from ..core.grid import Grid, check_mask_grid
 from ..core.model_file import read_metadata
+from ..core.points import write_pixel_points
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.raster_io import atomic_output, open_raster
 from ..masks.features import VectorInput
@@ -189,34 +190,13 @@ def _candidates(probabilities_path: str, masks: list[str], cell: int,
 def _write(path: str, grid: Grid, sites: Candidates, class_map: ClassMap,
            class_field: str) -> None:
     """The sites as points at pixel centres, in rank order, with an empty class field."""
-    from osgeo import ogr, osr
-
-    srs = osr.SpatialReference()
-    srs.ImportFromWkt(grid.crs_wkt)
-    srs.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    source = ogr.GetDriverByName("GPKG").CreateDataSource(path)
-    if source is None:
-        raise UserError(f"Cannot create the GeoPackage '{path}'.")
-    layer = source.CreateLayer(LAYER_NAME, srs, ogr.wkbPoint)
-    for name, kind in ((FIELD_RANK, ogr.OFTInteger), (FIELD_SCORE, ogr.OFTReal),
-                       (FIELD_PREDICTED, ogr.OFTString), (FIELD_SECOND, ogr.OFTString),
-                       (class_field, ogr.OFTString)):
-        layer.CreateField(ogr.FieldDefn(name, kind))
     names = class_map.names
-    g0, g1, g2, g3, g4, g5 = grid.geotransform
-    source.StartTransaction()
-    for rank, (row, column, score, first, second) in enumerate(zip(
-            sites.rows.tolist(), sites.columns.tolist(), sites.score.tolist(),
-            sites.first.tolist(), sites.second.tolist()), start=1):
-        feature = ogr.Feature(layer.GetLayerDefn())
-        feature.SetField(FIELD_RANK, rank)
-        feature.SetField(FIELD_SCORE, round(float(score), 4))
-        feature.SetField(FIELD_PREDICTED, names[first])
-        feature.SetField(FIELD_SECOND, names[second])
-        point = ogr.Geometry(ogr.wkbPoint)
-        point.AddPoint_2D(g0 + (column + 0.5) * g1 + (row + 0.5) * g2,
-                          g3 + (column + 0.5) * g4 + (row + 0.5) * g5)
-        feature.SetGeometry(point)
-        layer.CreateFeature(feature)
-    source.CommitTransaction()
-    source = None
+    write_pixel_points(
+        path, grid, LAYER_NAME,
+        [(FIELD_RANK, "integer"), (FIELD_SCORE, "real"), (FIELD_PREDICTED, "string"),
+         (FIELD_SECOND, "string"), (class_field, "string")],
+        ((row, column, {FIELD_RANK: rank, FIELD_SCORE: round(float(score), 4),
+                        FIELD_PREDICTED: names[first], FIELD_SECOND: names[second]})
+         for rank, (row, column, score, first, second) in enumerate(zip(
+             sites.rows.tolist(), sites.columns.tolist(), sites.score.tolist(),
+             sites.first.tolist(), sites.second.tolist()), start=1)))
