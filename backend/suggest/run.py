@@ -34,6 +34,9 @@ SPACING_TILES = 2
 AREA_PER_SITE = 4
 """The default spacing leaves each site at least this many times the square of the spacing of
 the scene, so the sites can spread over all of it (small scenes get a smaller spacing)."""
+MAX_CELLS = 1_000_000
+"""The most cells a scene is cut into: on a large scene with a small spacing the cells grow
+(each keeps one candidate), so memory stays a few tens of MB."""
 STRIP_ROWS = 128
 """Rows of probabilities read at a time (rounded up to whole cells)."""
 LAYER_NAME = "suggestions"
@@ -110,7 +113,7 @@ def suggest_labels(image_path: str, model_path: str, output_path: str, *,
     grid = Grid.from_dataset(image, image_path)
     if spacing is None:
         spacing = default_spacing(grid.width, grid.height, count, int(metadata.tile_size))
-    cell = max(1, int(spacing) // 2)
+    cell = max(1, int(spacing) // 2, math.ceil(math.sqrt(grid.width * grid.height / MAX_CELLS)))
     scratch = tempfile.mkdtemp(prefix="landcoverunet-suggest-")
     try:
         probabilities = os.path.join(scratch, "probabilities.tif")
