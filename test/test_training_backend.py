@@ -352,9 +352,8 @@ def test_the_latest_of_near_best_epochs_is_chosen_and_only_gains_reset_patience(
 
 
 def test_a_lower_epoch_is_chosen_unless_the_held_out_features_say_it_is_worse():
-    """Two features per class that disagree cannot tell an epoch 0.05 lower from the best: the
-    later one, more trained, is chosen. Thirty features each that all agree can: the best
-    stays chosen."""
+    """Two features per class cannot tell an epoch lower than the best from it: the later one,
+    more trained, is chosen. Thirty features each that all agree can: the best stays chosen."""
     from landcoverunet.backend.training.cross_validation import mark_epoch, top_index
     from landcoverunet.backend.training.interval import miou_of
 
@@ -369,7 +368,10 @@ def test_a_lower_epoch_is_chosen_unless_the_held_out_features_say_it_is_worse():
                 out.append(matrix)
         return np.array(out)
 
+    # two features per class are rough validation: the later epoch is kept even where they
+    # all say it is worse (on the held-out bench such findings were wrong, slovenia)
     for count, right_first, right_later, later_chosen in ((2, [10, 5], [3, 9], True),
+                                                          (2, [10], [2], True),
                                                           (30, [9], [7], False)):
         first, later = features(count, right_first), features(count, right_later)
         records = [{"epoch": 1, "val_miou": float(miou_of(first.sum(0)))},

@@ -9,8 +9,8 @@ import pytest
 
 from landcoverunet.backend.training.choice import (AVERAGE, FOREST, FOREST_NETWORK, NETWORK,
                                                    choose)
-from landcoverunet.backend.training.interval import (bootstrap_interval, features_per_class,
-                                                     miou_of)
+from landcoverunet.backend.training.interval import (SURE, bootstrap_interval,
+                                                     features_per_class, miou_of)
 from landcoverunet.backend.training.scores import feature_confusions, scores
 
 
@@ -99,6 +99,21 @@ def test_the_average_is_written_unless_a_network_alone_is_surely_better():
     assert choose([_run(mixed, middling, weak, weak)], 2, 3, 0).written == AVERAGE
     # fine-tuning a model keeps the U-Net whatever the forest does
     assert choose(runs, 2, 3, 0, networks_only=True).written == NETWORK
+
+
+def test_rough_validation_never_overrules_the_average():
+    """With three features per class the U-Net validates better on every one of them, but such
+    validation may not overrule the average; the report says so."""
+    weak, middling, strong = (_features(3, share, count=3) for share in (0.5, 0.7, 0.9))
+    choice = choose([_run(strong, middling, weak, weak)], 2, 3, 0)
+    assert choice.confidence[NETWORK] >= SURE and choice.figures[NETWORK] > \
+        choice.figures[AVERAGE]
+    assert choice.written == AVERAGE and choice.overruled == NETWORK and choice.few == [0, 1, 2]
+    notes = " ".join(choice.notes(["a", "b", "c"], np.ones(3), choice.miou))
+    assert "found the U-Net alone better" in notes and "holds the U-Net + forest network" in notes
+    many = choose([_run(_features(3, 0.9), _features(3, 0.7), _features(3, 0.5),
+                         _features(3, 0.5))], 2, 3, 0)
+    assert many.written == NETWORK and many.overruled is None
 
 
 def test_without_a_teacher_only_the_network_is_scored_and_few_features_are_named():

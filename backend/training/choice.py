@@ -7,7 +7,8 @@ mean of the U-Net's and that network's probabilities. The forest is reported bes
 that classifies without scikit-learn.
 
 The average is written unless one network alone validates better with confidence (a paired
-bootstrap over the held-out features, ``interval.chance_better``, at least :data:`SURE`). With a
+bootstrap over the held-out features, ``interval.chance_better``, at least :data:`SURE`), and
+only where every class has ``interval.FEW_FEATURES`` validated features or more. With a
 few dozen polygons, validation cannot rank the candidates (on the held-out bench it ranked the
 U-Net first on scenes where it mapped worst, docs/benchmarks.md), while the average is never far
 below the better of its two members: where the U-Net's context helps it keeps most of that, and
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .interval import (FEW_FEATURES, LEVEL, SURE, bootstrap_interval, chance_better,
-                       features_per_class, miou_of)
+                       few_classes, miou_of)
 
 NETWORK, AVERAGE, FOREST_NETWORK, FOREST = "U-Net", "U-Net + forest network", \
     "forest network", "forest"
@@ -44,6 +45,8 @@ class Choice:
         few: classes validated by fewer than ``interval.FEW_FEATURES`` features.
         training_fit: the written model's mIoU on its own training pixels, once the upper
             end was widened to it (:meth:`widen`).
+        overruled: the network alone that validation found surely better, not written
+            because validation was rough (``few``).
     """
 
     written: str
@@ -54,6 +57,7 @@ class Choice:
     few: list[int] = field(default_factory=list)
     confidence: dict[str, float] = field(default_factory=dict)
     training_fit: float | None = None
+    overruled: str | None = None
 
     def widen(self, training_miou: float) -> None:
         """Where a class has few validated features, raises the upper end to the written
@@ -97,6 +101,10 @@ class Choice:
         """:meth:`summary`, then what the interval rests on: classes with few validated
         features, and classes with labels that no held-out feature validated."""
         notes = [self.summary(estimate)]
+        if self.overruled:
+            notes.append(f"Validation found the {self.overruled} alone better, but it rests on "
+                         f"fewer than {FEW_FEATURES} features of some classes, where such a "
+                         f"finding is often wrong: the model file holds the {self.written}.")
         if self.few:
             notes.append(f"The interval rests on fewer than {FEW_FEATURES} validated features "
                          f"of {', '.join(repr(names[c]) for c in self.few)}: take the figure "
@@ -146,12 +154,11 @@ def choose(runs: list, epoch: int, classes: int, seed: int, networks_only: bool 
     confidence = {n: chance_better(pooled[n], pooled[default], seed)
                   for n in allowed if n != default}
     sure = [n for n in confidence if confidence[n] >= SURE and figures[n] > figures[default]]
-    written = max(sure, key=lambda n: figures[n]) if sure else default
+    few = few_classes(pooled[default])
+    written = max(sure, key=lambda n: figures[n]) if sure and not few else default
     low, high = bootstrap_interval(pooled[written], seed)
-    counts = features_per_class(pooled[written], classes)
-    present = pooled[written].sum((0, 2)) > 0
-    few = [c for c in range(classes) if present[c] and counts[c] < FEW_FEATURES]
-    return Choice(written, figures, pooled[written], low, high, few, confidence)
+    return Choice(written, figures, pooled[written], low, high, few, confidence,
+                  overruled=max(sure, key=lambda n: figures[n]) if sure and few else None)
 
 
 def curve_estimate(runs: list, epoch: int) -> float:

