@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from support import NC
 from test_prediction_backend import make_image, make_test_model, read, rgb
 
 from landcoverunet.backend.core.calibration import (apply_temperature, fit_temperature,
@@ -77,3 +78,33 @@ def test_classification_applies_the_temperature_to_confidence_only(tmp_path):
     before, after = read(tmp_path / "ain_p.tif"), read(tmp_path / "arm_p.tif")
     assert after == pytest.approx(apply_temperature(before, 2.0, axis=0), abs=1e-5)
     assert after.max(0).mean() < before.max(0).mean()   # flatter: less sure
+
+
+def test_a_temperature_fitted_on_part_of_a_real_scene_lowers_the_error_on_the_rest(
+        nc_stack, nc_model, nc_mask, tmp_path):
+    """The NC scene (a crop of the real Landsat scene), the strata reference outside every
+    training polygon: a temperature fitted on its western half lowers the calibration error on
+    its eastern half. Training itself fits none here: NC's classes have fewer than five
+    polygons each, and such validation may not set it (training/temperature.py)."""
+    from landcoverunet.backend.classify.run import classify_raster
+    from landcoverunet.backend.core.model_file import read_metadata
+
+    metadata = read_metadata(str(nc_model))
+    assert metadata.temperature == 1.0 and metadata.metrics["temperature_fitted"] is False
+    classify_raster(str(nc_stack), str(nc_model), str(tmp_path / "c.tif"),
+                    probabilities_path=str(tmp_path / "p.tif"))
+    probabilities = read(tmp_path / "p.tif")
+    truth = read(NC / "strata.tif")
+    codes = [int(c["code"]) for c in metadata.class_map["classes"]]
+    unseen = (read(nc_mask) == 0) & np.isin(truth, codes) & (probabilities >= 0).all(0)
+    west = np.zeros_like(unseen)
+    west[:, :unseen.shape[1] // 2] = True
+    halves = []
+    for part in (unseen & west, unseen & ~west):
+        halves.append((np.moveaxis(probabilities[:, part], 0, -1),
+                       np.searchsorted(codes, truth[part].astype(int))))
+    temperature = fit_temperature(*halves[0])
+    found, labels = halves[1]
+    assert temperature != pytest.approx(1.0, abs=0.05)
+    assert reliability(apply_temperature(found, temperature), labels).ece < \
+        reliability(found, labels).ece

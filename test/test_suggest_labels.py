@@ -124,29 +124,6 @@ def test_qgis_process_suggests(qgis_process_ready, scene, tmp_path):
     assert len(points(str(tmp_path / "cli.gpkg"))) == 5
 
 
-def test_calibration_lowers_the_error_on_pixels_training_never_saw(nc_stack, nc_model, nc_mask,
-                                                                   tmp_path):
-    """On the NC scene (a crop of the real Landsat scene), the model file's temperature, fitted
-    on training's held-out features, lowers the calibration error on the strata reference
-    outside every training polygon."""
-    from landcoverunet.backend.core.calibration import apply_temperature, reliability
-    from landcoverunet.backend.core.model_file import read_metadata
-
-    metadata = read_metadata(str(nc_model))
-    assert metadata.temperature != 1.0
-    assert metadata.metrics["ece"] < metadata.metrics["ece_uncalibrated"]
-    classify_raster(str(nc_stack), str(nc_model), str(tmp_path / "c.tif"),
-                    probabilities_path=str(tmp_path / "p.tif"))
-    calibrated = read(tmp_path / "p.tif")
-    truth = read(NC / "strata.tif")
-    codes = [int(c["code"]) for c in metadata.class_map["classes"]]
-    unseen = (read(nc_mask) == 0) & np.isin(truth, codes) & (calibrated >= 0).all(0)
-    labels = np.searchsorted(codes, truth[unseen].astype(int))
-    found = np.moveaxis(calibrated[:, unseen], 0, -1)
-    raw = apply_temperature(found, 1 / metadata.temperature)
-    assert reliability(found, labels).ece < reliability(raw, labels).ece
-
-
 def test_the_modeler_runs_it_after_training_inputs(plugin, nc_stack, nc_model, tmp_path):
     """A graphical-modeler model: image, model file and labels in, the places out."""
     from qgis.core import (QgsProcessingModelAlgorithm, QgsProcessingModelChildAlgorithm,

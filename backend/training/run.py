@@ -67,6 +67,7 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         run.prepare()
         run.validate()
         run.choose()
+        run.calibrate()
         model, final_fit = run.final_fit()
         result = run.write_outputs(run.ensemble(model, final_fit), final_fit)
         if not result.cancelled and not run.final_cancelled:
@@ -307,10 +308,16 @@ class _Run:
         """The final fit's readers and label summaries, which the coverage check reuses."""
         if self.choice is not None:
             self.progress.info(self.choice.summary(self.choice.miou))
+
+    def calibrate(self) -> None:
+        """The temperature of the written candidate, fitted on the held-out features at the
+        chosen epoch (``temperature.py``), unless validation is rough; None when there are
+        too few held-out pixels."""
         from .temperature import calibrate
 
         self.calibration = None if self.loop.cancelled else calibrate(
-            self.runs, int(self.loop.best_record["epoch"]), self.written)
+            self.runs, int(self.loop.best_record["epoch"]), self.written,
+            rough=self.choice is None or bool(self.choice.few))
         if self.calibration is not None:
             self.progress.info(self.calibration.summary())
 

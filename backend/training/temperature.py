@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.calibration import Reliability, apply_temperature, fit_temperature, reliability
+from .interval import FEW_FEATURES
 
 SAMPLE_PIXELS = 10_000
 """Held-out labelled pixels kept per validated run (a few MB over 50 epochs)."""
@@ -62,14 +63,24 @@ class Calibration:
     before: Reliability
     after: Reliability
     pixels: int
+    rough: bool = False
+    """The validation was rough (a class with few validated features): no temperature was
+    fitted, the file keeps 1."""
 
     def metrics(self) -> dict:
         """What the model file's metadata says of it."""
         return {"temperature": round(self.temperature, 4),
                 "ece_uncalibrated": round(self.before.ece, 4),
-                "ece": round(self.after.ece, 4), "calibration_pixels": self.pixels}
+                "ece": round(self.after.ece, 4), "calibration_pixels": self.pixels,
+                "temperature_fitted": not self.rough}
 
     def summary(self) -> str:
+        if self.rough:
+            return (f"Calibration: expected calibration error {self.before.ece:.3f} on "
+                    f"{self.pixels:,} held-out pixels. No temperature was fitted: with fewer "
+                    f"than {FEW_FEATURES} validated features of some classes, validation "
+                    "misjudges the map's confidence (on the held-out bench a temperature "
+                    "fitted there tripled the error on polygons no run saw).")
         return (f"Calibration on {self.pixels:,} held-out pixels: temperature "
                 f"{self.temperature:.2f}; expected calibration error {self.before.ece:.3f} "
                 f"before, {self.after.ece:.3f} after (the confidence and probability rasters "
@@ -102,12 +113,17 @@ def written_probabilities(runs: list, epoch: int, written: str) -> tuple[np.ndar
     return np.concatenate(found), np.concatenate(labels)
 
 
-def calibrate(runs: list, epoch: int, written: str) -> Calibration | None:
-    """The temperature of the written candidate; None with too few held-out pixels."""
+def calibrate(runs: list, epoch: int, written: str, rough: bool) -> Calibration | None:
+    """The temperature of the written candidate; None with too few held-out pixels. Where
+    validation is ``rough`` (``interval.few_classes``), the temperature stays 1, as the
+    written candidate and the epoch keep their defaults there (``choice.py``)."""
     probabilities, labels = written_probabilities(runs, epoch, written)
     if len(labels) < FEWEST_PIXELS:
         return None
+    before = reliability(probabilities, labels)
+    if rough:
+        return Calibration(1.0, before, before, len(labels), rough=True)
     temperature = fit_temperature(probabilities, labels)
-    return Calibration(temperature, reliability(probabilities, labels),
+    return Calibration(temperature, before,
                        reliability(apply_temperature(probabilities, temperature), labels),
                        len(labels))
