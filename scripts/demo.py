@@ -92,9 +92,9 @@ def main() -> int:
     print("  (they score different things: the estimate, whole digitised polygons held out of "
           "training;\n   the reference, single labelled pixels across the scene, at least 100 m "
           "from any training polygon)")
-    print(f"\nWhere to digitise next: {suggestions['SITES']} places in "
-          f"{suggestions['OUTPUT']}: open it in QGIS, pick each point's class in the 'id' "
-          "drop-down,\n  then Build training masks with the polygons and these points, and "
+    print(f"\nWhere to digitise next: {suggestions['SITES']} places in\n  "
+          f"{suggestions['OUTPUT']}:\n  open it in QGIS, pick each point's class in the 'id' "
+          "drop-down, then Build training masks\n  with the polygons and these points, and "
           "train again (README, Workflow).")
     return 0
 

@@ -21,12 +21,12 @@ IMAGES = os.path.join(ROOT, "docs", "images")
 SAMPLE_IMAGE = os.path.join(ROOT, "resources", "sample", "nc_landsat7_2000.tif")
 
 
-def report_pictures(html_path: str) -> list[bytes]:
-    """The PNG pictures embedded in one of the plugin's HTML reports, in order."""
+def report_pictures(html_path: str) -> dict[str, bytes]:
+    """The PNG pictures embedded in one of the plugin's HTML reports, by their alt text."""
     with open(html_path, encoding="utf-8") as handle:
         html = handle.read()
-    return [base64.b64decode(data) for data in
-            re.findall(r"src=['\"]data:image/png;base64,([^'\"]+)['\"]", html)]
+    return {alt: base64.b64decode(data) for alt, data in re.findall(
+        r"<img alt=['\"]([^'\"]*)['\"] src=['\"]data:image/png;base64,([^'\"]+)['\"]", html)}
 
 
 def desktop_screenshot(model: str, target: str) -> None:
@@ -56,7 +56,9 @@ def run_desktop(folder: str, script: str, job: dict, screen: str) -> None:
     settings = os.path.join(folder, "profiles", "profiles", "default", "QGIS")
     os.makedirs(settings)
     with open(os.path.join(settings, "QGIS3.ini"), "w") as handle:
-        handle.write("[PythonPlugins]\nlandcoverunet=true\n")
+        # no tip of the day nor version check: on a fresh profile they wait for a click
+        handle.write("[PythonPlugins]\nlandcoverunet=true\n[qgis]\nshowTips=false\n"
+                     "checkVersion=false\n[UI]\nUI\\showTips=false\n")
     with open(os.path.join(folder, "job.json"), "w") as handle:
         json.dump(job, handle)
     env = {k: v for k, v in os.environ.items() if k != "QT_QPA_PLATFORM"}
@@ -64,7 +66,7 @@ def run_desktop(folder: str, script: str, job: dict, screen: str) -> None:
     subprocess.run(["xvfb-run", "-a", "-s", f"-screen 0 {screen}x24", "qgis", "--nologo",
                     "--profiles-path", os.path.join(folder, "profiles"), "--code",
                     os.path.join(ROOT, "test", script)], env=env, check=True,
-                   capture_output=True, timeout=600)
+                   capture_output=True, timeout=300)
     with open(job["findings"]) as handle:
         findings = json.load(handle)
     if findings["errors"]:
@@ -77,13 +79,14 @@ def main() -> int:
     os.makedirs(IMAGES, exist_ok=True)
     shutil.copy(os.path.join(demo, "classified_map.png"), os.path.join(IMAGES, "classified_map.png"))
     training = report_pictures(os.path.join(demo, "training_report.html"))
-    for name, data in zip(("training_curves.png", "training_confusion.png",
-                           "training_tiles.png"), training):
+    for name, alt in (("training_curves.png", "curves"),
+                      ("training_confusion.png", "confusion matrix"),
+                      ("training_tiles.png", "validation tiles")):
         with open(os.path.join(IMAGES, name), "wb") as handle:
-            handle.write(data)
+            handle.write(training[alt])
     accuracy = report_pictures(os.path.join(demo, "accuracy_report.html"))
     with open(os.path.join(IMAGES, "accuracy_confusion.png"), "wb") as handle:
-        handle.write(accuracy[0])
+        handle.write(next(iter(accuracy.values())))
     desktop_screenshot(os.path.join(demo, "model.keras"), os.path.join(IMAGES, "qgis_desktop.png"))
     places_screenshot(os.path.join(demo, "model.keras"),
                       os.path.join(IMAGES, "places_to_label.png"))
