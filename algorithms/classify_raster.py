@@ -170,8 +170,8 @@ PARAMETER_HELP = {
                                     "classes' colours and names.",
     ClassifyRasterAlgorithm.OUTPUT_CONFIDENCE: "Optional float32 raster: the probability of the "
                                                "chosen class, 0 to 1 (-1 = nodata), calibrated "
-                                               "with the model's temperature (from training's "
-                                               "held-out features).",
+                                               "with the model's temperature where training "
+                                               "fitted one on its held-out features.",
     ClassifyRasterAlgorithm.OUTPUT_PROBABILITIES: "Optional float32 raster with one band per "
                                                   "class (named after it): its probability, "
                                                   "calibrated as the confidence is.",
