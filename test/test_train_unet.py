@@ -69,7 +69,7 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
 
     report = (tmp_path / "report.html").read_text(encoding="utf-8")
     images = pictures(report)
-    assert len(images) == 3, "curves, confusion matrix, validation tiles"
+    assert len(images) == 4, "curves, reliability diagram, confusion matrix, validation tiles"
     assert all(i.ndim == 3 and i.shape[0] > 100 and i.shape[1] > 100 for i in images)
     for text in ("Per-class scores", "confusion matrix", "Validation tiles", "water",
                  "sediment", "precision", "recall", "held out whole", "final fit",
