@@ -81,7 +81,7 @@ def _features(classes: int, right_share: float, count: int = 6) -> np.ndarray:
 def test_the_average_is_written_unless_a_network_alone_is_surely_better():
     weak, middling, strong = _features(3, 0.5), _features(3, 0.7), _features(3, 0.9)
     runs = [_run(weak, middling, strong, strong), _run(weak, middling, strong, strong)]
-    choice = choose(runs, epoch=2, classes=3, seed=0)
+    choice = choose(runs, epoch=2, seed=0)
     assert choice.written == FOREST_NETWORK
     assert set(choice.figures) == {NETWORK, AVERAGE, FOREST_NETWORK, FOREST}
     assert choice.figures[NETWORK] < choice.figures[AVERAGE] < choice.figures[FOREST_NETWORK]
@@ -92,43 +92,43 @@ def test_the_average_is_written_unless_a_network_alone_is_surely_better():
     assert choice.confidence[FOREST_NETWORK] == 1.0 and choice.confidence[NETWORK] == 0.0
     # where the U-Net validates better on every feature it is kept; without such evidence
     # (a tie, or a gain that the features do not bear out) the average is written
-    assert choose([_run(strong, middling, weak, weak)], 2, 3, 0).written == NETWORK
-    assert choose([_run(strong, strong, strong, weak)], 2, 3, 0).written == AVERAGE
+    assert choose([_run(strong, middling, weak, weak)], 2, 0).written == NETWORK
+    assert choose([_run(strong, strong, strong, weak)], 2, 0).written == AVERAGE
     mixed = _features(3, 0.9).copy()
     mixed[::3] = _features(3, 0.3)[::3]  # a third of the features go badly
-    assert choose([_run(mixed, middling, weak, weak)], 2, 3, 0).written == AVERAGE
+    assert choose([_run(mixed, middling, weak, weak)], 2, 0).written == AVERAGE
     # fine-tuning a model keeps the U-Net whatever the forest does
-    assert choose(runs, 2, 3, 0, networks_only=True).written == NETWORK
+    assert choose(runs, 2, 0, networks_only=True).written == NETWORK
 
 
 def test_rough_validation_never_overrules_the_average():
     """With three features per class the U-Net validates better on every one of them, but such
     validation may not overrule the average; the report says so."""
     weak, middling, strong = (_features(3, share, count=3) for share in (0.5, 0.7, 0.9))
-    choice = choose([_run(strong, middling, weak, weak)], 2, 3, 0)
+    choice = choose([_run(strong, middling, weak, weak)], 2, 0)
     assert choice.confidence[NETWORK] >= SURE and choice.figures[NETWORK] > \
         choice.figures[AVERAGE]
     assert choice.written == AVERAGE and choice.overruled == NETWORK and choice.few == [0, 1, 2]
     notes = " ".join(choice.notes(["a", "b", "c"], np.ones(3), choice.miou))
     assert "found the U-Net alone better" in notes and "holds the U-Net + forest network" in notes
     many = choose([_run(_features(3, 0.9), _features(3, 0.7), _features(3, 0.5),
-                         _features(3, 0.5))], 2, 3, 0)
+                         _features(3, 0.5))], 2, 0)
     assert many.written == NETWORK and many.overruled is None
 
 
 def test_without_a_teacher_only_the_network_is_scored_and_few_features_are_named():
     network = _features(2, 0.8, count=3)
-    choice = choose([_run(network, None, None, None)], epoch=1, classes=2, seed=0)
+    choice = choose([_run(network, None, None, None)], epoch=1, seed=0)
     assert choice.written == NETWORK and set(choice.figures) == {NETWORK}
     assert choice.few == [0, 1]  # three features per class: fewer than five
     empty = SimpleNamespace(loop=SimpleNamespace(feature_matrices=[], blend_matrices=[]),
                             forest_network_matrices=None, forest=None)
-    assert choose([empty], 1, 2, 0) is None  # a run restored from an older checkpoint
+    assert choose([empty], 1, 0) is None  # a run restored from an older checkpoint
 
 
 def test_with_few_features_the_upper_end_reaches_the_fit_on_training_pixels():
     network = _features(2, 0.6, count=3)
-    choice = choose([_run(network, None, None, None)], epoch=1, classes=2, seed=0)
+    choice = choose([_run(network, None, None, None)], epoch=1, seed=0)
     low, high = choice.low, choice.high
     choice.widen(high - 0.1)  # a training fit below the interval changes nothing
     assert (choice.low, choice.high, choice.training_fit) == (low, high, None)
@@ -136,7 +136,7 @@ def test_with_few_features_the_upper_end_reaches_the_fit_on_training_pixels():
     assert (choice.low, choice.high, choice.training_fit) == (low, 0.97, 0.97)
     assert "training pixels (0.970)" in " ".join(choice.notes(["a", "b"], np.ones(2), 0.5))
     # with five features or more per class validation is trusted as it is
-    many = choose([_run(_features(2, 0.6, count=6), None, None, None)], 1, 2, 0)
+    many = choose([_run(_features(2, 0.6, count=6), None, None, None)], 1, 0)
     high = many.high
     many.widen(0.99)
     assert many.high == high and many.training_fit is None

@@ -130,7 +130,7 @@ def _at_epoch(curves: list[np.ndarray], epoch: int) -> np.ndarray | None:
     return curves[min(epoch, len(curves)) - 1]
 
 
-def choose(runs: list, epoch: int, classes: int, seed: int, networks_only: bool = False
+def choose(runs: list, epoch: int, seed: int, networks_only: bool = False
            ) -> Choice | None:
     """The candidate to write, from the validated runs (``validated.Validated``) at the chosen
     ``epoch``; None when the runs hold no per-feature scores (a run restored from an older

@@ -300,7 +300,7 @@ class _Run:
         from .choice import choose
 
         self.choice = None if self.loop.cancelled else choose(
-            self.runs, int(self.loop.best_record["epoch"]), self.classes, self.config.seed,
+            self.runs, int(self.loop.best_record["epoch"]), self.config.seed,
             networks_only=self.init_metadata is not None)
         self.final_readers: list = []
         """The scenes of the final fit, with the final teacher's pseudo-labels."""
