@@ -14,24 +14,34 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterRasterLayer)
 
-from ..backend.core.choices import DEVICES, LOSSES, MAX_TILE_SIZE, MIN_TILE_SIZE, MODEL_SIZES
+from ..backend.core.choices import DEVICES, LOSSES, MODEL_SIZES, PRESETS
 from ..backend.core.errors import UserError
 from ..backend.core.model_file import MODEL_EXTENSIONS
 from ..backend.core.output_checks import HTML_EXTENSIONS
 from ..backend.training.config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, NEAR_BEST,
+                                       PIXELS_PER_EPOCH, RANGES, VALIDATED_SHARE,
                                        cancelled_name, config_default, model_companions)
 from ..backend.training.interval import FEW_FEATURES
+from ..backend.training.schedule import END_SHARE
 from ..backend.training.teacher import LINEAR_SHARE, NEIGHBOURHOODS, PSEUDO_WEIGHT
 from .base import FeedbackProgress, LandCoverAlgorithm
 
 MODEL_SIZE_LABELS = {
     "small": "Small (spectral-first: per-pixel path + depth-1 context, fast on a CPU)",
-    "medium": "Medium (depth 4, 32 filters; for many labels, about 6x slower)",
-    "large": "Large (depth 5, 48 filters; for many labels and a GPU)"}
+    "medium": (f"Medium (depth {PRESETS['medium'].depth}, {PRESETS['medium'].filters} filters; "
+               "for many labels, about 6x slower)"),
+    "large": (f"Large (depth {PRESETS['large'].depth}, {PRESETS['large'].filters} filters; for "
+              "many labels and a GPU)")}
 LOSS_LABELS = {"cross_entropy": "Cross-entropy",
                "weighted_cross_entropy": "Class-weighted cross-entropy", "focal": "Focal",
                "dice": "Dice", "focal_dice": "Focal + Dice"}
 DEVICE_LABELS = {"auto": "Automatic (GPU when there is one)", "cpu": "CPU", "gpu": "GPU"}
+
+
+def _limits(name: str) -> dict:
+    """The dialog's limits of a numeric setting: the backend's own (``config.RANGES``)."""
+    low, high = RANGES[name]
+    return {"minValue": low} | ({"maxValue": high} if high is not None else {})
 
 
 class TrainUNetAlgorithm(LandCoverAlgorithm):
@@ -132,22 +142,21 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
             allowMultiple=True))
         self.addParameter(QgsProcessingParameterNumber(
             self.TILE_SIZE, "Tile size (pixels)", QgsProcessingParameterNumber.Integer,
-            defaultValue=config_default("tile_size"), minValue=MIN_TILE_SIZE,
-            maxValue=MAX_TILE_SIZE))
+            defaultValue=config_default("tile_size"), **_limits("tile_size")))
         self.addParameter(QgsProcessingParameterEnum(
             self.MODEL_SIZE, "Model size", [MODEL_SIZE_LABELS[s] for s in MODEL_SIZES],
             defaultValue=MODEL_SIZES.index(config_default("model_size"))))
         self.addParameter(QgsProcessingParameterNumber(
             self.EPOCHS, "Maximum epochs", QgsProcessingParameterNumber.Integer,
-            defaultValue=config_default("epochs"), minValue=1, maxValue=10000))
+            defaultValue=config_default("epochs"), **_limits("epochs")))
         self.addParameter(QgsProcessingParameterNumber(
             self.BATCH_SIZE, "Batch size (windows per step)",
             QgsProcessingParameterNumber.Integer, defaultValue=config_default("batch_size"),
-            minValue=1, maxValue=1024))
+            **_limits("batch_size")))
         self.addParameter(QgsProcessingParameterNumber(
             self.LEARNING_RATE, "Learning rate (peak of a warm-up + cosine schedule)",
             QgsProcessingParameterNumber.Double, defaultValue=config_default("learning_rate"),
-            minValue=1e-6, maxValue=1.0))
+            **_limits("learning_rate")))
         self.addParameter(QgsProcessingParameterEnum(
             self.LOSS, "Loss", [LOSS_LABELS[name] for name in LOSSES],
             defaultValue=LOSSES.index(config_default("loss"))))
@@ -157,14 +166,15 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.VALIDATION_FRACTION, "Share of labels held out for validation",
             QgsProcessingParameterNumber.Double,
-            defaultValue=config_default("validation_fraction"), minValue=0.05, maxValue=0.5))
+            defaultValue=config_default("validation_fraction"),
+            **_limits("validation_fraction")))
         self.addParameter(QgsProcessingParameterNumber(
             self.PATIENCE, "Early stopping patience (epochs)",
             QgsProcessingParameterNumber.Integer, defaultValue=config_default("patience"),
-            minValue=1, maxValue=10000))
+            **_limits("patience")))
         self.addParameter(QgsProcessingParameterNumber(
             self.SEED, "Random seed", QgsProcessingParameterNumber.Integer,
-            defaultValue=config_default("seed"), minValue=0))
+            defaultValue=config_default("seed"), **_limits("seed")))
         for name, label in ((self.TEACHER, "Random-forest teacher (pseudo-labels)"),
                             (self.FINAL_FIT, "Train again on all features after validation"),
                             (self.ENSEMBLE, "Average two networks (classifying takes twice as "
@@ -178,10 +188,11 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.addParameter(QgsProcessingParameterNumber(
             self.TIME_LIMIT, "Time limit (minutes, 0: none)",
             QgsProcessingParameterNumber.Double, defaultValue=config_default("time_limit"),
-            minValue=0.0))
+            **_limits("time_limit")))
         steps = QgsProcessingParameterNumber(
             self.STEPS_PER_EPOCH, "Steps per epoch (0: automatic)",
-            QgsProcessingParameterNumber.Integer, defaultValue=0, minValue=0, maxValue=100000)
+            QgsProcessingParameterNumber.Integer, defaultValue=config_default("steps_per_epoch"),
+            **_limits("steps_per_epoch"))
         steps.setFlags(steps.flags() | QgsProcessingParameterDefinition.FlagAdvanced)
         self.addParameter(steps)
         self.addParameter(QgsProcessingParameterFile(
@@ -318,7 +329,8 @@ PARAMETER_HELP = {
     TrainUNetAlgorithm.BATCH_SIZE: "Windows per training step. Larger batches need more "
                                    "memory.",
     TrainUNetAlgorithm.LEARNING_RATE: "Peak learning rate: reached after a short warm-up, then "
-                                      "lowered along a cosine to 5 % by the last epoch.",
+                                      f"lowered along a cosine to {END_SHARE * 100:g} % by the "
+                                      "last epoch.",
     TrainUNetAlgorithm.LOSS: "What training minimises. Class-weighted cross-entropy balances "
                              "rare classes; Dice and focal suit very unbalanced labels.",
     TrainUNetAlgorithm.AUGMENT: "Random flips, 90-degree rotations, transposes, per-band "
@@ -345,9 +357,10 @@ PARAMETER_HELP = {
                                 "or averaged with the U-Net (whichever validation supports). "
                                 "Off: the U-Net alone, from the labels alone. Needs the scene "
                                 "in memory (up to about 512 MB of pixels).",
-    TrainUNetAlgorithm.TIME_LIMIT: "Training stops validating after 45 % of this time (the best "
-                                   "epoch so far is kept), so that the final fit on all features "
-                                   "fits in the rest. 0: only the epochs and patience limit it.",
+    TrainUNetAlgorithm.TIME_LIMIT: "Training stops validating after "
+                                   f"{VALIDATED_SHARE * 100:g} % of this time (the best epoch "
+                                   "so far is kept), so that the final fit on all features fits "
+                                   "in the rest. 0: only the epochs and patience limit it.",
     TrainUNetAlgorithm.FINAL_FIT: "After validation has chosen the number of epochs, train "
                                   "again from scratch on all features, held-out ones included, "
                                   "and write that model. The report's validation figures stay "
@@ -367,8 +380,8 @@ PARAMETER_HELP = {
                                  "is steadier than the last step's.",
     TrainUNetAlgorithm.SEED: "Fixes the split, the windows, the teacher and the initial "
                              "weights, so a run can be repeated.",
-    TrainUNetAlgorithm.STEPS_PER_EPOCH: "Batches per epoch; 0 chooses about two million pixels "
-                                        "per epoch.",
+    TrainUNetAlgorithm.STEPS_PER_EPOCH: "Batches per epoch; 0 chooses about "
+                                        f"{PIXELS_PER_EPOCH:,} pixels per epoch.",
     TrainUNetAlgorithm.INIT_MODEL: "A model file from an earlier run to start from (same bands "
                                    "and classes), to fine-tune it on new scenes: a new run "
                                    "from its weights. To go on with a killed or cancelled run "

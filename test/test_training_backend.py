@@ -679,7 +679,7 @@ def test_a_tight_time_limit_shortens_the_plan_and_says_so(tmp_path):
 
 
 def test_validation_estimate_smooths_one_split_but_not_pooled_folds():
-    from landcoverunet.backend.training.loop import validation_estimate
+    from landcoverunet.backend.training.cross_validation import validation_estimate
 
     history = [{"epoch": e, "val_miou": v} for e, v in enumerate([0.5, 0.7, 0.6], start=1)]
     best = history[1]

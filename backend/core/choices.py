@@ -22,5 +22,5 @@ MIN_TILE_SIZE, MAX_TILE_SIZE = 16, 4096
 """The training tile sizes 'Train U-Net' offers, in pixels; a model file claiming a larger one
 (or an ONNX graph taking larger windows) was not written by it."""
 
-__all__ = ["LOSSES", "MODEL_SIZES", "TTA_MODES", "TTA_NONE", "TTA_FLIPS", "TTA_DIHEDRAL",
+__all__ = ["LOSSES", "MODEL_SIZES", "PRESETS", "TTA_MODES", "TTA_NONE", "TTA_FLIPS", "TTA_DIHEDRAL",
            "DEVICES", "MIN_TILE_SIZE", "MAX_TILE_SIZE", "size_multiple"]

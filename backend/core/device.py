@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass
 from typing import Iterator
 
+from ...models.precision import FLOAT32, MIXED
 from .errors import UserError
 from .keras_backend import backend_in_use
 
@@ -41,7 +42,7 @@ class DeviceChoice:
 
     @property
     def precision(self) -> str:
-        return "mixed_float16" if self.mixed_precision else "float32"
+        return MIXED if self.mixed_precision else FLOAT32
 
 
 def cpu_cores() -> int:
@@ -154,7 +155,7 @@ def inference_precision() -> str:
     from .deps import require_keras
 
     require_keras()
-    return "mixed_float16" if gpu_names() else "float32"
+    return MIXED if gpu_names() else FLOAT32
 
 
 def logical_cpus() -> int:
@@ -171,7 +172,7 @@ def precision_scope(choice: DeviceChoice) -> Iterator[None]:
 
     previous = keras.config.dtype_policy()
     if choice.mixed_precision:
-        keras.config.set_dtype_policy("mixed_float16")
+        keras.config.set_dtype_policy(MIXED)
     try:
         yield
     finally:

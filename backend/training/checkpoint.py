@@ -29,14 +29,11 @@ import numpy as np
 from ..core.errors import UserError
 from ..core.progress import Progress
 from ..core.raster_io import atomic_output
+from .config import shaping_settings
 
 FILE = "checkpoint.npz"
 """The checkpoint: the stages' arrays, and their fields as JSON under :data:`STATE`."""
 STATE = "state"
-KEY_SETTINGS = ("images", "masks", "bands", "tile_size", "model_size", "epochs", "batch_size",
-                "learning_rate", "loss", "augment", "validation_fraction", "patience", "seed",
-                "init_model", "steps_per_epoch", "final_fit", "teacher", "time_limit")
-"""The settings a checkpoint must agree on to be resumed (those that change what is trained)."""
 
 
 def checkpoint_folder(model_path: str) -> str:
@@ -46,9 +43,10 @@ def checkpoint_folder(model_path: str) -> str:
 
 
 def checkpoint_key(config: Any) -> str:
-    """What a checkpoint is valid for: the settings that shape training and the input files
-    (path, size and modification time), so that edited masks are never resumed."""
-    settings = {name: getattr(config, name) for name in KEY_SETTINGS}
+    """What a checkpoint is valid for: the settings that shape training (``config.SHAPES``)
+    and the input files (path, size and modification time), so that edited masks are never
+    resumed."""
+    settings = {name: getattr(config, name) for name in shaping_settings()}
     files = [[os.path.abspath(p), os.path.getsize(p), int(os.path.getmtime(p))]
              for p in list(config.images) + list(config.masks) if os.path.exists(p)]
     text = json.dumps([settings, files], sort_keys=True, default=str)
@@ -131,7 +129,7 @@ class Checkpoint:
         if self.failed:
             return
         try:
-            self.save(name, loop.state(), finished=loop.finished and not loop.fit_epochs)
+            self.save(name, loop.state(), finished=loop.finished and loop.length.validates)
         except (UserError, OSError) as error:
             self.failed = True
             if self.progress is not None:

@@ -163,7 +163,7 @@ def choose(runs: list, epoch: int, seed: int, networks_only: bool = False
 
 def curve_estimate(runs: list, epoch: int) -> float:
     """The averaged network's mIoU at ``epoch`` and the epochs either side (one held-out
-    share: the chosen epoch was picked on a noisy curve; ``loop.smoothed_val_miou``)."""
+    share: the chosen epoch was picked on a noisy curve; ``cross_validation.smoothed_val_miou``)."""
     curves = [r.loop.blend_matrices for r in runs]
     last = min(len(c) for c in curves)
     values = [float(miou_of(np.concatenate([c[e - 1] for c in curves]).sum(0)))

@@ -4,9 +4,11 @@ here through :func:`config_default`)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
+from ..core.choices import MAX_TILE_SIZE, MIN_TILE_SIZE
+from ..core.errors import UserError
 from ..core.model_file import ModelMetadata
 from ..masks.burn import FEW_PIXELS  # noqa: F401  (one owner: Build masks warns alike)
 
@@ -37,6 +39,11 @@ over about this many epochs (at least 10 steps): with few labels the raw weights
 step to step, and their average generalises better and more steadily (as SWA does)."""
 
 
+SHAPES = {"shapes_training": True}
+"""Field metadata of the settings that change what is trained: a checkpoint is resumed only
+for the same values of these (``checkpoint.checkpoint_key``)."""
+
+
 @dataclass
 class TrainingConfig:
     """Everything a training run needs; the defaults are the plugin's defaults.
@@ -47,7 +54,7 @@ class TrainingConfig:
         output_model: the ``.keras`` file to write.
         bands: 1-based bands to use; None for all.
         tile_size: edge of training windows (reduced for small scenes, with a message).
-        model_size: "small", "medium" or "large" (see ``models.unet.PRESETS``).
+        model_size: "small", "medium" or "large" (see ``models.presets.PRESETS``).
         epochs: maximum number of epochs.
         batch_size: windows per step.
         learning_rate: peak learning rate (1 epoch warm-up, then cosine decay).
@@ -66,7 +73,7 @@ class TrainingConfig:
             all features (held-out ones included) for that many epochs and write that model;
             the validation figures remain those of the validated run.
         teacher: fit a per-pixel random forest on the training labels and train on its soft
-            pseudo-labels of unlabelled pixels too (``backend.teacher``).
+            pseudo-labels of unlabelled pixels too (``training.teacher``).
         time_limit: minutes training may take (0: no limit); the validated run stops after
             :data:`VALIDATED_SHARE` of it, so the final fit fits in the rest.
         ensemble: the model file averages the final fit's network and the validated one
@@ -75,31 +82,33 @@ class TrainingConfig:
             (``backend.training.checkpoint``); without it, a stale checkpoint is removed.
     """
 
-    images: list[str]
-    masks: list[str]
+    images: list[str] = field(metadata=SHAPES)
+    masks: list[str] = field(metadata=SHAPES)
     output_model: str
-    bands: list[int] | None = None
-    tile_size: int = 64
-    model_size: str = "small"
-    epochs: int = 50
-    batch_size: int = 8
-    learning_rate: float = 2e-3
-    loss: str = "weighted_cross_entropy"
-    augment: bool = True
-    validation_fraction: float = 0.2
-    patience: int = 10
-    seed: int = 42
-    init_model: str | None = None
+    bands: list[int] | None = field(default=None, metadata=SHAPES)
+    tile_size: int = field(default=64, metadata=SHAPES)
+    model_size: str = field(default="small", metadata=SHAPES)
+    epochs: int = field(default=50, metadata=SHAPES)
+    batch_size: int = field(default=8, metadata=SHAPES)
+    learning_rate: float = field(default=2e-3, metadata=SHAPES)
+    loss: str = field(default="weighted_cross_entropy", metadata=SHAPES)
+    augment: bool = field(default=True, metadata=SHAPES)
+    validation_fraction: float = field(default=0.2, metadata=SHAPES)
+    patience: int = field(default=10, metadata=SHAPES)
+    seed: int = field(default=42, metadata=SHAPES)
+    init_model: str | None = field(default=None, metadata=SHAPES)
     device: str = "auto"
-    steps_per_epoch: int = 0
+    steps_per_epoch: int = field(default=0, metadata=SHAPES)
     output_report: str | None = None
     tensorboard_dir: str | None = None
     workers: int = 2
-    final_fit: bool = True
-    teacher: bool = True
-    time_limit: float = 10.0
+    final_fit: bool = field(default=True, metadata=SHAPES)
+    teacher: bool = field(default=True, metadata=SHAPES)
+    time_limit: float = field(default=10.0, metadata=SHAPES)
     ensemble: bool = False
     resume: bool = False
+
+
 
 
 @dataclass
@@ -125,6 +134,33 @@ class TrainingResult:
     """The teacher forest's mIoU on the same held-out features (``choice.py``)."""
     written: str = "U-Net"
     """What the model file holds (``choice.CANDIDATES``)."""
+
+
+RANGES: dict[str, tuple[float, float | None]] = {
+    "tile_size": (MIN_TILE_SIZE, MAX_TILE_SIZE), "epochs": (1, 10000), "batch_size": (1, 1024),
+    "learning_rate": (1e-6, 1.0), "validation_fraction": (0.05, 0.5), "patience": (1, 10000),
+    "seed": (0, None), "time_limit": (0.0, None), "steps_per_epoch": (0, 100000),
+    "workers": (1, 64)}
+"""The values each numeric setting may take (lowest, highest or None): the dialog's limits,
+and what :func:`check_config` refuses beyond them for any caller."""
+
+
+def check_config(config: TrainingConfig) -> None:
+    """Refuses settings outside :data:`RANGES`, naming the setting.
+
+    Raises:
+        UserError: for a value out of its range.
+    """
+    for name, (low, high) in RANGES.items():
+        value = getattr(config, name)
+        if not (low <= value and (high is None or value <= high)):
+            allowed = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
+            raise UserError(f"The training setting '{name}' must be {allowed}; got {value}.")
+
+
+def shaping_settings() -> tuple[str, ...]:
+    """The names of the settings that change what is trained (:data:`SHAPES`)."""
+    return tuple(f.name for f in fields(TrainingConfig) if f.metadata.get("shapes_training"))
 
 
 def config_default(name: str) -> Any:

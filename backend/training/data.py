@@ -53,7 +53,7 @@ class SceneReader:
         self.in_memory = size <= in_memory_bytes
         self._whole = None
         self.soft: np.ndarray | None = None
-        """(H, W, classes + 1) pseudo-labels and their weight (``backend.teacher``), or None."""
+        """(H, W, classes + 1) pseudo-labels and their weight (``teacher.py``), or None."""
         if self.in_memory:
             self._whole = self._read_from_files(0, 0, self.width, self.height)
 

@@ -13,15 +13,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..core.csv_cells import csv_writer
 from ..core.progress import Progress
-from ..core.raster_io import atomic_output
-from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, VALIDATED_SHARE, WEIGHT_DECAY,
-                     TrainingConfig, csv_path_for)
+from .config import (EMA_EPOCHS, LABEL_SMOOTHING, REPORT_SAMPLES, WEIGHT_DECAY, TrainingConfig,
+                     csv_path_for)
 from .checkpoint import Stage
+from .epoch_log import write_epoch_csv
 from .cross_validation import mark_epoch, top_index
 from .inputs import Inputs
-from .schedule import EpochPlan, learning_rate, warmup_steps
+from .schedule import EpochPlan, ema_momentum, learning_rate, warmup_steps
+from .stopping import Length
+from .report import pick_samples
 from .scores import confusion_matrix, feature_confusions, scores
 from .temperature import HeldOutSample
 
@@ -52,50 +53,28 @@ def _load_average(model: Any) -> None:
     model.set_weights(model.get_weights())
 
 
-def ema_momentum(steps: int) -> float:
-    """The weight-average momentum for an average over about :data:`EMA_EPOCHS` epochs."""
-    horizon = max(10.0, EMA_EPOCHS * steps)
-    return float(min(0.999, 1.0 - 1.0 / horizon))
-
-
 class EpochLoop:
     """The epoch loop: train steps, validation, logging, best weights, early stop, cancel."""
 
     def __init__(self, keras, model, config: TrainingConfig, steps: int, data, val_set,
                  inputs: Inputs, weights: list[float], bar: Progress, log: Progress,
-                 fit_epochs: int = 0, fixed_epochs: int = 0,
-                 deadline_share: float = VALIDATED_SHARE, name: str = "",
-                 plan: list[int] | None = None, csv_path: str | None = None,
+                 length: Length, name: str = "", plan: list[int] | None = None,
+                 csv_path: str | None = None,
                  checkpoint: Callable[["EpochLoop"], None] | None = None,
                  companion: np.ndarray | None = None) -> None:
-        """With ``fit_epochs``, there is no validation: the loop trains that many epochs of the
-        same schedule and keeps the final (averaged) weights. With ``fixed_epochs`` it validates
-        every epoch but runs exactly that many (no early stop, no deadline). Without either it
-        stops early, or once it has used ``deadline_share`` of the time limit, and shortens its
-        learning-rate schedule when the limit will not let it reach its last epoch. ``plan``:
-        the epoch plan of the run this one repeats (``EpochPlan.planned``), so that it sees the
-        same learning rates. ``name`` prefixes its log lines (a fold). ``csv_path`` is where the
-        epoch log is written while training (the run's hidden temporary name; by default beside
-        the model). ``checkpoint`` is called after every whole epoch (``checkpoint.py``)."""
-        from ...models.losses import make_loss
-        from ...models.metrics import MaskedMeanIoU
-
+        """``length``: how many epochs, and what may end the loop sooner (``stopping.py``).
+        ``plan``: the epoch plan of the run this one repeats (``EpochPlan.planned``), so that
+        it sees the same learning rates. ``name`` prefixes its log lines (a fold).
+        ``csv_path`` is where the epoch log is written while training (the run's hidden
+        temporary name; by default beside the model). ``checkpoint`` is called after every
+        whole epoch (``checkpoint.py``). ``companion``: the forest network's probabilities on
+        the validation windows, averaged with this network's to score the average."""
         self.keras, self.model, self.config, self.steps = keras, model, config, steps
         self.data, self.val_set, self.inputs, self.bar, self.log = data, val_set, inputs, bar, log
         self.classes = len(inputs.class_map)
-        self.loss = make_loss(config.loss, weights, LABEL_SMOOTHING)
-        if data is not None and any(r.soft is not None for r in data.readers):
-            from ...models.losses import PseudoLabelLoss
-            from .teacher import PSEUDO_WEIGHT
-
-            self.loss = PseudoLabelLoss(self.loss, PSEUDO_WEIGHT)
-        self.plan = EpochPlan(config.epochs, plan if (fit_epochs or fixed_epochs) else None)
-        self.warmup = warmup_steps(steps, config.epochs)
-        self.rate = learning_rate(0, steps * config.epochs, config.learning_rate, self.warmup)
-        model.compile(optimizer=keras.optimizers.AdamW(
-            learning_rate=self.rate, weight_decay=WEIGHT_DECAY, use_ema=EMA_EPOCHS > 0,
-            ema_momentum=ema_momentum(steps)),
-            loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
+        self.length, self.name, self.checkpoint = length, name, checkpoint
+        self.plan = EpochPlan(config.epochs, plan if length.replays else None)
+        self._compile(weights)
         self.csv_path = csv_path or csv_path_for(config.output_model)
         self.history: list[dict] = []
         self.best_record: dict = {}
@@ -118,57 +97,54 @@ class EpochLoop:
         self.sample_companion = self.held_sample.take(0, companion).astype(np.float16) \
             if companion is not None and self.held_sample is not None else None
         self.cancelled = self.stopped_early = self.out_of_time = False
-        self.fit_epochs, self.fixed_epochs, self.name = fit_epochs, fixed_epochs, name
-        self.checkpoint = checkpoint
         self.epoch = self.wait = 0
         """The last whole epoch trained, and the epochs since the last gain (patience)."""
         self.epoch_seconds: list[float] = []
-        self.last = fit_epochs or fixed_epochs or config.epochs
+        self.last = length.epochs
         """The last epoch planned (the deadline may bring it forward)."""
         # the validated run may use this share of the time limit; the final fit repeats at
         # most its epochs, so the whole training stays within the limit
-        self.deadline = (time.time() + deadline_share * 60 * config.time_limit
-                         if config.time_limit > 0 and not (fit_epochs or fixed_epochs) else 0.0)
+        self.deadline = (time.time() + length.deadline_share * 60 * config.time_limit
+                         if length.deadline_share else 0.0)
         self.samples = pick_samples(val_set.labels, REPORT_SAMPLES) if val_set else []
-        self.board = None
-        if config.tensorboard_dir and not (fit_epochs or fixed_epochs):
-            from .report import TENSORBOARD_NEEDS_TENSORFLOW, TensorBoardLog, tensorboard_usable
+        self.board = self._tensorboard_log() if config.tensorboard_dir and length.validates \
+            and not length.replays else None
 
-            if tensorboard_usable():
-                self.board = TensorBoardLog(config.tensorboard_dir, keras.backend.backend())
-            else:
-                log.warn(TENSORBOARD_NEEDS_TENSORFLOW)
+    def _compile(self, weights: list[float]) -> None:
+        """The loss (with the teacher's pseudo-labels when the data carries them), the
+        learning-rate warm-up, and AdamW with its weight average."""
+        from ...models.losses import make_loss
+        from ...models.metrics import MaskedMeanIoU
+
+        config, steps, keras = self.config, self.steps, self.keras
+        self.loss = make_loss(config.loss, weights, LABEL_SMOOTHING)
+        if self.data is not None and any(r.soft is not None for r in self.data.readers):
+            from ...models.losses import PseudoLabelLoss
+            from .teacher import PSEUDO_WEIGHT
+
+            self.loss = PseudoLabelLoss(self.loss, PSEUDO_WEIGHT)
+        self.warmup = warmup_steps(steps, config.epochs)
+        self.rate = learning_rate(0, steps * config.epochs, config.learning_rate, self.warmup)
+        self.model.compile(optimizer=keras.optimizers.AdamW(
+            learning_rate=self.rate, weight_decay=WEIGHT_DECAY, use_ema=EMA_EPOCHS > 0,
+            ema_momentum=ema_momentum(steps)),
+            loss=self.loss, metrics=[MaskedMeanIoU(self.classes)])
+
+    def _tensorboard_log(self):
+        """The TensorBoard log of the run that chooses the epoch, when TensorFlow can write it."""
+        from .report import TENSORBOARD_NEEDS_TENSORFLOW, TensorBoardLog, tensorboard_usable
+
+        if tensorboard_usable():
+            return TensorBoardLog(self.config.tensorboard_dir, self.keras.backend.backend())
+        self.log.warn(TENSORBOARD_NEEDS_TENSORFLOW)
+        return None
 
     def run(self) -> None:
         """Trains from the epoch after :attr:`epoch` (0, or where a restored state ended)."""
-        from .data import prefetch
-        from .distribute import train_step
-
-        config = self.config
         while self.epoch < self.last:
             epoch = self.epoch + 1
-            last = self.last
             started = time.time()
-            total = self.plan.start_epoch(epoch) * self.steps
-            self.model.reset_metrics()
-            logs: dict = {}
-            done = 0
-            batches = prefetch(lambda step, e=epoch: self.data.batch(e, step), range(self.steps),
-                               workers=config.workers, depth=max(2, 2 * config.workers))
-            try:
-                for x, y in batches:
-                    self.rate = learning_rate((epoch - 1) * self.steps + done, total,
-                                              config.learning_rate, self.warmup)
-                    self.model.optimizer.learning_rate = self.rate
-                    logs = train_step(self.model, x, y)
-                    done += 1
-                    self.bar.set_fraction(((epoch - 1) * self.steps + done)
-                                          / (last * self.steps))
-                    if self.bar.cancelled():
-                        self.cancelled = True
-                        break
-            finally:
-                batches.close()
+            done, logs = self._train_epoch(epoch)
             if done == 0:
                 break
             loss = float(logs.get("loss", math.nan))
@@ -176,9 +152,9 @@ class EpochLoop:
                 self.log.warn(f"Epoch {epoch}: the loss is not a number; training stops. Try "
                               "a lower learning rate.")
                 break
-            if self.fit_epochs:
+            if not self.length.validates:
                 self.history.append({"epoch": epoch, "loss": loss})
-                self.log.info(f"Final fit, epoch {epoch}/{last}: loss {loss:.4f}, "
+                self.log.info(f"Final fit, epoch {epoch}/{self.last}: loss {loss:.4f}, "
                               f"{time.time() - started:.1f} s")
                 if self.cancelled:
                     break
@@ -192,24 +168,57 @@ class EpochLoop:
             self._log_epoch(record)
             if self.cancelled:
                 break
-            if self.wait >= config.patience and not self.fixed_epochs:
-                self.stopped_early = True
-            if self.deadline and not self.stopped_early:
-                self.epoch_seconds.append(time.time() - started)
-                if self._replan(epoch, self.epoch_seconds):
-                    self.last = self.plan.current
-                if time.time() > self.deadline or (
-                        self.last < config.epochs and epoch >= self.last):
-                    self.out_of_time = True
+            self._check_stop(epoch, time.time() - started)
             self._epoch_done(epoch)
             if self.stopped_early or self.out_of_time:
                 break
         if self.board is not None:
             self.board.close()
-        if self.fit_epochs and not self.cancelled and len(self.history) == self.last:
+        if not self.length.validates and not self.cancelled and len(self.history) == self.last:
             if self.model.optimizer.use_ema:
                 _load_average(self.model)
             self.best_weights = self.model.get_weights()
+
+    def _train_epoch(self, epoch: int) -> tuple[int, dict]:
+        """(steps done, the last step's logs): one epoch's training steps, on the learning
+        rates of the plan; a cancel stops after the current step."""
+        from .data import prefetch
+        from .distribute import train_step
+
+        config, last = self.config, self.last
+        total = self.plan.start_epoch(epoch) * self.steps
+        self.model.reset_metrics()
+        logs: dict = {}
+        done = 0
+        batches = prefetch(lambda step, e=epoch: self.data.batch(e, step), range(self.steps),
+                           workers=config.workers, depth=max(2, 2 * config.workers))
+        try:
+            for x, y in batches:
+                self.rate = learning_rate((epoch - 1) * self.steps + done, total,
+                                          config.learning_rate, self.warmup)
+                self.model.optimizer.learning_rate = self.rate
+                logs = train_step(self.model, x, y)
+                done += 1
+                self.bar.set_fraction(((epoch - 1) * self.steps + done) / (last * self.steps))
+                if self.bar.cancelled():
+                    self.cancelled = True
+                    break
+        finally:
+            batches.close()
+        return done, logs
+
+    def _check_stop(self, epoch: int, seconds: float) -> None:
+        """After a validated epoch: stops early on a stall, or at the deadline (shortening the
+        plan when the deadline will come before its last epoch)."""
+        if self.length.stalled(self.wait):
+            self.stopped_early = True
+        if self.deadline and not self.stopped_early:
+            self.epoch_seconds.append(seconds)
+            if self._replan(epoch, self.epoch_seconds):
+                self.last = self.plan.current
+            if time.time() > self.deadline or (
+                    self.last < self.config.epochs and epoch >= self.last):
+                self.out_of_time = True
 
     def _epoch_done(self, epoch: int) -> None:
         """Counts a whole epoch and checkpoints the loop (a cancelled epoch is not counted)."""
@@ -240,7 +249,7 @@ class EpochLoop:
                   "sample_companion": self.sample_companion,
                   "best_confusion": self.best_confusion,
                   "best_predictions": self.best_predictions, "best_weights": self.best_weights}
-        if self.model is not None and (self.fit_epochs or not fields["finished"]):
+        if self.model is not None and (not self.length.validates or not fields["finished"]):
             arrays["weights"] = self.model.get_weights()
             arrays["optimizer"] = [np.asarray(self.keras.ops.convert_to_numpy(v))
                                    for v in optimizer.variables] if optimizer.built else []
@@ -361,26 +370,14 @@ class EpochLoop:
         partial = " (cancelled mid-epoch)" if record["partial"] else ""
         best = "  * best" if record["best"] else ""
         self.log.info(f"{self.name}{'e' if self.name else 'E'}poch {record['epoch']}/"
-                      f"{self.fixed_epochs or self.config.epochs}{partial}: loss "
+                      f"{self.length.epochs}{partial}: loss "
                       f"{record['loss']:.4f}, val loss {record['val_loss']:.4f}, val mIoU "
                       f"{record['val_miou']:.3f} [{per_class}], {record['seconds']:.1f} s{best}")
 
     def write_csv(self, record: dict | None = None) -> None:
         """Writes the epoch log: the history so far, and ``record`` when given."""
-        rows = self.history + ([record] if record else [])
-        names = self.inputs.class_map.names
-        with atomic_output(self.csv_path) as temporary:
-            with open(temporary, "w", newline="", encoding="utf-8") as handle:
-                writer = csv_writer(handle)
-                writer.writerow(["epoch", "loss", "miou", "val_loss", "val_miou",
-                                 "val_accuracy"] + [f"val_iou_{n}" for n in names]
-                                + ["learning_rate", "seconds", "steps", "partial"])
-                for r in rows:
-                    writer.writerow([r["epoch"], _fmt(r["loss"]), _fmt(r["miou"]),
-                                     _fmt(r["val_loss"]), _fmt(r["val_miou"]),
-                                     _fmt(r["val_accuracy"])] + [_fmt(v) for v in r["iou"]]
-                                    + [f"{r['learning_rate']:.6g}", f"{r['seconds']:.2f}",
-                                       r["steps"], int(r["partial"])])
+        write_epoch_csv(self.csv_path, self.history + ([record] if record else []),
+                        self.inputs.class_map.names)
 
     def _tensorboard(self, record: dict, matrix: np.ndarray, predictions: np.ndarray) -> None:
         from .report import (Sample, confusion_png, palette_array, png_to_array, rgb_channels_for,
@@ -401,51 +398,3 @@ class EpochLoop:
                           strips)
         self.board.images(record["epoch"], "confusion matrix",
                           [png_to_array(confusion_png(matrix, names))])
-
-
-def _fmt(value: float) -> str:
-    return "" if value is None or (isinstance(value, float) and math.isnan(value)) else \
-        f"{value:.6g}"
-
-
-def smoothed_val_miou(history: list[dict], epoch: int) -> float:
-    """The mean validation mIoU of ``epoch`` and the epochs either side of it.
-
-    The best epoch is picked as the maximum of a noisy curve (a few held-out polygons), so its
-    own figure is biased upwards; its neighbours' share that model's quality, not its luck.
-    """
-    values = [h["val_miou"] for h in history if abs(h["epoch"] - epoch) <= 1
-              and not math.isnan(h["val_miou"])]
-    return float(np.mean(values)) if values else math.nan
-
-
-def validation_estimate(history: list[dict], best: dict, folds: int) -> float:
-    """The report's estimate of the mIoU on polygons training never saw.
-
-    One held-out share: the mean of the chosen epoch and its neighbours (:func:`
-    smoothed_val_miou`), because a few held-out polygons make the curve noisy and the chosen
-    epoch was picked for being high. Cross-validation: the chosen epoch's own pooled figure.
-    There every training feature is validated once, so one epoch's figure is steady, and each
-    fold trained on a third fewer features than the model written, so the figure is already on
-    the low side; averaging in the neighbours lowered it further (nc: 0.10 below the polygons
-    never seen, against 0.06 for the epoch alone; docs/benchmarks.md).
-    """
-    if folds > 1:
-        return float(best["val_miou"])
-    return smoothed_val_miou(history, int(best["epoch"]))
-
-
-def pick_samples(labels: np.ndarray, count: int) -> list[int]:
-    """Validation tiles for pictures: the most labelled ones, preferring classes not yet shown."""
-    if len(labels) == 0:
-        return []
-    present = [set(np.unique(l[l > 0]).tolist()) for l in labels]
-    amount = [(l > 0).sum() for l in labels]
-    chosen: list[int] = []
-    shown: set = set()
-    while len(chosen) < min(count, len(labels)):
-        best = max((i for i in range(len(labels)) if i not in chosen),
-                   key=lambda i: (len(present[i] - shown), amount[i]))
-        chosen.append(best)
-        shown |= present[best]
-    return chosen

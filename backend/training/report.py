@@ -230,6 +230,23 @@ def _number(value: float, digits: int = 3) -> str:
         f"{value:.{digits}f}"
 
 
+def _class_table(data: ReportData) -> list[str]:
+    """The per-class scores of the best epoch, one row per class, and their mean."""
+    rows = ["<h2>Per-class scores (validation, best epoch)</h2><table><tr>"
+            "<th class='l'>class</th><th>IoU</th><th>precision</th><th>recall</th>"
+            "<th>validation pixels</th></tr>"]
+    truth = data.confusion.sum(axis=1)
+    for i, (name, colour) in enumerate(zip(data.class_names, data.class_colours)):
+        rows.append(
+            f"<tr><td class='l'><span class='swatch' style='background:{colour}'></span>"
+            f"{html.escape(name)}</td><td>{_number(data.scores.iou[i])}</td>"
+            f"<td>{_number(data.scores.precision[i])}</td>"
+            f"<td>{_number(data.scores.recall[i])}</td><td>{int(truth[i])}</td></tr>")
+    rows.append(f"<tr><th class='l'>mean</th><th>{_number(data.scores.miou)}</th><th></th>"
+                "<th></th><th></th></tr></table>")
+    return rows
+
+
 def report_html(data: ReportData) -> str:
     """The report as one HTML page with its pictures embedded."""
     palette = palette_array(data.class_colours)
@@ -253,18 +270,7 @@ def report_html(data: ReportData) -> str:
     parts.append("<h2>Training and validation curves</h2>")
     if data.history:
         parts.append(_img(curves_png(data.history, data.best_epoch), "curves"))
-    parts.append("<h2>Per-class scores (validation, best epoch)</h2><table><tr>"
-                 "<th class='l'>class</th><th>IoU</th><th>precision</th><th>recall</th>"
-                 "<th>validation pixels</th></tr>")
-    truth = data.confusion.sum(axis=1)
-    for i, (name, colour) in enumerate(zip(data.class_names, data.class_colours)):
-        parts.append(
-            f"<tr><td class='l'><span class='swatch' style='background:{colour}'></span>"
-            f"{html.escape(name)}</td><td>{_number(data.scores.iou[i])}</td>"
-            f"<td>{_number(data.scores.precision[i])}</td>"
-            f"<td>{_number(data.scores.recall[i])}</td><td>{int(truth[i])}</td></tr>")
-    parts.append(f"<tr><th class='l'>mean</th><th>{_number(data.scores.miou)}</th><th></th>"
-                 "<th></th><th></th></tr></table>")
+    parts += _class_table(data)
     if data.calibration is not None:
         parts.append("<h2>Calibration (held-out features)</h2><p>Of the held-out pixels given "
                      "a confidence, the share the model got right; the model file's "
@@ -352,3 +358,19 @@ class TensorBoardLog:
 
     def close(self) -> None:
         self._writer.close()
+
+
+def pick_samples(labels: np.ndarray, count: int) -> list[int]:
+    """Validation tiles for pictures: the most labelled ones, preferring classes not yet shown."""
+    if len(labels) == 0:
+        return []
+    present = [set(np.unique(l[l > 0]).tolist()) for l in labels]
+    amount = [(l > 0).sum() for l in labels]
+    chosen: list[int] = []
+    shown: set = set()
+    while len(chosen) < min(count, len(labels)):
+        best = max((i for i in range(len(labels)) if i not in chosen),
+                   key=lambda i: (len(present[i] - shown), amount[i]))
+        chosen.append(best)
+        shown |= present[best]
+    return chosen

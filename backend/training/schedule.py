@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from .config import EMA_EPOCHS
+
 START_SHARE = 0.1
 """The warm-up starts at this share of the peak rate."""
 END_SHARE = 0.05
@@ -69,3 +71,9 @@ class EpochPlan:
             self.current = max(fits, epoch)
             return True
         return False
+
+
+def ema_momentum(steps: int) -> float:
+    """The weight-average momentum for an average over about :data:`config.EMA_EPOCHS` epochs."""
+    horizon = max(10.0, EMA_EPOCHS * steps)
+    return float(min(0.999, 1.0 - 1.0 / horizon))

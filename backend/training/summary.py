@@ -3,21 +3,24 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .config import TrainingConfig
 from .inputs import Inputs
-from .loop import EpochLoop
 from .scores import Scores
 
+if TYPE_CHECKING:
+    from .validation import Curves
 
-def model_metrics(loop: EpochLoop, best_scores: Scores, inputs: Inputs, device,
+
+def model_metrics(loop: "Curves", best_scores: Scores, inputs: Inputs, device,
                   config: TrainingConfig, heldout_features: int, features: int,
                   unvalidated: list[int], train_totals: np.ndarray, val_totals: np.ndarray,
                   seconds: float, estimate: float) -> dict:
     """The run's figures stored in the model file's metadata (``metrics``); ``estimate`` is
-    the validation estimate (``loop.validation_estimate``)."""
+    the validation estimate (``cross_validation.validation_estimate``)."""
     best = loop.best_record
 
     def clean(value: float) -> float | None:
@@ -56,7 +59,7 @@ def model_metrics(loop: EpochLoop, best_scores: Scores, inputs: Inputs, device,
     }
 
 
-def write_training_report(path: str, loop: EpochLoop, inputs: Inputs, best_scores: Scores,
+def write_training_report(path: str, loop: "Curves", inputs: Inputs, best_scores: Scores,
                           config: TrainingConfig, device, architecture: dict,
                           tile: tuple[int, int], folds: int, notes: list[str],
                           calibration=None) -> None:
