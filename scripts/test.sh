@@ -9,5 +9,5 @@ status=0
 .venv/bin/python -m pytest test "$@" || status=$?
 echo "Training and classification again under the JAX backend (KERAS_BACKEND=jax):"
 KERAS_BACKEND=jax .venv/bin/python -m pytest -q -p no:cacheprovider \
-    test/test_training_backend.py test/test_prediction_backend.py || status=$?
+    test/test_training_backend.py test/test_classify_backend.py || status=$?
 exit $status

@@ -12,7 +12,7 @@ import pytest
 
 from support import NC, qgis_process, qgis_process_json
 
-pytest_plugins = ["fixtures_training"]
+pytest_plugins = ["fixtures_training", "fixtures_classify"]
 
 
 def pytest_configure(config) -> None:

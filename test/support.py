@@ -1,6 +1,7 @@
 """Paths and helpers the tests share (imported by conftest.py and the test modules)."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -97,3 +98,19 @@ def qgis_process_json(algorithm: str, parameters: dict, timeout: int = 900) -> d
     assert done.returncode == 0, f"qgis_process failed:\n{done.stdout}\n{done.stderr}"
     start = done.stdout.find("{")
     return json.loads(done.stdout[start:])
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """sha256 of every file under a folder, less the statistics QGIS itself writes when it loads
+    a raster layer (into an .aux.xml beside it, or into a VRT itself)."""
+    found = {}
+    for root, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith((".aux.xml", ".vrt")):
+                continue
+            path = os.path.join(root, name)
+            if os.path.isfile(path):
+                with open(path, "rb") as handle:
+                    found[os.path.relpath(path, folder)] = hashlib.sha256(
+                        handle.read()).hexdigest()
+    return found

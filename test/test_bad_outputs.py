@@ -8,7 +8,6 @@ also runs through qgis_process, where the user would read a traceback if one esc
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -18,9 +17,9 @@ import pytest
 from osgeo import gdal
 from qgis import processing
 from qgis.core import QgsProcessingException
-from test_prediction_backend import make_test_model
+from fixtures_classify import make_test_model
 
-from support import ROOT, qgis_process
+from support import ROOT, qgis_process, snapshot
 
 SAMPLE = ROOT / "resources" / "sample"
 OVERWRITE = "would overwrite the input"
@@ -73,22 +72,6 @@ def unwritable(tmp_path_factory) -> Path:
     yield folder
     if os.geteuid() != 0:
         parent.chmod(0o755)
-
-
-def snapshot(folder: Path) -> dict[str, str]:
-    """sha256 of every file under a folder, less the statistics QGIS itself writes when it loads
-    a raster layer (into an .aux.xml beside it, or into a VRT itself)."""
-    found = {}
-    for root, _, files in os.walk(folder):
-        for name in files:
-            if name.endswith((".aux.xml", ".vrt")):
-                continue
-            path = os.path.join(root, name)
-            if os.path.isfile(path):
-                with open(path, "rb") as handle:
-                    found[os.path.relpath(path, folder)] = hashlib.sha256(
-                        handle.read()).hexdigest()
-    return found
 
 
 def cases(ws: Path, unwritable: Path) -> list[tuple[str, dict, str]]:

@@ -9,8 +9,7 @@ import signal
 import numpy as np
 import pytest
 from osgeo import gdal, ogr
-from test_map_products import SCENE, scene_model  # noqa: F401 (fixture)
-from test_prediction_backend import make_image, read, rgb
+from fixtures_classify import SCENE, make_image, read, rgb
 
 from landcoverunet.backend.batch.run import BatchSettings, classify_batch
 from landcoverunet.backend.batch.tasks import Task, run_task

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import gdal
-from test_bad_outputs import snapshot
-from test_map_products import SCENE
-from test_prediction_backend import make_test_model, read
+from support import snapshot
+from fixtures_classify import SCENE
+from fixtures_classify import make_test_model, read
 
 from landcoverunet.backend.batch.resume import RUN_KEY_ITEM
 from landcoverunet.backend.classify.run import classify_raster

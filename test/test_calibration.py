@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from support import NC
-from test_prediction_backend import make_image, make_test_model, read, rgb
+from fixtures_classify import make_image, make_test_model, read, rgb
 
 from landcoverunet.backend.core.calibration import (apply_temperature, fit_temperature,
                                                     reliability)

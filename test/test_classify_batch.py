@@ -10,8 +10,7 @@ from osgeo import gdal
 from qgis import processing
 from qgis.core import QgsProcessingException
 from support import qgis_process
-from test_map_products import SCENE, scene_model  # noqa: F401 (fixture)
-from test_prediction_backend import make_image, read, rgb
+from fixtures_classify import SCENE, make_image, read, rgb
 
 from landcoverunet.backend.classify.run import classify_raster
 from landcoverunet.backend.core.class_map import ClassMap

@@ -9,7 +9,7 @@ from osgeo import gdal
 from qgis import processing
 from qgis.core import (QgsProcessingContext, QgsProcessingException, QgsProcessingFeedback,
                        QgsProject)
-from test_prediction_backend import make_image, make_test_model, read, rgb
+from fixtures_classify import make_image, make_test_model, read, rgb
 
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.classify.outputs import FLOAT_NODATA

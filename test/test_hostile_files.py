@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import gdal, ogr
-from test_bad_outputs import snapshot
-from test_prediction_backend import make_test_model
+from support import snapshot
+from fixtures_classify import make_test_model
 
 from support import ROOT, qgis_process, write_class_raster
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from osgeo import gdal
-from test_prediction_backend import make_image
+from fixtures_classify import make_image
 
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.core.input_warnings import (fill_warning, mixed_images_warning,

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from osgeo import gdal, ogr, osr
-from test_bad_outputs import snapshot
+from support import snapshot
 
 from support import ROOT, qgis_process
 

@@ -3,7 +3,6 @@ scene, checked against an independent labelling (scipy.ndimage.label) and the ra
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from osgeo import gdal, ogr
 from qgis import processing
 from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProject
 from scipy import ndimage
-from test_prediction_backend import make_image, make_test_model, read, rgb
+from fixtures_classify import SCENE, make_image, make_test_model, read, rgb
 
 from landcoverunet.backend.classify.run import classify_raster
 from landcoverunet.backend.classify.sieve import threshold_pixels
@@ -20,19 +19,8 @@ from landcoverunet.backend.core.errors import UserError
 from landcoverunet.backend.core.model_file import read_metadata
 
 ALG = "landcoverunet:classifyraster"
-SCENE = Path(__file__).resolve().parent.parent / "resources" / "sample" / "nc_landsat7_2000.tif"
 PIXEL_HA = 28.5 * 28.5 / 10_000
 EDGES = ndimage.generate_binary_structure(2, 1)  # 4-connected, as the sieve and polygons
-
-
-@pytest.fixture(scope="module")
-def scene_model(tmp_path_factory) -> str:
-    """Random weights on the scene's bands: a speckled map with patches of every size."""
-    image = gdal.Open(str(SCENE)).ReadAsArray().astype(np.float32)
-    valid = (image > 0).all(axis=0)
-    return make_test_model(tmp_path_factory.mktemp("model") / "scene.keras", bands=len(image),
-                           classes=7, mean=[float(b[valid].mean()) for b in image],
-                           std=[float(b[valid].std()) for b in image], seed=3)
 
 
 @pytest.fixture(scope="module")

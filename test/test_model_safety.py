@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from qgis import processing
 from qgis.core import QgsProcessingException
-from test_prediction_backend import make_image, make_test_model, rgb
+from fixtures_classify import make_image, make_test_model, rgb
 
 from landcoverunet.backend.core.errors import UserError
 from landcoverunet.backend.core.model_file import METADATA_ENTRY, load_model, read_metadata

@@ -195,7 +195,7 @@ def test_export_and_classify_the_sample_through_qgis_process(qgis_process_ready,
     """The done-when of issue 14: an exported model classifies the bundled sample through ONNX
     Runtime with the same map as its .keras file (a model of random weights on the sample's
     bands: a speckled map, where any difference would show)."""
-    from test_prediction_backend import make_test_model
+    from fixtures_classify import make_test_model
 
     sample = Path(__file__).resolve().parent.parent / "resources" / "sample" / \
         "nc_landsat7_2000.tif"
@@ -220,8 +220,8 @@ def test_export_and_classify_the_sample_through_qgis_process(qgis_process_ready,
 def test_an_onnx_model_classifies_a_mosaic_in_batch_like_one_process(tmp_path):
     """classifybatch's workers load the exported file (ONNX Runtime) and the stitched map
     equals the one-process map."""
-    from test_map_products import SCENE
-    from test_prediction_backend import make_test_model
+    from fixtures_classify import SCENE
+    from fixtures_classify import make_test_model
 
     from landcoverunet.backend.batch.run import BatchSettings, classify_batch
     from landcoverunet.backend.core.progress import ConsoleProgress

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_prediction_backend import make_image, random_model, read, rgb  # noqa: F401
+from fixtures_classify import make_image, read, rgb
 
 from landcoverunet.backend.classify.parts import Part, split
 from landcoverunet.backend.classify.run import classify_raster

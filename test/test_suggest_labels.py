@@ -8,7 +8,7 @@ import pytest
 from osgeo import gdal, ogr
 from qgis import processing
 from support import NC, NC_NAMES
-from test_prediction_backend import make_image, make_test_model, read, rgb
+from fixtures_classify import make_image, make_test_model, read, rgb
 
 from landcoverunet.backend.classify.run import classify_raster
 from landcoverunet.backend.core.errors import UserError

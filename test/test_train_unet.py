@@ -223,3 +223,19 @@ def test_algorithm_defaults_suit_real_scenes(plugin):
     assert defaults["LOSS"] == 1 and defaults["AUGMENT"] is True
     assert defaults["STEPS_PER_EPOCH"] == 0 and defaults["PATIENCE"] >= 5
     assert not int(algorithm.flags()) & int(algorithm.FlagNoThreading), "background task"
+
+
+def test_the_dialog_limits_are_the_backend_ranges(plugin):
+    """What the dialog lets a user type is what the backend accepts (``config.RANGES``)."""
+    from qgis.core import QgsApplication
+
+    from landcoverunet.backend.training.config import RANGES
+
+    algorithm = QgsApplication.processingRegistry().algorithmById(ALG)
+    for name, (low, high) in RANGES.items():
+        parameter = algorithm.parameterDefinition(name.upper())
+        if parameter is None:  # not in the dialog (workers)
+            continue
+        assert parameter.minimum() == low, name
+        if high is not None:
+            assert parameter.maximum() == high, name
