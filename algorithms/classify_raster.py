@@ -169,9 +169,10 @@ PARAMETER_HELP = {
     ClassifyRasterAlgorithm.OUTPUT: "The class raster: uint8 GeoTIFF, 0 = nodata, with the "
                                     "classes' colours and names.",
     ClassifyRasterAlgorithm.OUTPUT_CONFIDENCE: "Optional float32 raster: the probability of the "
-                                               "chosen class, 0 to 1 (-1 = nodata), calibrated "
-                                               "with the model's temperature where training "
-                                               "fitted one on its held-out features.",
+                                               "chosen class, 0 to 1 (-1 = nodata), "
+                                               "calibrated: the label smoothing of training "
+                                               "undone (and the temperature of a model file "
+                                               "that carries one).",
     ClassifyRasterAlgorithm.OUTPUT_PROBABILITIES: "Optional float32 raster with one band per "
                                                   "class (named after it): its probability, "
                                                   "calibrated as the confidence is.",

@@ -41,8 +41,8 @@ class SuggestLabelsAlgorithm(LandCoverAlgorithm):
     HELP = (
         "Suggests the places where a new label would help the model most, so the next hour of "
         "digitising goes where the map is unsure, not where it is already right.\n\n"
-        "The image is classified with the model (its probabilities calibrated where training "
-        "could fit a temperature); every pixel gets an uncertainty: 1 minus the margin between "
+        "The image is classified with the model (its probabilities calibrated as Classify "
+        "raster writes them); every pixel gets an uncertainty: 1 minus the margin between "
         "its two likeliest classes (1: the model splits evenly between two "
         "classes; near 0: it is sure). The most uncertain places are taken first, each at "
         "least the spacing away from the others, and each one taken multiplies by "

@@ -18,9 +18,10 @@ from ..backend.core.choices import DEVICES, LOSSES, MODEL_SIZES, PRESETS
 from ..backend.core.errors import UserError
 from ..backend.core.model_file import MODEL_EXTENSIONS
 from ..backend.core.output_checks import HTML_EXTENSIONS
-from ..backend.training.config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, NEAR_BEST,
-                                       PIXELS_PER_EPOCH, RANGES, VALIDATED_SHARE,
-                                       cancelled_name, config_default, model_companions)
+from ..backend.training.config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS,
+                                       LABEL_SMOOTHING, NEAR_BEST, PIXELS_PER_EPOCH, RANGES,
+                                       VALIDATED_SHARE, cancelled_name, config_default,
+                                       model_companions)
 from ..backend.training.interval import FEW_FEATURES
 from ..backend.training.schedule import END_SHARE
 from ..backend.training.teacher import LINEAR_SHARE, NEIGHBOURHOODS, PSEUDO_WEIGHT
@@ -115,10 +116,12 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         "of sampled windows; the latest epoch that validation cannot tell from the best (a "
         "bootstrap over the held-out features; the latest epoch outright where a class has "
         f"fewer than {FEW_FEATURES} of them) is chosen, and training stops early when it "
-        "stalls; then the model is trained again on all features for that many epochs. Where "
-        f"every class has at least {FEW_FEATURES} held-out features, one temperature fitted on "
-        "them calibrates the model's probabilities (the confidence of Classify raster, the "
-        "ranking of Where to digitise next); the report shows the calibration error. Cancel "
+        "stalls; then the model is trained again on all features for that many epochs. The "
+        "network trains on labels smoothed by "
+        f"{LABEL_SMOOTHING:g} (a few polygons should not make it sure); the model file says so, "
+        "and classification undoes it, so that the confidence of Classify raster (and the "
+        "ranking of Where to digitise next) is a probability: the report shows the calibration "
+        "error on the held-out features before and after, with a reliability diagram. Cancel "
         "stops after the current batch and writes the best model so far beside the output, as "
         "<name>.cancelled.keras: "
         "a cancelled run never replaces an earlier model. The model, its epoch log and the "

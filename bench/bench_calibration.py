@@ -6,12 +6,12 @@ Usage (from the repository root; after ``bench_heldout.py --compare-members --fo
 
 For every model ``<dataset>_<seed>.keras`` in the folders (and its members ``_member1`` (the
 U-Net) and ``_member2`` (the forest network) where ``--compare-members`` kept them), the image
-is classified with probabilities, the file's temperature undone (the network's own
-probabilities), and the expected calibration error (``core/calibration.py``) on the held-out
+is classified with probabilities, the file's calibration undone (its temperature, then its label
+smoothing done again: the network's own probabilities), and the expected calibration error (``core/calibration.py``) on the held-out
 pixels (``<dataset>_heldout.tif``) printed for:
 
 - ``none``: the network's probabilities as they are;
-- ``file``: with the temperature the model file holds (what classification writes);
+- ``file``: with the calibration the model file holds (what classification writes);
 - ``unsmooth``: label smoothing undone (the U-Net trains on targets ``(1 - e) y + e / K``,
   so its best output for a sure pixel is ``1 - e + e / K``; ``(p - e / K) / (1 - e)``);
 - ``unet``, ``fn``: each member alone, as the network gives it;
@@ -76,8 +76,9 @@ def main() -> int:
     args = parser.parse_args()
     from osgeo import gdal
 
-    from landcoverunet.backend.core.calibration import (apply_temperature, fit_temperature,
-                                                        reliability)
+    from landcoverunet.backend.core.calibration import (apply_temperature,
+                                                        calibrate_probabilities,
+                                                        fit_temperature, reliability)
     from landcoverunet.backend.core.class_map import ClassMap
     from landcoverunet.backend.core.model_file import read_metadata
     from landcoverunet.backend.training.config import LABEL_SMOOTHING
@@ -94,7 +95,8 @@ def main() -> int:
             if name not in images:
                 (out / name).mkdir(exist_ok=True)
                 images[name] = DATASETS[name](out / name).image
-            temperature = read_metadata(model).temperature or 1.0
+            metadata = read_metadata(model)
+            temperature, smoothing = metadata.temperature or 1.0, metadata.label_smoothing
             main_path = probabilities(images[name], model, out)
             names = [c.name for c in ClassMap.read_from_raster(
                 main_path.replace("_probabilities", "_classes")).classes]
@@ -102,8 +104,9 @@ def main() -> int:
 
             def read(path: str) -> np.ndarray:
                 values = gdal.Open(path).ReadAsArray()[:, rows, columns]
-                return apply_temperature(np.moveaxis(values, 0, -1).astype(np.float32),
-                                         1 / temperature)
+                found = apply_temperature(np.moveaxis(values, 0, -1).astype(np.float32),
+                                          1 / temperature)
+                return (1 - smoothing) * found + smoothing / found.shape[-1]
 
             def ece(p: np.ndarray) -> float:
                 return reliability(p, truth).ece
@@ -111,7 +114,7 @@ def main() -> int:
             network = read(main_path)
             oracle = fit_temperature(network, truth)
             figures = {"none": ece(network),
-                       "file": ece(apply_temperature(network, temperature)),
+                       "file": ece(calibrate_probabilities(network, smoothing, temperature)),
                        "unsmooth": ece(unsmooth(network, LABEL_SMOOTHING))}
             members = [model.replace(".keras", f"_member{i}.keras") for i in (1, 2)]
             if all(os.path.exists(m) for m in members):

@@ -335,10 +335,11 @@ class Protocol:
                 gdal.Open(classes).ReadAsArray(), class_map), self.names).miou
         return figures
 
-    def calibration(self, model: str, class_map, temperature: float) -> dict:
+    def calibration(self, model: str, class_map, metadata) -> dict:
         """The expected calibration error of the model's probabilities on the held-out pixels,
-        as the file gives them (calibrated with its temperature) and as the network gives them
-        (issue 23)."""
+        as the file gives them (its label smoothing undone, its temperature) and as the network
+        gives them (issue 23; the network's recovered by redoing the smoothing, exact but
+        where undoing it clipped a probability at zero)."""
         from osgeo import gdal
 
         from landcoverunet.backend.classify.run import classify_raster
@@ -353,10 +354,12 @@ class Protocol:
         known = np.isin(self.truth, names) & (found >= 0).all(-1)
         labels = np.array([names.index(t) for t in self.truth[known]])
         calibrated = found[known].astype(np.float32)
-        return {"temperature": temperature,
+        smoothing, temperature = metadata.label_smoothing, metadata.temperature
+        network = ((1 - smoothing) * apply_temperature(calibrated, 1 / temperature)
+                   + smoothing / calibrated.shape[-1])
+        return {"temperature": temperature, "label_smoothing": smoothing,
                 "ece": reliability(calibrated, labels).ece,
-                "ece_uncalibrated": reliability(apply_temperature(calibrated, 1 / temperature),
-                                                labels).ece}
+                "ece_uncalibrated": reliability(network, labels).ece}
 
     def unet(self, seed: int, overrides: dict, tta: str | None = None,
              compare: tuple[str, ...] = (), compare_members: bool = False) -> dict:
@@ -388,7 +391,7 @@ class Protocol:
             others[mode] = score(self.truth, self.names_of(gdal.Open(other).ReadAsArray(),
                                                            class_map), self.names).miou
         members = self.members(model, output, class_map) if compare_members else {}
-        calibration = self.calibration(model, class_map, result.metadata.temperature)
+        calibration = self.calibration(model, class_map, result.metadata)
         return {"seed": seed, "miou": held.miou, "oa": held.oa, "iou": held.iou,
                 **calibration,
                 "other_tta": others, "members": members,
@@ -490,8 +493,9 @@ def main() -> int:
                   f"  classify {run['classify_seconds']:.1f} s"
                   + "".join(f"  [tta {m}: mIoU {v:.3f}]" for m, v in run["other_tta"].items())
                   + "".join(f"  [{m} alone: mIoU {v:.3f}]" for m, v in run["members"].items())
-                  + f"  ECE {run['ece']:.3f} (uncalibrated {run['ece_uncalibrated']:.3f}, "
-                  f"temperature {run['temperature']:.2f})"
+                  + f"  ECE {run['ece']:.3f} (as the network gives it "
+                  f"{run['ece_uncalibrated']:.3f}; label smoothing {run['label_smoothing']:g} undone, temperature "
+                  f"{run['temperature']:.2f})"
                   + "\n    "
                   + "  ".join(f"{k} {v:.2f}" for k, v in run["iou"].items()))
             for line in run["log"]:

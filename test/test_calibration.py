@@ -1,6 +1,7 @@
-"""Calibration (core/calibration.py, training/temperature.py): the temperature undoes a known
-over-confidence, the calibration error measures it, classification applies the file's
-temperature to the confidence but never to the classes."""
+"""Calibration (core/calibration.py, training/calibration.py): undoing label smoothing gives
+back the labels' units, a temperature undoes a known over-confidence, the calibration error
+measures both, and classification applies the file's calibration to the confidence but never
+to the classes."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,9 +9,11 @@ import pytest
 from support import NC
 from fixtures_classify import make_image, make_test_model, read, rgb
 
-from landcoverunet.backend.core.calibration import (apply_temperature, fit_temperature,
-                                                    reliability)
-from landcoverunet.backend.training.temperature import HeldOutSample
+from landcoverunet.backend.core.calibration import (apply_temperature, calibrate_probabilities,
+                                                    fit_temperature, reliability,
+                                                    undo_label_smoothing)
+from landcoverunet.backend.training.calibration import HeldOutSample
+from landcoverunet.backend.training.config import LABEL_SMOOTHING
 
 
 def overconfident(pixels: int = 20000, classes: int = 4, seed: int = 0):
@@ -42,6 +45,25 @@ def test_temperature_keeps_the_chosen_class_and_sums():
         assert scaled.sum(-1) == pytest.approx(np.ones(len(scaled)), abs=1e-5)
 
 
+def test_undoing_label_smoothing_gives_back_the_labels_and_keeps_the_classes():
+    """A network trained on labels smoothed by s at best outputs (1 - s) y + s / K: undone,
+    that is the label itself; any output keeps its likeliest class and sums to 1."""
+    classes, smoothing = 5, 0.1
+    labels = np.arange(classes)
+    best = (1 - smoothing) * np.eye(classes) + smoothing / classes
+    assert undo_label_smoothing(best, smoothing) == pytest.approx(np.eye(classes)[labels],
+                                                                  abs=1e-5)
+    assert reliability(best, labels).ece == pytest.approx(1 - best.max(), abs=1e-6)
+    assert reliability(undo_label_smoothing(best, smoothing), labels).ece < 1e-5
+    sharp, _, _ = overconfident(500)
+    soft = apply_temperature(sharp, 4.0)
+    for smoothing in (0.0, 0.1, 0.3):
+        undone = undo_label_smoothing(soft, smoothing)
+        assert (undone.argmax(-1) == soft.argmax(-1)).all()
+        assert undone.sum(-1) == pytest.approx(np.ones(len(undone)), abs=1e-5)
+    assert undo_label_smoothing(soft, 0.0) is soft
+
+
 def test_a_perfect_and_a_wrong_model_have_the_errors_they_should():
     labels = np.array([0, 1, 2, 1])
     sure = np.eye(3, dtype=np.float32)[labels]
@@ -59,7 +81,7 @@ def test_the_held_out_sample_is_read_back_batch_by_batch():
     assert rows.tolist() == probabilities[[1, 3, 4], [2, 0, 3], [3, 0, 3]].tolist()
 
 
-def test_classification_applies_the_temperature_to_confidence_only(tmp_path):
+def test_classification_applies_the_calibration_to_confidence_only(tmp_path):
     import dataclasses
 
     from landcoverunet.backend.classify.run import classify_raster
@@ -70,27 +92,29 @@ def test_classification_applies_the_temperature_to_confidence_only(tmp_path):
                             std=[50] * 3)
     network, metadata = load_model(plain)
     warm = str(tmp_path / "warm.keras")
-    save_model(network, warm, dataclasses.replace(metadata, temperature=2.0))
+    save_model(network, warm, dataclasses.replace(metadata, temperature=2.0,
+                                                  label_smoothing=0.1))
     for model in (plain, warm):
         classify_raster(image, model, str(tmp_path / f"{model[-9:-6]}.tif"),
                         probabilities_path=str(tmp_path / f"{model[-9:-6]}_p.tif"))
     assert (read(tmp_path / "ain.tif") == read(tmp_path / "arm.tif")).all()
     before, after = read(tmp_path / "ain_p.tif"), read(tmp_path / "arm_p.tif")
-    assert after == pytest.approx(apply_temperature(before, 2.0, axis=0), abs=1e-5)
-    assert after.max(0).mean() < before.max(0).mean()   # flatter: less sure
+    assert after == pytest.approx(calibrate_probabilities(before, 0.1, 2.0, axis=0), abs=1e-5)
+    assert not after == pytest.approx(apply_temperature(before, 2.0, axis=0), abs=1e-3)
 
 
 def test_a_temperature_fitted_on_part_of_a_real_scene_lowers_the_error_on_the_rest(
         nc_stack, nc_model, nc_mask, tmp_path):
     """The NC scene (a crop of the real Landsat scene), the strata reference outside every
     training polygon: a temperature fitted on its western half lowers the calibration error on
-    its eastern half. Training itself fits none here: NC's classes have fewer than five
-    polygons each, and such validation may not set it (training/temperature.py)."""
+    its eastern half (the core of temperature scaling, on real probabilities; training no
+    longer fits one: on polygons no run saw, one fitted on the folds lost badly,
+    training/calibration.py)."""
     from landcoverunet.backend.classify.run import classify_raster
     from landcoverunet.backend.core.model_file import read_metadata
 
     metadata = read_metadata(str(nc_model))
-    assert metadata.temperature == 1.0 and metadata.metrics["temperature_fitted"] is False
+    assert metadata.temperature == 1.0 and metadata.label_smoothing in (0.0, LABEL_SMOOTHING)
     classify_raster(str(nc_stack), str(nc_model), str(tmp_path / "c.tif"),
                     probabilities_path=str(tmp_path / "p.tif"))
     probabilities = read(tmp_path / "p.tif")

@@ -129,6 +129,10 @@ def crafted_cases(good_model: str, tmp_path: Path, marker: Path) -> list[tuple[s
             bands=[1, 2, 7])}), "bands \\[1, 2, 7\\] of a 3-band image"),
         (rewrite(good_model, tmp_path / "nan.keras", {METADATA_ENTRY: metadata_with(
             mean=[0.0, float("nan"), 0.0])}), "mean"),
+        (rewrite(good_model, tmp_path / "cold.keras", {METADATA_ENTRY: metadata_with(
+            temperature=0.0)}), "temperature 0.0"),
+        (rewrite(good_model, tmp_path / "smooth.keras", {METADATA_ENTRY: metadata_with(
+            label_smoothing=1.0)}), "label smoothing 1.0"),
     ]
 
 

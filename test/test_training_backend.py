@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from landcoverunet.backend.core.calibration import LIMITS
+from landcoverunet.backend.training.config import LABEL_SMOOTHING
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.training.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
                                             fold_features, split_features, summarise_labels,
@@ -476,6 +476,7 @@ def test_sampler_favours_rare_classes_and_small_features():
 @pytest.mark.slow
 def test_synthetic_separable_scene_reaches_high_miou(tmp_path):
     from landcoverunet.backend.core.progress import ConsoleProgress
+    from landcoverunet.backend.training.choice import FOREST_NETWORK
     from landcoverunet.backend.training.run import TrainingConfig, train_unet
 
     image, mask, _ = synthetic_scene(tmp_path)
@@ -491,10 +492,10 @@ def test_synthetic_separable_scene_reaches_high_miou(tmp_path):
     assert metadata.architecture["model_size"] == "small"
     assert any(line.startswith("Epoch 1/4") and "val mIoU" in line for line in
                progress.messages)
-    # dozens of validated squares per class: the temperature is fitted on them
-    assert metadata.metrics["temperature_fitted"] is True
-    assert LIMITS[0] <= metadata.temperature <= LIMITS[1]
-    assert metadata.metrics["ece"] <= metadata.metrics["ece_uncalibrated"] + 0.02
+    # the file says how the network was trained, so classification can undo the smoothing
+    smoothing = 0.0 if result.written == FOREST_NETWORK else LABEL_SMOOTHING
+    assert metadata.label_smoothing == smoothing and metadata.temperature == 1.0
+    assert 0 <= metadata.metrics["ece"] <= 1 and 0 <= metadata.metrics["ece_uncalibrated"] <= 1
     assert any(line.startswith("Calibration on") for line in progress.messages)
 
 
@@ -731,11 +732,9 @@ def test_training_scores_the_forest_beside_the_network_with_an_interval(tmp_path
     assert "Validation on your labels" in text and "90 % interval" in text
     # 'sand' is separable and must be on the map: no warning that it is missing
     assert "IS MISSING FROM THE MAP" not in log and metrics["classes_missing"] == []
-    # 'sand' has two validated squares: validation is rough, so no temperature is fitted
-    # (the file keeps 1); the calibration error is still measured and reported
-    assert result.metadata.temperature == 1.0 and metrics["temperature_fitted"] is False
-    assert metrics["ece"] == metrics["ece_uncalibrated"] and 0 <= metrics["ece"] <= 1
-    assert metrics["calibration_pixels"] >= 200 and "No temperature was fitted" in text
+    # the calibration error is measured and reported, as trained and as classified
+    assert result.metadata.temperature == 1.0 and 0 <= metrics["ece"] <= 1
+    assert metrics["calibration_pixels"] >= 200 and "label smoothing of training" in text
     assert 'alt="reliability diagram"' in text
 
 

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ..core.calibration import apply_temperature
+from ..core.calibration import calibrate_probabilities
 from ..core.class_map import NO_LABEL, ClassMap
 from ..core.grid import Grid
 from ..core.raster_io import GTIFF_OPTIONS
@@ -49,17 +49,19 @@ class ClassOutputs:
         class_path: temporary path of the class raster.
         confidence_path: temporary path of the confidence raster, or None.
         probabilities_path: temporary path of the probabilities raster, or None.
-        temperature: the model's calibration (``core/calibration.py``), applied to the
-            confidence and the probabilities (the classes do not change).
+        smoothing, temperature: the model's calibration (``core/calibration.py``: its label
+            smoothing undone, then its temperature), applied to the confidence and the
+            probabilities (the classes do not change).
     """
 
     def __init__(self, grid: Grid, class_map: ClassMap, channel_ids: list[int], class_path: str,
                  confidence_path: str | None = None,
-                 probabilities_path: str | None = None, temperature: float = 1.0) -> None:
+                 probabilities_path: str | None = None, smoothing: float = 0.0,
+                 temperature: float = 1.0) -> None:
         from osgeo import gdal
 
         self.grid = grid
-        self.temperature = float(temperature)
+        self.smoothing, self.temperature = float(smoothing), float(temperature)
         self.class_map = class_map
         self.lookup = np.asarray(channel_ids, dtype=np.uint8)
         self.counts = np.zeros(256, dtype=np.int64)
@@ -119,8 +121,9 @@ class ClassOutputs:
             return classes, None, None
         norm = np.outer(row_weights, column_weights).astype(np.float32)
         confidence = probabilities = None
-        if self.temperature != 1.0:   # blended probabilities, calibrated: sums stay 1
-            scores = apply_temperature(scores / norm[..., None], self.temperature)
+        if self.temperature != 1.0 or self.smoothing:  # blended probabilities, calibrated
+            scores = calibrate_probabilities(scores / norm[..., None], self.smoothing,
+                                             self.temperature)
             norm = np.ones_like(norm)
         if self.want_confidence:
             confidence = np.take_along_axis(scores, best[..., None], axis=2)[..., 0] / norm

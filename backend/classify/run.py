@@ -298,7 +298,8 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         probabilities_tmp = (files.enter_context(atomic_output(probabilities_path))
                              if probabilities_path else None)
         outputs = ClassOutputs(grid, class_map, ids, class_tmp, confidence_tmp,
-                               probabilities_tmp, metadata.temperature)
+                               probabilities_tmp, metadata.label_smoothing,
+                               metadata.temperature)
         for tag, value in (tags or {}).items():
             outputs.classes.SetMetadataItem(tag, value)
         files.callback(outputs.close)  # runs first: files closed before they are moved/removed

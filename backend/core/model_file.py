@@ -16,6 +16,7 @@ import zipfile
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from .calibration import LIMITS, MAX_SMOOTHING
 from .choices import MAX_TILE_SIZE
 from .class_map import ClassMap
 from .errors import UserError
@@ -51,6 +52,10 @@ class ModelMetadata:
         metrics: training results (best validation mIoU, per-class IoU, epochs, ...).
         temperature: the class probabilities are raised to 1 / temperature and renormalised
             before they are written (``core/calibration.py``; 1: as the network gives them).
+            Training no longer fits one; files of an earlier version may carry one.
+        label_smoothing: the label smoothing of the network's training targets; classification
+            undoes it before the temperature (``core/calibration.py``; 0: none, as in files
+            of an earlier version).
         created: ISO date and time of training.
         plugin_version: version of the plugin that trained it.
         format_version: version of this metadata layout.
@@ -68,6 +73,7 @@ class ModelMetadata:
     crs_wkt: str = ""
     metrics: dict = field(default_factory=dict)
     temperature: float = 1.0
+    label_smoothing: float = 0.0
     created: str = ""
     plugin_version: str = ""
     format_version: int = FORMAT_VERSION
@@ -182,6 +188,13 @@ def check_metadata(metadata: ModelMetadata, path: str) -> None:
         refuse(str(error).rstrip("."))
     if [int(c["id"]) for c in classes] != class_map.ids:
         refuse("class ids out of order")
+    temperature, smoothing = metadata.temperature, metadata.label_smoothing
+    if (not isinstance(temperature, (int, float)) or isinstance(temperature, bool)
+            or not (temperature == 1 or LIMITS[0] <= temperature <= LIMITS[1])):
+        refuse(f"temperature {temperature!r}")
+    if (not isinstance(smoothing, (int, float)) or isinstance(smoothing, bool)
+            or not 0 <= smoothing <= MAX_SMOOTHING):
+        refuse(f"label smoothing {smoothing!r}")
 
 
 def load_model(path: str, precision: str = "float32") -> tuple[Any, ModelMetadata]:

@@ -24,7 +24,7 @@ from .schedule import EpochPlan, ema_momentum, learning_rate, warmup_steps
 from .stopping import Length
 from .report import pick_samples
 from .scores import confusion_matrix, feature_confusions, scores
-from .temperature import HeldOutSample
+from .calibration import HeldOutSample
 
 
 def class_weights(pixels: np.ndarray, power: float = 0.5, limit: float = 20.0) -> list[float]:
@@ -93,7 +93,7 @@ class EpochLoop:
         self.held_sample = HeldOutSample.of(val_set.labels, config.seed) \
             if val_set is not None else None
         self.sample_probabilities: list[np.ndarray] = []
-        """Per epoch, this network's probabilities on ``held_sample`` (``temperature.py``)."""
+        """Per epoch, this network's probabilities on ``held_sample`` (``calibration.py``)."""
         self.sample_companion = self.held_sample.take(0, companion).astype(np.float16) \
             if companion is not None and self.held_sample is not None else None
         self.cancelled = self.stopped_early = self.out_of_time = False

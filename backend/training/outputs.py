@@ -24,7 +24,7 @@ from .cross_validation import validation_estimate
 from .plan import TrainingPlan
 from .scores import scores
 from .summary import model_metrics, write_training_report
-from .temperature import Calibration
+from .calibration import Calibration
 from .validation import Validation
 
 
@@ -39,6 +39,8 @@ class Outcome:
     written: str
     """What the model file holds (``choice.CANDIDATES``)."""
     calibration: Calibration | None
+    label_smoothing: float
+    """The label smoothing of the written network's training, which classification undoes."""
     final: FinalFit
     model: Any
     """The network written."""
@@ -103,7 +105,7 @@ def model_metadata(outcome: Outcome, estimate_: float, missing: list[str]) -> Mo
         mean=plan.stats.mean, std=plan.stats.std, class_map=inputs.class_map.to_dict(),
         tile_size=int(max(plan.tile)), architecture=outcome.architecture,
         pixel_size=inputs.pixel_size, crs_wkt=inputs.crs_wkt,
-        temperature=outcome.calibration.temperature if outcome.calibration else 1.0,
+        label_smoothing=outcome.label_smoothing,
         metrics=model_metrics(curves, best_scores, inputs, plan.device, plan.config,
                               validation.heldout_count, len(plan.features), plan.unvalidated,
                               validation.train_totals, validation.val_totals,

@@ -52,7 +52,7 @@ class ReportData:
     settings: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     calibration: Any = None
-    """``temperature.Calibration`` of the written model, when it was fitted."""
+    """``calibration.Calibration`` of the written model, when there were enough pixels."""
 
 
 # ----- pictures ---------------------------------------------------------------------------------
@@ -145,13 +145,14 @@ def curves_png(history: list[dict], best_epoch: int) -> bytes:
 
 
 def reliability_png(calibration) -> bytes:
-    """The reliability diagram: accuracy against confidence per bin, before and after the
-    temperature, with the diagonal a calibrated model follows."""
+    """The reliability diagram: accuracy against confidence per bin, as the network gives its
+    probabilities and as classification writes them, with the diagonal a calibrated model
+    follows."""
     plt = _pyplot()
     figure, axis = plt.subplots(figsize=(4.6, 4.2))
     axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="calibrated")
     for table, label in ((calibration.before, f"as trained (ECE {calibration.before.ece:.3f})"),
-                         (calibration.after, f"temperature {calibration.temperature:.2f} "
+                         (calibration.after, f"label smoothing {calibration.smoothing:g} undone "
                                              f"(ECE {calibration.after.ece:.3f})")):
         used = table.counts > 0
         axis.plot(table.confidence[used], table.accuracy[used], "o-", label=label)
@@ -273,8 +274,9 @@ def report_html(data: ReportData) -> str:
     parts += _class_table(data)
     if data.calibration is not None:
         parts.append("<h2>Calibration (held-out features)</h2><p>Of the held-out pixels given "
-                     "a confidence, the share the model got right; the model file's "
-                     "temperature brings its probabilities onto the diagonal.</p>")
+                     "a confidence, the share the model got right, as the network gives its "
+                     "probabilities and as the confidence raster gives them; a calibrated "
+                     "model follows the diagonal.</p>")
         parts.append(_img(reliability_png(data.calibration), "reliability diagram"))
     parts.append("<h2>Validation confusion matrix</h2>")
     parts.append(_img(confusion_png(data.confusion, data.class_names), "confusion matrix"))

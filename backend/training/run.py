@@ -5,7 +5,7 @@ plan (``plan.py``: which digitised feature each labelled pixel came from, valida
 features, one held-out share or cross-validation folds when features are few, the window, the
 normalisation and the device); runs the validated run(s) (``validation.py``, ``loop.py``: keeps
 the epoch with the best validation mIoU, stops early when it stalls); chooses which network the
-file holds (``choice.py``) and its temperature (``temperature.py``); trains again on every
+file holds (``choice.py``) and checks its calibration (``calibration.py``); trains again on every
 feature for the chosen number of epochs (``final_fit.py``); and writes the model with its
 metadata, a CSV of epochs, the HTML report and optionally a TensorBoard log (``outputs.py``).
 Each step takes what the steps before it made and returns what it makes.
@@ -27,12 +27,12 @@ import time
 from ..core.progress import ConsoleProgress, Progress
 from ..core.staging import OutputSet
 from .checkpoint import Checkpoint, checkpoint_key
-from .choice import NETWORK, choose
-from .config import TrainingConfig, TrainingResult, csv_path_for
+from .choice import FOREST_NETWORK, NETWORK, choose
+from .config import LABEL_SMOOTHING, TrainingConfig, TrainingResult, csv_path_for
 from .final_fit import final_fit, network_to_write
 from .outputs import Outcome, write_outputs
 from .plan import check, make_plan
-from .temperature import calibrate
+from .calibration import calibrate
 from .validation import validate
 
 __all__ = ["TrainingConfig", "TrainingResult", "train_unet"]
@@ -63,14 +63,16 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
         if choice is not None:
             progress.info(choice.summary(choice.miou))
         written = choice.written if choice is not None else NETWORK
+        # the forest network learns the teacher's probabilities, not smoothed labels
+        smoothing = 0.0 if written == FOREST_NETWORK else LABEL_SMOOTHING
         calibration = None if validation.curves.cancelled else calibrate(
-            validation.runs, validation.epoch, written, rough=choice is None or bool(choice.few))
+            validation.runs, validation.epoch, written, smoothing)
         if calibration is not None:
             progress.info(calibration.summary())
         final = final_fit(plan, validation, written, checkpoint, csv_path, progress)
         model, architecture = network_to_write(plan, validation, final, written, progress)
-        result = write_outputs(Outcome(plan, validation, choice, written, calibration, final,
-                                       model, architecture, started),
+        result = write_outputs(Outcome(plan, validation, choice, written, calibration,
+                                       smoothing, final, model, architecture, started),
                                list(plan.warnings), outputs, progress)
         if not result.cancelled and not final.cancelled:
             checkpoint.remove()  # a cancelled run keeps it, to be resumed
