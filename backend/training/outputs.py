@@ -22,7 +22,7 @@ from .config import TrainingResult, cancelled_name, csv_path_for
 from .final_fit import FinalFit
 from .cross_validation import validation_estimate
 from .plan import TrainingPlan
-from .scores import scores
+from .scores import Scores, scores
 from .summary import model_metrics, write_training_report
 from .calibration import Calibration
 from .validation import Validation
@@ -95,18 +95,24 @@ def choice_notes(outcome: Outcome, estimate_: float) -> list[str]:
                                 estimate_)
 
 
+def best_scores(outcome: Outcome) -> Scores:
+    """Per-class scores of what the file holds at the chosen epoch, on the held-out features
+    (the chosen candidate's matrices, or the U-Net's curve when nothing was chosen)."""
+    curves, choice = outcome.validation.curves, outcome.choice
+    return scores(curves.best_confusion if choice is None else choice.matrices.sum(0))
+
+
 def model_metadata(outcome: Outcome, estimate_: float, missing: list[str]) -> ModelMetadata:
     """The model file's metadata: the inputs, the network, its calibration and its figures."""
     plan, validation, choice = outcome.plan, outcome.validation, outcome.choice
     inputs, curves = plan.inputs, validation.curves
-    best_scores = scores(curves.best_confusion if choice is None else choice.matrices.sum(0))
     return ModelMetadata(
         bands=inputs.bands, band_count=inputs.band_count, input_dtype=inputs.input_dtype,
         mean=plan.stats.mean, std=plan.stats.std, class_map=inputs.class_map.to_dict(),
         tile_size=int(max(plan.tile)), architecture=outcome.architecture,
         pixel_size=inputs.pixel_size, crs_wkt=inputs.crs_wkt,
         label_smoothing=outcome.label_smoothing,
-        metrics=model_metrics(curves, best_scores, inputs, plan.device, plan.config,
+        metrics=model_metrics(curves, best_scores(outcome), inputs, plan.device, plan.config,
                               validation.heldout_count, len(plan.features), plan.unvalidated,
                               validation.train_totals, validation.val_totals,
                               time.time() - outcome.started, estimate_)
@@ -192,8 +198,7 @@ def write_outputs(outcome: Outcome, warnings: list[str], outputs: OutputSet,
     if config.output_report:
         write_training_report(
             outputs.temporary(config.output_report), curves, plan.inputs,
-            scores(curves.best_confusion if choice is None else choice.matrices.sum(0)),
-            config, plan.device, outcome.architecture, plan.tile, plan.folds,
+            best_scores(outcome), config, plan.device, outcome.architecture, plan.tile, plan.folds,
             [validation_paragraph(outcome, estimate_)] + notes
             + ([outcome.calibration.summary()] if outcome.calibration else [])
             + warnings + ([note] if note else []), outcome.calibration)
