@@ -3,7 +3,9 @@
 Usage (from the repository root; nothing else running, an hour or more per dataset):
     source scripts/env.sh && .venv/bin/python bench/bench_suggest.py \
         [--datasets nc,slovenia,buildings] [--seeds 1,2,3] [--rounds 3] [--per-round 30] \
-        [--strategies suggest,stratified,random] [--minutes 10] [--json curves.json]
+        [--strategies suggest,stratified,random] [--minutes 10] [--json curves.json] \
+        [--plot curves.png]
+    .venv/bin/python bench/bench_suggest.py --from-json curves.json --plot curves.png
 
 Issue 23's protocol. Each scene starts from the training features of
 ``../shared/design/heldout-protocol.md`` (every other feature of each class). A model is trained
@@ -193,7 +195,14 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=10.0, help="training time limit")
     parser.add_argument("--folder", default=None)
     parser.add_argument("--json", default=None)
+    parser.add_argument("--plot", default=None,
+                        help="write the curves as a PNG (with --from-json: only that)")
+    parser.add_argument("--from-json", default=None,
+                        help="the curves of an earlier run (its --json), to plot them")
     args = parser.parse_args()
+    if args.from_json:
+        plot_curves(json.loads(Path(args.from_json).read_text()), args.plot, args.per_round)
+        return 0
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-suggest-"))
     folder.mkdir(parents=True, exist_ok=True)
     strategies = args.strategies.split(",")
@@ -242,9 +251,38 @@ def main() -> int:
             early = np.mean([r[-2] for r in found["suggest"]]) >= \
                 np.mean([r[-1] for r in found["stratified"]]) if args.rounds == 3 else False
             print(f"| {name} | goal | suggest - stratified after the last round {gain:+.3f} "
-                  f"(goal +0.03); stratified's final reached with 2/3 of the labels: "
+                  f"(goal +0.03); stratified's final reached after 2 of 3 rounds: "
                   f"{'yes' if early else 'no'} | |")
+    if args.plot:
+        plot_curves(curves, args.plot, args.per_round)
     return 0
+
+
+def plot_curves(curves: dict, path: str, per_round: int) -> None:
+    """mIoU against labels asked, per strategy: each seed thin, their mean thick."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, len(curves), figsize=(4.8 * len(curves), 3.6), squeeze=False)
+    for axis, (name, found) in zip(axes[0], curves.items()):
+        for (strategy, runs), colour in zip(found.items(), ("#d7301f", "#2b8cbe", "#777777")):
+            labels = np.arange(len(runs[0])) * per_round
+            for run in runs:
+                axis.plot(labels, run, color=colour, alpha=0.3, linewidth=1)
+            axis.plot(labels, np.mean(runs, axis=0), "o-", color=colour, linewidth=2.2,
+                      label={"suggest": "Where to digitise next",
+                             "stratified": "stratified by mapped class",
+                             "random": "simple random"}.get(strategy, strategy))
+        axis.set_title(f"{name}: {len(next(iter(found.values())))} seeds")
+        axis.set_xlabel("labelled pixels added")
+        axis.set_ylabel("mIoU outside the labels")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 if __name__ == "__main__":
