@@ -276,7 +276,7 @@ def plot_curves(curves: dict, path: str, per_round: int) -> None:
                              "stratified": "stratified by mapped class",
                              "random": "simple random"}.get(strategy, strategy))
         axis.set_title(f"{name}: {len(next(iter(found.values())))} seeds")
-        axis.set_xlabel("labelled pixels added")
+        axis.set_xlabel(f"pixels asked to label ({per_round} per round)")
         axis.set_ylabel("mIoU outside the labels")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8, loc="lower right")
