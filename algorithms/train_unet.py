@@ -384,7 +384,7 @@ PARAMETER_HELP = {
     TrainUNetAlgorithm.SEED: "Fixes the split, the windows, the teacher and the initial "
                              "weights, so a run can be repeated.",
     TrainUNetAlgorithm.STEPS_PER_EPOCH: "Batches per epoch; 0 chooses about "
-                                        f"{PIXELS_PER_EPOCH:,} pixels per epoch.",
+                                        f"{PIXELS_PER_EPOCH / 1e6:.1f} million pixels per epoch.",
     TrainUNetAlgorithm.INIT_MODEL: "A model file from an earlier run to start from (same bands "
                                    "and classes), to fine-tune it on new scenes: a new run "
                                    "from its weights. To go on with a killed or cancelled run "
