@@ -36,13 +36,6 @@ from bench_heldout import DATASETS
 MODEL = re.compile(r"(?P<dataset>.+)_(?P<seed>\d+)(?P<member>_member\d)?$")
 
 
-def unsmooth(probabilities: np.ndarray, smoothing: float) -> np.ndarray:
-    """Label smoothing undone, clipped and renormalised (the likeliest class never changes)."""
-    classes = probabilities.shape[-1]
-    sharp = np.clip((probabilities - smoothing / classes) / (1 - smoothing), 1e-6, None)
-    return sharp / sharp.sum(-1, keepdims=True)
-
-
 def held_out(folder: str, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, columns, channel) of the held-out pixels whose class the model has."""
     from osgeo import gdal
@@ -78,7 +71,8 @@ def main() -> int:
 
     from landcoverunet.backend.core.calibration import (apply_temperature,
                                                         calibrate_probabilities,
-                                                        fit_temperature, reliability)
+                                                        fit_temperature, reliability,
+                                                        smooth_labels, undo_label_smoothing)
     from landcoverunet.backend.core.class_map import ClassMap
     from landcoverunet.backend.core.model_file import read_metadata
     from landcoverunet.backend.training.config import LABEL_SMOOTHING
@@ -106,7 +100,7 @@ def main() -> int:
                 values = gdal.Open(path).ReadAsArray()[:, rows, columns]
                 found = apply_temperature(np.moveaxis(values, 0, -1).astype(np.float32),
                                           1 / temperature)
-                return (1 - smoothing) * found + smoothing / found.shape[-1]
+                return smooth_labels(found, smoothing)
 
             def ece(p: np.ndarray) -> float:
                 return reliability(p, truth).ece
@@ -115,7 +109,7 @@ def main() -> int:
             oracle = fit_temperature(network, truth)
             figures = {"none": ece(network),
                        "file": ece(calibrate_probabilities(network, smoothing, temperature)),
-                       "unsmooth": ece(unsmooth(network, LABEL_SMOOTHING))}
+                       "unsmooth": ece(undo_label_smoothing(network, LABEL_SMOOTHING))}
             members = [model.replace(".keras", f"_member{i}.keras") for i in (1, 2)]
             if all(os.path.exists(m) for m in members):
                 unet, forest = (read(probabilities(images[name], m, out)) for m in members)

@@ -65,7 +65,7 @@ def bare_seconds(plan, steps: int) -> float:
     loss (pseudo-labels included) and batch shapes, from batches already in memory."""
     import keras
 
-    from landcoverunet.backend.training.data import TrainingBatches, open_scenes
+    from landcoverunet.backend.training.data import TrainingBatches
     from landcoverunet.backend.training.distribute import train_step
     from landcoverunet.backend.training.loop import class_weights
     from landcoverunet.backend.training.plan import make_model
@@ -76,9 +76,7 @@ def bare_seconds(plan, steps: int) -> float:
 
     from landcoverunet.backend.core.progress import ConsoleProgress
 
-    inputs = plan.inputs
-    readers, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup, plan.id_readers,
-                                  None, inputs.bands, plan.stats, plan.classes)
+    readers, scenes = plan.open_scenes()
     teach(readers, plan.classes, 1, ConsoleProgress(quiet=True))
     data = TrainingBatches(readers, WindowSampler(scenes, plan.tile), plan.batch_size, True, 1)
     batches = [data.batch(0, s) for s in range(steps)]

@@ -343,7 +343,8 @@ class Protocol:
         from osgeo import gdal
 
         from landcoverunet.backend.classify.run import classify_raster
-        from landcoverunet.backend.core.calibration import apply_temperature, reliability
+        from landcoverunet.backend.core.calibration import (apply_temperature, reliability,
+                                                            smooth_labels)
 
         output = model.replace(".keras", "_calibration.tif")
         probabilities = model.replace(".keras", "_probabilities.tif")
@@ -355,8 +356,7 @@ class Protocol:
         labels = np.array([names.index(t) for t in self.truth[known]])
         calibrated = found[known].astype(np.float32)
         smoothing, temperature = metadata.label_smoothing, metadata.temperature
-        network = ((1 - smoothing) * apply_temperature(calibrated, 1 / temperature)
-                   + smoothing / calibrated.shape[-1])
+        network = smooth_labels(apply_temperature(calibrated, 1 / temperature), smoothing)
         return {"temperature": temperature, "label_smoothing": smoothing,
                 "ece": reliability(calibrated, labels).ece,
                 "ece_uncalibrated": reliability(network, labels).ece}

@@ -11,7 +11,7 @@ from fixtures_classify import make_image, make_test_model, read, rgb
 
 from landcoverunet.backend.core.calibration import (apply_temperature, calibrate_probabilities,
                                                     fit_temperature, reliability,
-                                                    undo_label_smoothing)
+                                                    smooth_labels, undo_label_smoothing)
 from landcoverunet.backend.training.calibration import HeldOutSample
 from landcoverunet.backend.training.config import LABEL_SMOOTHING
 
@@ -50,7 +50,8 @@ def test_undoing_label_smoothing_gives_back_the_labels_and_keeps_the_classes():
     that is the label itself; any output keeps its likeliest class and sums to 1."""
     classes, smoothing = 5, 0.1
     labels = np.arange(classes)
-    best = (1 - smoothing) * np.eye(classes) + smoothing / classes
+    best = smooth_labels(np.eye(classes), smoothing)
+    assert best == pytest.approx((1 - smoothing) * np.eye(classes) + smoothing / classes)
     assert undo_label_smoothing(best, smoothing) == pytest.approx(np.eye(classes)[labels],
                                                                   abs=1e-5)
     assert reliability(best, labels).ece == pytest.approx(1 - best.max(), abs=1e-6)

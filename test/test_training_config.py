@@ -42,10 +42,11 @@ def test_each_kind_of_run_stops_by_its_own_rule():
     first = early_stopping(config, 0.3)
     assert (first.epochs, first.validates, first.replays, first.deadline_share) == \
         (30, True, False, 0.3)
-    assert not first.stalled(4) and first.stalled(5)
+    assert not first.stalled(4) and first.stalled(5) and first.chooses
     assert early_stopping(dataclasses.replace(config, time_limit=0.0), 0.3).deadline_share == 0
     later_fold = fixed_length(12)
     assert (later_fold.epochs, later_fold.validates, later_fold.replays) == (12, True, True)
     assert not later_fold.stalled(100) and later_fold.deadline_share == 0
+    assert not later_fold.chooses and not final_fit_length(12).chooses
     final = final_fit_length(12)
     assert (final.epochs, final.validates, final.replays) == (12, False, True)

@@ -45,6 +45,12 @@ MAX_SMOOTHING = 0.5
 """The most label smoothing a model file may claim (training uses ``config.LABEL_SMOOTHING``)."""
 
 
+def smooth_labels(probabilities: np.ndarray, smoothing: float, axis: int = -1) -> np.ndarray:
+    """``(1 - s) p + s / K``: the targets a network trained with label smoothing ``s`` learns
+    for labels (or probabilities) ``p``; :func:`undo_label_smoothing` reads them back."""
+    return (1.0 - smoothing) * probabilities + smoothing / probabilities.shape[axis]
+
+
 def undo_label_smoothing(probabilities: np.ndarray, smoothing: float, axis: int = -1
                          ) -> np.ndarray:
     """``probabilities`` (classes along ``axis``) of a network trained on labels smoothed by

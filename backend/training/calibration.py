@@ -82,6 +82,16 @@ class Calibration:
                 "validated runs, which saw fewer features than the model file.")
 
 
+def label_smoothing_of(written: str) -> float:
+    """The label smoothing the written candidate trained with (classification undoes it): the
+    U-Net's, alone or in the average; 0 for the forest network alone, which learns the
+    teacher's probabilities, not smoothed labels."""
+    from .choice import FOREST_NETWORK
+    from .config import LABEL_SMOOTHING
+
+    return 0.0 if written == FOREST_NETWORK else LABEL_SMOOTHING
+
+
 def written_probabilities(runs: list, epoch: int, written: str) -> tuple[np.ndarray, np.ndarray]:
     """The written candidate's probabilities on every run's held-out sample at ``epoch``
     (its last epoch if it stopped before), and the true channels."""

@@ -161,6 +161,12 @@ def choose(runs: list, epoch: int, seed: int, networks_only: bool = False
                   overruled=max(sure, key=lambda n: figures[n]) if sure and few else None)
 
 
+def written_candidate(choice: "Choice | None") -> str:
+    """What the model file holds: the chosen candidate, or the U-Net when nothing was chosen
+    (a run cancelled before choosing)."""
+    return choice.written if choice is not None else NETWORK
+
+
 def curve_estimate(runs: list, epoch: int) -> float:
     """The averaged network's mIoU at ``epoch`` and the epochs either side (one held-out
     share: the chosen epoch was picked on a noisy curve; ``cross_validation.smoothed_val_miou``)."""

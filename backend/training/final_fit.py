@@ -82,13 +82,11 @@ def _train_again(plan: TrainingPlan, validation: Validation, epochs: int,
                  checkpoint: Checkpoint, csv_path: str, progress: Progress) -> tuple:
     """(the final loop, its network, the scenes, the teacher's readers): the U-Net trained
     on every label, going on from the checkpoint's final stage when there is one."""
-    from .data import TrainingBatches, open_scenes
+    from .data import TrainingBatches
 
     config, inputs, keras = plan.config, plan.inputs, plan.keras
     # the scenes are read again, with every label
-    everything, all_scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
-                                         plan.id_readers, None, inputs.bands, plan.stats,
-                                         plan.classes, SubProgress(progress, 0.55, 0.56))
+    everything, all_scenes = plan.open_scenes(bar=SubProgress(progress, 0.55, 0.56))
     saved = checkpoint.stage("final")
     if saved is not None:
         progress.info(f"Final fit: resuming after epoch {saved.fields['epoch']}.")
@@ -116,16 +114,12 @@ def _final_forest_network(plan: TrainingPlan, validation: Validation, written: s
                           progress: Progress) -> FinalFit:
     """The forest network fitted again from a teacher on every feature (a model file that
     holds the forest network alone)."""
-    from .data import open_scenes
     from .forest_student import distil_forest
 
-    inputs = plan.inputs
     progress.info(f"Final fit: the forest network validated best, so only it is fitted "
                   f"again, from a teacher on all {len(plan.features)} features; no U-Net "
                   "is trained again.")
-    everything, scenes = open_scenes(inputs.images, inputs.masks, inputs.lookup,
-                                     plan.id_readers, None, inputs.bands, plan.stats,
-                                     plan.classes, SubProgress(progress, 0.55, 0.6))
+    everything, scenes = plan.open_scenes(bar=SubProgress(progress, 0.55, 0.6))
     teach(everything, plan.classes, plan.config.seed, progress)
     network = distil_forest(everything, plan.classes, plan.config.seed, progress)
     return FinalFit(network if network is not None else validation.runs[0].forest_network,

@@ -107,8 +107,8 @@ class EpochLoop:
         self.deadline = (time.time() + length.deadline_share * 60 * config.time_limit
                          if length.deadline_share else 0.0)
         self.samples = pick_samples(val_set.labels, REPORT_SAMPLES) if val_set else []
-        self.board = self._tensorboard_log() if config.tensorboard_dir and length.validates \
-            and not length.replays else None
+        self.board = self._tensorboard_log() if config.tensorboard_dir and length.chooses \
+            else None
 
     def _compile(self, weights: list[float]) -> None:
         """The loss (with the teacher's pseudo-labels when the data carries them), the

@@ -17,14 +17,14 @@ import numpy as np
 from ..core.model_file import ModelMetadata
 from ..core.progress import Progress
 from ..core.staging import OutputSet
-from .choice import AVERAGE, FOREST, NETWORK, Choice, curve_estimate
+from .calibration import Calibration, label_smoothing_of
+from .choice import AVERAGE, FOREST, NETWORK, Choice, curve_estimate, written_candidate
 from .config import TrainingResult, cancelled_name, csv_path_for
 from .final_fit import FinalFit
 from .cross_validation import validation_estimate
 from .plan import TrainingPlan
 from .scores import Scores, scores
 from .summary import model_metrics, write_training_report
-from .calibration import Calibration
 from .validation import Validation
 
 
@@ -36,17 +36,24 @@ class Outcome:
     validation: Validation
     choice: Choice | None
     """Which network validation chose (None when cancelled before choosing)."""
-    written: str
-    """What the model file holds (``choice.CANDIDATES``)."""
     calibration: Calibration | None
-    label_smoothing: float
-    """The label smoothing of the written network's training, which classification undoes."""
     final: FinalFit
     model: Any
     """The network written."""
     architecture: dict
     started: float
     """``time.time()`` when the run started."""
+
+    @property
+    def written(self) -> str:
+        """What the model file holds (``choice.CANDIDATES``)."""
+        return written_candidate(self.choice)
+
+    @property
+    def label_smoothing(self) -> float:
+        """The label smoothing of the written network's training, which classification
+        undoes."""
+        return label_smoothing_of(self.written)
 
 
 def check_coverage(outcome: Outcome, progress: Progress) -> list[str]:
@@ -55,14 +62,12 @@ def check_coverage(outcome: Outcome, progress: Progress) -> list[str]:
     interval from above where validation is rough (``choice.Choice.widen``). Returns the
     names of the missing classes."""
     from .coverage import check_training_pixels
-    from .data import open_scenes
 
     if progress.cancelled():
         return []
     plan, inputs = outcome.plan, outcome.plan.inputs
-    readers, scenes = outcome.final.scenes or open_scenes(
-        inputs.images, inputs.masks, inputs.lookup, plan.id_readers, None, inputs.bands,
-        plan.stats, plan.classes)  # the final fit's scenes when it ran: read once
+    # the final fit's scenes when it ran: read once
+    readers, scenes = outcome.final.scenes or plan.open_scenes()
     checked = check_training_pixels(outcome.model, readers, scenes, plan.tile, plan.classes)
     if outcome.choice is not None:
         outcome.choice.widen(checked.miou)

@@ -58,13 +58,9 @@ class TrainingPlan:
     architecture: dict
     tile: tuple[int, int]
     """The training window (height, width)."""
-    multiple: int
-    """Window sizes are multiples of this (2 to the power of the network's depth)."""
     stats: BandStats
     steps: int
     """Steps per epoch."""
-    batch_size: int
-    """Windows per step: the configured batch on each device that trains."""
     device: Any
     warnings: tuple[str, ...]
     """Warnings about the inputs and the labels, for the log and the report."""
@@ -74,8 +70,29 @@ class TrainingPlan:
         return len(self.inputs.class_map)
 
     @property
+    def multiple(self) -> int:
+        """Window sizes are multiples of this (2 to the power of the network's depth)."""
+        return size_multiple(self.architecture["depth"])
+
+    @property
+    def batch_size(self) -> int:
+        """Windows per step: the configured batch on each device that trains."""
+        return self.config.batch_size * self.device.replicas
+
+    @property
     def folds(self) -> int:
         return len(self.splits)
+
+    def open_scenes(self, heldout: list | None = None, bar: Progress | None = None
+                    ) -> tuple[list, list]:
+        """(readers, label summaries) of every image and mask, normalised by the plan's
+        statistics; the features ``heldout`` names (per mask) are read as held out, none
+        when None (the final fit, the coverage check)."""
+        from .data import open_scenes
+
+        inputs = self.inputs
+        return open_scenes(inputs.images, inputs.masks, inputs.lookup, self.id_readers,
+                           heldout, inputs.bands, self.stats, self.classes, bar)
 
     @property
     def unvalidated(self) -> list[int]:
@@ -135,8 +152,8 @@ def make_plan(checked: Checked, progress: Progress) -> TrainingPlan:
     device = choose_device(config.device)
     progress.info(f"Device: {device.description}.")
     return TrainingPlan(config, inputs, checked.init_metadata, checked.keras, id_readers,
-                        features, totals, splits, architecture, tile, multiple, stats, steps,
-                        config.batch_size * device.replicas, device, tuple(warnings))
+                        features, totals, splits, architecture, tile, stats, steps, device,
+                        tuple(warnings))
 
 
 def read_feature_ids(inputs: Inputs, progress: Progress) -> tuple[list, list[SplitLabels]]:

@@ -27,12 +27,12 @@ import time
 from ..core.progress import ConsoleProgress, Progress
 from ..core.staging import OutputSet
 from .checkpoint import Checkpoint, checkpoint_key
-from .choice import FOREST_NETWORK, NETWORK, choose
-from .config import LABEL_SMOOTHING, TrainingConfig, TrainingResult, csv_path_for
+from .choice import choose, written_candidate
+from .config import TrainingConfig, TrainingResult, csv_path_for
 from .final_fit import final_fit, network_to_write
 from .outputs import Outcome, write_outputs
 from .plan import check, make_plan
-from .calibration import calibrate
+from .calibration import calibrate, label_smoothing_of
 from .validation import validate
 
 __all__ = ["TrainingConfig", "TrainingResult", "train_unet"]
@@ -62,17 +62,15 @@ def train_unet(config: TrainingConfig, progress: Progress | None = None) -> Trai
             networks_only=plan.init_metadata is not None)
         if choice is not None:
             progress.info(choice.summary(choice.miou))
-        written = choice.written if choice is not None else NETWORK
-        # the forest network learns the teacher's probabilities, not smoothed labels
-        smoothing = 0.0 if written == FOREST_NETWORK else LABEL_SMOOTHING
+        written = written_candidate(choice)
         calibration = None if validation.curves.cancelled else calibrate(
-            validation.runs, validation.epoch, written, smoothing)
+            validation.runs, validation.epoch, written, label_smoothing_of(written))
         if calibration is not None:
             progress.info(calibration.summary())
         final = final_fit(plan, validation, written, checkpoint, csv_path, progress)
         model, architecture = network_to_write(plan, validation, final, written, progress)
-        result = write_outputs(Outcome(plan, validation, choice, written, calibration,
-                                       smoothing, final, model, architecture, started),
+        result = write_outputs(Outcome(plan, validation, choice, calibration, final, model,
+                                       architecture, started),
                                list(plan.warnings), outputs, progress)
         if not result.cancelled and not final.cancelled:
             checkpoint.remove()  # a cancelled run keeps it, to be resumed

@@ -31,8 +31,13 @@ class Length:
     deadline_share: float = 0.0
     """Share of the time limit the loop may use (0: no deadline)."""
     replays: bool = False
-    """Follows the epoch plan of the run it repeats (the same learning rates), and chooses
-    nothing: it is not the run whose curves the report draws live (TensorBoard)."""
+    """Follows the epoch plan of the run it repeats (the same learning rates)."""
+
+    @property
+    def chooses(self) -> bool:
+        """The run that chooses the epoch (validates, repeats no other): the one whose curves
+        TensorBoard draws live."""
+        return self.validates and not self.replays
 
     def stalled(self, wait: int) -> bool:
         """Whether ``wait`` epochs without a gain end the loop."""

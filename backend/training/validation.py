@@ -162,12 +162,10 @@ def validated_run(plan: TrainingPlan, split: FeatureSplit, bar: Progress, progre
     (``checkpoint.py``): a finished run is not trained again, an interrupted one goes on after
     its last whole epoch. ``checkpoint`` is called after every whole epoch.
     """
-    from .data import TrainingBatches, open_scenes
+    from .data import TrainingBatches
 
     config = plan.config
-    readers, scenes = open_scenes(plan.inputs.images, plan.inputs.masks, plan.inputs.lookup,
-                                  plan.id_readers, split.heldout, plan.inputs.bands,
-                                  plan.stats, plan.classes, bar)
+    readers, scenes = plan.open_scenes(split.heldout, bar)
     val_set, train_totals, val_totals = _validation_set(plan, split, readers, scenes, fold,
                                                         progress)
     finished = restore is not None and restore.fields["finished"]
