@@ -34,7 +34,7 @@ class LandCoverUNetPlugin:
         from qgis.PyQt.QtGui import QIcon
         from qgis.PyQt.QtWidgets import QAction
 
-        from .algorithms.icon import ICON
+        from .gui.icon import ICON
 
         self.initProcessing()
         for name, text in ENTRIES:
@@ -81,7 +81,7 @@ class LandCoverUNetPlugin:
         """Lets the user pick the Keras backend; says when QGIS must be restarted for it."""
         from qgis.PyQt.QtWidgets import QMessageBox
 
-        from .algorithms.backend_setting import read_setting, save_setting
+        from .gui.keras_backend_setting import read_setting, save_setting
         from .gui.keras_backend_dialog import KerasBackendDialog, outcome_text
 
         dialog = KerasBackendDialog(self.iface.mainWindow(), read_setting())
@@ -96,7 +96,7 @@ class LandCoverUNetPlugin:
         from qgis.core import Qgis
         from qgis.PyQt.QtWidgets import QMessageBox
 
-        from .algorithms.backend_setting import read_setting
+        from .gui.keras_backend_setting import read_setting
         from .backend.core.installation import format_report, installation_report
 
         from .gui.installation_dialog import algorithm_names

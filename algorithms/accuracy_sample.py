@@ -13,7 +13,7 @@ from ..backend.assess.sample_points import FIELD_CLASS, FIELD_REFERENCE, draw_sa
 from ..backend.core.errors import UserError
 from ..backend.core.output_checks import GPKG_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
-from .styling import SavedStyleLoader, write_sample_style
+from ..gui.styling import SavedStyleLoader, write_sample_style
 
 
 class AccuracySampleAlgorithm(LandCoverAlgorithm):

@@ -29,7 +29,7 @@ from ..backend.core.output_checks import PlannedOutput, check_outputs
 from ..backend.core.progress import TimeLeft
 from ..backend.core.version import repository_url
 from ..backend.masks.features import VectorInput
-from .icon import algorithm_icon
+from ..gui.icon import algorithm_icon
 
 GROUPS = {"training": "1. Training", "mapping": "2. Mapping", "accuracy": "3. Accuracy"}
 """Processing groups (id: name). The toolbox sorts groups by name, so the numbers make them read

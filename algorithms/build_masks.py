@@ -18,7 +18,7 @@ from ..backend.core.output_checks import JSON_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from ..backend.masks.burn import OVERLAP_RULES, build_mask
 from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of, vector_input
-from .styling import ClassPaletteStyler, write_class_style
+from ..gui.styling import ClassPaletteStyler, write_class_style
 
 OVERLAP_LABELS = ["Smaller feature wins (a pond inside a forest stays a pond)",
                   "Last drawn feature wins", "Leave overlapping pixels unlabelled"]

@@ -10,12 +10,12 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterMultipleLayers, QgsProcessingParameterNumber,
                        QgsProcessingParameterString)
 
-from ..backend.batch.run import DEFAULT_BLOCK_SIZE, BatchSettings, classify_batch
+from ..backend.batch.classify_batch import DEFAULT_BLOCK_SIZE, BatchSettings, classify_batch
 from ..backend.core.choices import TTA_MODES
 from ..backend.core.errors import UserError
 from .base import FeedbackProgress, LandCoverAlgorithm, check_raster_file
 from .classify_raster import MAX_MAPPING_UNIT, TTA_LABELS
-from .styling import write_class_style
+from ..gui.styling import write_class_style
 
 DEFAULT_WORKERS = 2
 MAX_WORKERS = 256

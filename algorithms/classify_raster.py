@@ -10,11 +10,11 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
                        QgsProcessingParameterVectorDestination)
 
 from ..backend.core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_MODES, TTA_NONE
-from ..backend.classify.run import DEFAULT_BATCH_SIZE, classify_raster
+from ..backend.classify.classify_raster import DEFAULT_BATCH_SIZE, classify_raster
 from ..backend.core.output_checks import GPKG_EXTENSIONS
 from ..backend.core.raster_io import GTIFF_EXTENSIONS
 from .base import FeedbackProgress, LandCoverAlgorithm
-from .styling import (ClassCategoriesStyler, ClassPaletteStyler, write_categories_style,
+from ..gui.styling import (ClassCategoriesStyler, ClassPaletteStyler, write_categories_style,
                       write_class_style)
 
 MAX_MAPPING_UNIT = 1_000_000.0

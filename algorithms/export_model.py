@@ -4,7 +4,7 @@ from __future__ import annotations
 from qgis.core import QgsProcessingParameterFile, QgsProcessingParameterFileDestination
 
 from ..backend.core.errors import UserError
-from ..backend.core.onnx_model import ONNX_EXTENSION
+from ..backend.model.onnx_runtime import ONNX_EXTENSION
 from ..backend.export.onnx_file import export_onnx
 from .base import FeedbackProgress, LandCoverAlgorithm
 

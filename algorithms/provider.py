@@ -6,12 +6,12 @@ from qgis.PyQt.QtGui import QIcon
 
 from .accuracy_sample import AccuracySampleAlgorithm
 from .assess_accuracy import AssessAccuracyAlgorithm
-from .backend_setting import apply_saved_setting
+from ..gui.keras_backend_setting import apply_saved_setting
 from .build_masks import BuildMasksAlgorithm
 from .classify_batch import ClassifyBatchAlgorithm
 from .classify_raster import ClassifyRasterAlgorithm
 from .export_model import ExportModelAlgorithm
-from .icon import ICON
+from ..gui.icon import ICON
 from .suggest_labels import SuggestLabelsAlgorithm
 from .train_unet import TrainUNetAlgorithm
 

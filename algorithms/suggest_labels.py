@@ -12,10 +12,10 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputNumber, QgsProcessingPa
 from ..backend.core.errors import UserError
 from ..backend.core.output_checks import GPKG_EXTENSIONS
 from ..backend.suggest.ranking import KIND_DISCOUNT
-from ..backend.suggest.run import (AREA_PER_SITE, DEFAULT_CLASS_FIELD, DEFAULT_COUNT,
+from ..backend.suggest.suggest_labels import (AREA_PER_SITE, DEFAULT_CLASS_FIELD, DEFAULT_COUNT,
                                    SPACING_TILES, suggest_labels)
 from .base import FeedbackProgress, LandCoverAlgorithm, pick_field_of, vector_input
-from .styling import SavedStyleLoader, write_suggestion_style
+from ..gui.styling import SavedStyleLoader, write_suggestion_style
 
 MAX_SITES = 1000
 """Most sites one run suggests (each is labelled by hand)."""

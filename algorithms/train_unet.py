@@ -16,7 +16,7 @@ from qgis.core import (QgsProcessing, QgsProcessingOutputFile, QgsProcessingOutp
 
 from ..backend.core.choices import DEVICES, LOSSES, MODEL_SIZES, PRESETS
 from ..backend.core.errors import UserError
-from ..backend.core.model_file import MODEL_EXTENSIONS
+from ..backend.model.keras_file import MODEL_EXTENSIONS
 from ..backend.core.output_checks import HTML_EXTENSIONS
 from ..backend.training.config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS,
                                        LABEL_SMOOTHING, NEAR_BEST, PIXELS_PER_EPOCH, RANGES,
@@ -232,7 +232,7 @@ class TrainUNetAlgorithm(LandCoverAlgorithm):
         self.set_parameter_help(PARAMETER_HELP)
 
     def execute(self, parameters, context, feedback) -> dict:
-        from ..backend.training.run import TrainingConfig, train_unet
+        from ..backend.training.train_unet import TrainingConfig, train_unet
 
         image = self.parameterAsRasterLayer(parameters, self.INPUT, context)
         mask = self.parameterAsRasterLayer(parameters, self.MASK, context)

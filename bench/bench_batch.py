@@ -26,9 +26,9 @@ from bench_classify import make_image, make_model
 
 
 def main() -> None:
-    from landcoverunet.backend.batch.run import BatchSettings, classify_batch
-    from landcoverunet.backend.classify.run import classify_raster
-    from landcoverunet.backend.core.model_file import load_model
+    from landcoverunet.backend.batch.classify_batch import BatchSettings, classify_batch
+    from landcoverunet.backend.classify.classify_raster import classify_raster
+    from landcoverunet.backend.model.opened import open_model
     from landcoverunet.backend.core.progress import ConsoleProgress
     from landcoverunet.backend.training.config import config_default
 
@@ -43,10 +43,10 @@ def main() -> None:
         make_image(image, args.size)
         make_model(model_path, args.tile, args.preset)
         pixels = args.size * args.size / 1e6
-        model, _ = load_model(model_path)
-        classify_raster(image, model_path, os.path.join(folder, "warm.tif"), model=model)
+        model = open_model(model_path)  # loaded by the warm-up run, kept for the timed one
+        classify_raster(image, model, os.path.join(folder, "warm.tif"))
         start = time.perf_counter()
-        classify_raster(image, model_path, os.path.join(folder, "one.tif"), model=model)
+        classify_raster(image, model, os.path.join(folder, "one.tif"))
         single = time.perf_counter() - start
         print(f"one process: {single:.1f} s, {pixels / single:.2f} Mpx/s")
         from distributed import LocalCluster

@@ -53,7 +53,7 @@ def held_out(folder: str, names: list[str]) -> tuple[np.ndarray, np.ndarray, np.
 
 def probabilities(image: str, model: str, out: Path) -> str:
     """The model's probability raster of the image (made once, kept in ``out``)."""
-    from landcoverunet.backend.classify.run import classify_raster
+    from landcoverunet.backend.classify.classify_raster import classify_raster
 
     target = out / f"{Path(model).parent.name}__{Path(model).stem}_probabilities.tif"
     if not target.exists():
@@ -74,7 +74,7 @@ def main() -> int:
                                                         fit_temperature, reliability,
                                                         smooth_labels, undo_label_smoothing)
     from landcoverunet.backend.core.class_map import ClassMap
-    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.model.opened import open_model
     from landcoverunet.backend.training.config import LABEL_SMOOTHING
 
     out = Path(args.out)
@@ -89,7 +89,7 @@ def main() -> int:
             if name not in images:
                 (out / name).mkdir(exist_ok=True)
                 images[name] = DATASETS[name](out / name).image
-            metadata = read_metadata(model)
+            metadata = open_model(model).metadata
             temperature, smoothing = metadata.temperature or 1.0, metadata.label_smoothing
             main_path = probabilities(images[name], model, out)
             names = [c.name for c in ClassMap.read_from_raster(

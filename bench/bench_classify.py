@@ -70,7 +70,8 @@ def make_model(path: str, tile: int, preset: str) -> None:
     import keras
 
     from landcoverunet.backend.core.class_map import ClassMap
-    from landcoverunet.backend.core.model_file import ModelMetadata, save_model
+    from landcoverunet.backend.model.metadata import ModelMetadata
+    from landcoverunet.backend.model.keras_file import save_model
     from landcoverunet.models.unet import PRESETS, build_unet
 
     keras.utils.set_random_seed(0)
@@ -113,7 +114,7 @@ def bare_forward(model, side: int, pixels: int, batch: int) -> tuple[float, floa
 
 def child_memory(image: str, model: str, output: str) -> None:
     """Run in a fresh process: classify, print peak RSS (MB) as JSON."""
-    from landcoverunet.backend.classify.run import classify_raster
+    from landcoverunet.backend.classify.classify_raster import classify_raster
 
     start = time.perf_counter()
     result = classify_raster(image, model, output)
@@ -144,8 +145,8 @@ def main() -> None:
         child_memory(*args.child)
         return
 
-    from landcoverunet.backend.core.model_file import load_model
-    from landcoverunet.backend.classify.run import DEFAULT_BATCH_SIZE, classify_raster
+    from landcoverunet.backend.model.opened import load_model
+    from landcoverunet.backend.classify.classify_raster import DEFAULT_BATCH_SIZE, classify_raster
     from landcoverunet.backend.core.progress import ConsoleProgress
 
     with tempfile.TemporaryDirectory(prefix="bench-classify-") as folder:

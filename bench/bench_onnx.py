@@ -22,7 +22,7 @@ from bench_classify import BANDS, make_image, make_model
 def main() -> None:
     from osgeo import gdal
 
-    from landcoverunet.backend.classify.run import classify_raster
+    from landcoverunet.backend.classify.classify_raster import classify_raster
     from landcoverunet.backend.export.onnx_file import export_onnx
     from landcoverunet.backend.training.config import config_default
 

@@ -93,10 +93,10 @@ class Rounds:
         """(mIoU outside the labels, model path, the map) after training on the labels so far."""
         from osgeo import gdal
 
-        from landcoverunet.backend.classify.run import classify_raster
+        from landcoverunet.backend.classify.classify_raster import classify_raster
         from landcoverunet.backend.masks.burn import build_mask
         from landcoverunet.backend.masks.features import VectorInput
-        from landcoverunet.backend.training.run import TrainingConfig, train_unet
+        from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
         dataset = self.scene.dataset
         layers = [VectorInput(str(self.folder / f"{dataset.name}_train.gpkg"))]
@@ -152,7 +152,7 @@ class Rounds:
 def suggested(rounds: Rounds, model: str, count: int, tag: str) -> list[tuple[int, int]]:
     from osgeo import gdal, ogr
 
-    from landcoverunet.backend.suggest.run import suggest_labels
+    from landcoverunet.backend.suggest.suggest_labels import suggest_labels
 
     image = rounds.scene.dataset.image
     mask = str(rounds.folder / f"{tag}_mask.tif")

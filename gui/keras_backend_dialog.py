@@ -1,6 +1,6 @@
 """The "Keras backend…" dialog: pick TensorFlow, JAX, PyTorch or Keras's own choice.
 
-Simple Qt widgets over the stored setting (``algorithms/backend_setting.py``); what is installed
+Simple Qt widgets over the stored setting (``gui/keras_backend_setting.py``); what is installed
 and what is in use come from ``backend/core/keras_backend.py``, which imports no backend.
 """
 from __future__ import annotations

@@ -8,7 +8,7 @@ forest's (the bands, and per band the mean and the spread over 3 x 3 and 7 x 7 p
 small per-pixel head (1 x 1 convolutions) learns the forest's probabilities from them.
 
 Only layer types of the U-Net builder are used (``Conv2D``, ``BatchNormalization``,
-``Activation`` relu/softmax, ``Concatenate``), so the file passes ``core/model_safety.py``, loads
+``Activation`` relu/softmax, ``Concatenate``), so the file passes ``backend/model/keras_safety.py``, loads
 under every Keras backend, averages with a U-Net (``models/ensemble.py``) and exports to ONNX
 unchanged. The spread is the window mean of ``|x - local mean|`` written as two ReLUs (no
 square root or product layer is needed), a texture figure like the forest's standard deviation.

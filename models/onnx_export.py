@@ -2,7 +2,7 @@
 
 Keras's own ``model.export(format="onnx")`` needs tf2onnx under TensorFlow (not on the package
 index this project installs from, and it pins protobuf against TensorFlow 2.17) or a working
-PyTorch; the plugin's networks use the few layer types that ``backend/core/model_safety.py``
+PyTorch; the plugin's networks use the few layer types that ``backend/model/keras_safety.py``
 allows in a model file (and the activations linear, ReLU and softmax), so they are translated
 here directly, with ``onnx.helper``. A layer outside that set is refused by name, never guessed.
 

@@ -10,7 +10,8 @@ from osgeo import gdal, osr
 from support import NC, NC_NAMES
 
 from landcoverunet.backend.core.class_map import ClassMap
-from landcoverunet.backend.core.model_file import ModelMetadata, save_model
+from landcoverunet.backend.model.metadata import ModelMetadata
+from landcoverunet.backend.model.keras_file import save_model
 
 TILE = 64
 SCENE = Path(__file__).resolve().parent.parent / "resources" / "sample" / "nc_landsat7_2000.tif"

@@ -114,3 +114,33 @@ def snapshot(folder: Path) -> dict[str, str]:
                     found[os.path.relpath(path, folder)] = hashlib.sha256(
                         handle.read()).hexdigest()
     return found
+
+
+def independent(stratum: np.ndarray, reference: np.ndarray, weights: np.ndarray, k: int) -> dict:
+    """Per sample unit, as Stehman (2014) writes the stratified (ratio) estimators: stratum
+    means of indicator variables, variances from the stratum sample variances (ddof=1)."""
+    weights = weights / weights.sum()
+
+    def mean_and_var(y):
+        estimate = sum(w * y[stratum == h].mean() for h, w in enumerate(weights))
+        variance = sum(w ** 2 * y[stratum == h].var(ddof=1) / (stratum == h).sum()
+                       for h, w in enumerate(weights))
+        return estimate, variance
+
+    def ratio(y, x):
+        r = mean_and_var(y)[0] / mean_and_var(x)[0]
+        total_x = mean_and_var(x)[0]
+        variance = sum(w ** 2 * (y[stratum == h].var(ddof=1) + r ** 2 * x[stratum == h].var(ddof=1)
+                                 - 2 * r * np.cov(y[stratum == h], x[stratum == h])[0, 1])
+                       / (stratum == h).sum() for h, w in enumerate(weights)) / total_x ** 2
+        return r, variance
+
+    correct = (stratum == reference).astype(float)
+    out = {"oa": mean_and_var(correct), "area": [], "ua": [], "pa": []}
+    for c in range(k):
+        out["area"].append(mean_and_var((reference == c).astype(float)))
+        in_c = stratum == c
+        out["ua"].append((correct[in_c].mean(), correct[in_c].var(ddof=1) / in_c.sum()))
+        out["pa"].append(ratio(((reference == c) & (stratum == c)).astype(float),
+                               (reference == c).astype(float)))
+    return out

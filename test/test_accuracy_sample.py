@@ -9,8 +9,7 @@ import pytest
 from osgeo import gdal, ogr
 from qgis import processing
 from qgis.core import QgsProcessingException
-from support import NC, NC_NAMES, changed_strata, strata, write_class_raster
-from test_stratified import independent
+from support import NC, NC_NAMES, changed_strata, independent, strata, write_class_raster
 
 from landcoverunet.backend.assess.design import allocate, read_design, total_sample_size
 from landcoverunet.backend.core.class_map import ClassMap

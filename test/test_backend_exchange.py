@@ -11,7 +11,7 @@ import sys
 import numpy as np
 from osgeo import gdal
 
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 
 OTHER = {"tensorflow": "jax", "jax": "tensorflow"}
 
@@ -31,8 +31,8 @@ def test_models_trained_under_one_backend_classify_under_another(nc_model, nc_st
     script = (
         "import json, sys\n"
         "import keras\n"
-        "from landcoverunet.backend.classify.run import classify_raster\n"
-        "from landcoverunet.backend.training.run import TrainingConfig, train_unet\n"
+        "from landcoverunet.backend.classify.classify_raster import classify_raster\n"
+        "from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet\n"
         "image, mask, ours, folder = sys.argv[1:5]\n"
         "train_unet(TrainingConfig(images=[image], masks=[mask], output_model=folder + "
         "'/theirs.keras', tile_size=64, batch_size=4, epochs=2, steps_per_epoch=4, patience=3, "

@@ -11,10 +11,10 @@ import pytest
 from osgeo import gdal, ogr
 from fixtures_classify import SCENE, make_image, read, rgb
 
-from landcoverunet.backend.batch.run import BatchSettings, classify_batch
+from landcoverunet.backend.batch.classify_batch import BatchSettings, classify_batch
 from landcoverunet.backend.batch.tasks import Task, run_task
 from landcoverunet.backend.classify.parts import Part
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from landcoverunet.backend.core.errors import Cancelled
 from landcoverunet.backend.core.progress import ConsoleProgress
 
@@ -154,7 +154,7 @@ def test_a_failed_part_is_tried_again_and_one_that_keeps_failing_fails_its_input
     """
     from distributed import LocalCluster
 
-    import landcoverunet.backend.batch.run as batch_run
+    import landcoverunet.backend.batch.classify_batch as batch_run
 
     real, tried = batch_run.run_task, tmp_path / "tried"
     tried.mkdir()

@@ -21,7 +21,7 @@ from fixtures_classify import SCENE
 from fixtures_classify import make_test_model, read
 
 from landcoverunet.backend.batch.resume import RUN_KEY_ITEM
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from support import qgis_process
 
 ALG = "landcoverunet:classifybatch"

@@ -203,7 +203,7 @@ def test_class_map_keeps_ids_and_appends_new_classes(plugin, tmp_path):
 
 
 def test_loaded_mask_gets_palette_through_post_processor(plugin, tmp_path):
-    from landcoverunet.algorithms.styling import apply_class_palette
+    from landcoverunet.gui.styling import apply_class_palette
     result = run(tmp_path, INPUT=str(NC / "strata.tif"),
                  VECTORS=[str(NC / "landsat96_polygons.shp")], CLASS_FIELD="id",
                  CLASS_NAME_FIELD="label")

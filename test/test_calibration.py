@@ -85,8 +85,9 @@ def test_the_held_out_sample_is_read_back_batch_by_batch():
 def test_classification_applies_the_calibration_to_confidence_only(tmp_path):
     import dataclasses
 
-    from landcoverunet.backend.classify.run import classify_raster
-    from landcoverunet.backend.core.model_file import load_model, save_model
+    from landcoverunet.backend.classify.classify_raster import classify_raster
+    from landcoverunet.backend.model.opened import load_model
+    from landcoverunet.backend.model.keras_file import save_model
 
     image = make_image(tmp_path / "image.tif", rgb(40, 40, seed=2))
     plain = make_test_model(tmp_path / "plain.keras", bands=3, classes=4, mean=[100] * 3,
@@ -111,10 +112,10 @@ def test_a_temperature_fitted_on_part_of_a_real_scene_lowers_the_error_on_the_re
     its eastern half (the core of temperature scaling, on real probabilities; training no
     longer fits one: on polygons no run saw, one fitted on the folds lost badly,
     training/calibration.py)."""
-    from landcoverunet.backend.classify.run import classify_raster
-    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.classify.classify_raster import classify_raster
+    from landcoverunet.backend.model.opened import open_model
 
-    metadata = read_metadata(str(nc_model))
+    metadata = open_model(str(nc_model)).metadata
     assert metadata.temperature == 1.0 and metadata.label_smoothing in (0.0, LABEL_SMOOTHING)
     classify_raster(str(nc_stack), str(nc_model), str(tmp_path / "c.tif"),
                     probabilities_path=str(tmp_path / "p.tif"))

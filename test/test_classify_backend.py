@@ -6,6 +6,7 @@ matter, and one trained for a few seconds on the NC scene where predictions must
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -15,8 +16,8 @@ from support import NC
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.classify.outputs import FLOAT_NODATA
 from landcoverunet.backend.core.errors import Cancelled, UserError
-from landcoverunet.backend.core.model_file import load_model
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.model.opened import load_model, open_model
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from landcoverunet.backend.core.progress import ConsoleProgress
 from landcoverunet.backend.classify.tiling import (axis_weights, interiors, overlap_zones, plan_axis,
                                          weight_sum)
@@ -77,12 +78,12 @@ def test_tiled_run_matches_one_window_run(nc_stack, nc_trained, tmp_path):
     """Seams: many small windows against one window over the same 232 x 200 image."""
     crop = str(tmp_path / "crop.vrt")
     gdal.Translate(crop, str(nc_stack), srcWin=[120, 100, 232, 200], format="VRT")
-    model, _ = load_model(nc_trained)
+    model = open_model(nc_trained)  # loaded once, for both runs
     runs = {}
     for name, window in (("tiled", 64), ("single", 256)):
-        result = classify_raster(crop, nc_trained, str(tmp_path / f"{name}.tif"),
+        result = classify_raster(crop, model, str(tmp_path / f"{name}.tif"),
                                  probabilities_path=str(tmp_path / f"{name}_p.tif"),
-                                 window_size=window, overlap=16, model=model)
+                                 window_size=window, overlap=16)
         runs[name] = read(result.path), read(result.probabilities_path)
     assert result.windows == 1
     (tiled, tiled_p), (single, single_p) = runs["tiled"], runs["single"]
@@ -117,11 +118,11 @@ def holes_image(path, dtype: str, tiled: bool) -> tuple[str, np.ndarray]:
 def test_classes_only_matches_the_full_blend(random_model, tmp_path, dtype, tiled, batch):
     """Without confidence or probabilities, interiors skip the blend: the classes are the same."""
     image, holes = holes_image(tmp_path / "holes.tif", dtype, tiled)
-    model, _ = load_model(random_model)
-    fast = classify_raster(image, random_model, str(tmp_path / "fast.tif"), window_size=64,
-                           overlap=16, batch_size=batch, model=model)
-    full = classify_raster(image, random_model, str(tmp_path / "full.tif"), window_size=64,
-                           overlap=16, probabilities_path=str(tmp_path / "p.tif"), model=model)
+    model = open_model(random_model)
+    fast = classify_raster(image, model, str(tmp_path / "fast.tif"), window_size=64,
+                           overlap=16, batch_size=batch)
+    full = classify_raster(image, model, str(tmp_path / "full.tif"), window_size=64,
+                           overlap=16, probabilities_path=str(tmp_path / "p.tif"))
     classes = read(fast.path)
     assert fast.windows == full.windows >= 9
     assert np.array_equal(classes, read(full.path))
@@ -131,10 +132,10 @@ def test_classes_only_matches_the_full_blend(random_model, tmp_path, dtype, tile
         x0, y0 = 630534.0 + 3 * 28.5, 228114.0 - 110 * 28.5  # columns 3.., rows 5..110
         extent = (x0 + 1.0, y0 + 1.0, x0 + 137 * 28.5 - 1.0, y0 + 105 * 28.5 - 1.0)
         for source, name in ((image, "tiled"), (str(tmp_path / "holes.tif"), "striped")):
-            classify_raster(source, random_model, str(tmp_path / f"{name}.tif"), window_size=64,
-                            overlap=16, model=model)
-            classify_raster(source, random_model, str(tmp_path / f"{name}_part.tif"),
-                            window_size=64, overlap=16, extent=extent, model=model)
+            classify_raster(source, model, str(tmp_path / f"{name}.tif"), window_size=64,
+                            overlap=16)
+            classify_raster(source, model, str(tmp_path / f"{name}_part.tif"),
+                            window_size=64, overlap=16, extent=extent)
         assert np.array_equal(classes, read(tmp_path / "striped.tif"))
         assert np.array_equal(read(tmp_path / "tiled_part.tif"),
                               read(tmp_path / "striped_part.tif"))
@@ -177,6 +178,23 @@ def test_nodata_and_nan_pixels_come_out_as_nodata(random_model, tmp_path):
         "class 2"
     assert sorted(os.listdir(out)) == ["classes.tif", "classes.tif.aux.xml", "confidence.tif",
                                        "probabilities.tif"]
+
+
+def test_an_opened_model_is_checked_and_loaded_once(random_model, tmp_path):
+    """Every stage holds one ``OpenedModel``: classifying with it twice reads the file no more
+    (it may even be gone), and the network is the one loaded the first time."""
+    copy = tmp_path / "copy.keras"
+    shutil.copy(random_model, copy)
+    model = open_model(str(copy))
+    image = make_image(tmp_path / "image.tif", rgb(40, 50))
+    first = classify_raster(image, model, str(tmp_path / "first.tif"), window_size=64)
+    network = model.network()
+    copy.unlink()
+    second = classify_raster(image, model, str(tmp_path / "second.tif"), window_size=64)
+    assert model.network() is network
+    assert np.array_equal(read(first.path), read(second.path))
+    with pytest.raises(UserError, match="does not exist"):
+        classify_raster(image, str(copy), str(tmp_path / "third.tif"))
 
 
 @pytest.mark.parametrize("rows, cols", [(37, 150), (13, 20), (300, 41)])

@@ -12,7 +12,7 @@ from qgis.core import QgsProcessingException
 from support import qgis_process
 from fixtures_classify import SCENE, make_image, read, rgb
 
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from landcoverunet.backend.core.class_map import ClassMap
 
 ALG = "landcoverunet:classifybatch"

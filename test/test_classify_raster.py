@@ -13,7 +13,7 @@ from fixtures_classify import make_image, make_test_model, read, rgb
 
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.classify.outputs import FLOAT_NODATA
-from landcoverunet.backend.core.model_file import read_metadata
+from landcoverunet.backend.model.opened import open_model
 
 ALG = "landcoverunet:classifyraster"
 
@@ -46,7 +46,7 @@ def tiny_model(tmp_path_factory) -> str:
 def check_nc_outputs(stack, model: str, classes_path, confidence_path,
                      probabilities_path) -> None:
     """Same grid as the input, classes only from the model, palette and names, sane values."""
-    metadata = read_metadata(model)
+    metadata = open_model(model).metadata
     image, classified = gdal.Open(str(stack)), gdal.Open(str(classes_path))
     assert classified.GetGeoTransform() == image.GetGeoTransform()
     assert (classified.RasterXSize, classified.RasterYSize) == (image.RasterXSize,
@@ -91,7 +91,7 @@ def test_nc_scene_through_processing_run(plugin, nc_stack, request, tmp_path):
                                   "OUTPUT_CONFIDENCE": outputs["conf"],
                                   "OUTPUT_PROBABILITIES": outputs["prob"]})
     assert result["OUTPUT"] == outputs["classes"]
-    assert result["CLASS_COUNT"] == len(read_metadata(model).class_map["classes"])
+    assert result["CLASS_COUNT"] == len(open_model(model).metadata.class_map["classes"])
     check_nc_outputs(nc_stack, model, *outputs.values())
     assert sorted(os.listdir(tmp_path)) == ["classes.qml", "classes.tif", "classes.tif.aux.xml",
                                             "conf.tif", "prob.tif"]   # the style beside the map
@@ -104,7 +104,7 @@ def test_nc_scene_through_qgis_process(qgis_process_ready, nc_stack, request, tm
         "OUTPUT": tmp_path / "classes.tif", "OUTPUT_CONFIDENCE": tmp_path / "conf.tif",
         "OUTPUT_PROBABILITIES": tmp_path / "prob.tif"})
     results = answer["results"]
-    assert results["CLASS_COUNT"] == len(read_metadata(model).class_map["classes"])
+    assert results["CLASS_COUNT"] == len(open_model(model).metadata.class_map["classes"])
     assert results["OUTPUT"] == str(tmp_path / "classes.tif")
     check_nc_outputs(nc_stack, model, tmp_path / "classes.tif", tmp_path / "conf.tif",
                      tmp_path / "prob.tif")
@@ -129,7 +129,7 @@ def test_loaded_layer_gets_palette_and_names_in_project(plugin, tiny_model, tmp_
         renderer = layer.renderer()
         assert renderer.type() == "paletted"
         palette = {c.value: (c.label, c.color.name()) for c in renderer.classes()}
-        expected = ClassMap.from_dict(read_metadata(tiny_model).class_map)
+        expected = ClassMap.from_dict(open_model(tiny_model).metadata.class_map)
         assert palette == {c.id: (c.name, c.color) for c in expected.classes}
         assert {c.label for c in renderer.classes()} == {"water", "forest", "crops", "urban"}
     finally:
@@ -147,7 +147,7 @@ def test_map_opened_from_its_file_shows_exactly_its_classes(plugin, tiny_model, 
                                   "OUTPUT_VECTOR": str(tmp_path / "classes.gpkg")})
     assert (tmp_path / "classes.qml").is_file()
     layer = QgsRasterLayer(result["OUTPUT"], "opened from file")
-    expected = ClassMap.from_dict(read_metadata(tiny_model).class_map)
+    expected = ClassMap.from_dict(open_model(tiny_model).metadata.class_map)
     assert layer.renderer().type() == "paletted"
     assert [(c.value, c.label) for c in layer.renderer().classes()] == \
         [(c.id, c.name) for c in expected.classes]

@@ -53,7 +53,7 @@ def run_session(tmp_path, script: str, job: dict, environ: dict | None = None) -
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="xvfb-run is installed by setup")
 def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model):
-    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.model.opened import open_model
 
     findings = run_desktop(tmp_path, "landcoverunet:classifyraster", {
         "INPUT": str(nc_stack), "MODEL": str(nc_model),
@@ -74,7 +74,7 @@ def test_desktop_classification_loaded_with_palette(tmp_path, nc_stack, nc_model
     assert findings["menu_actions"][-1] == "landcoverunet_about"
     assert findings["loaded_layers"] == ["landsat_stack classified"]
     assert findings["in_layer_tree"] and findings["renderer"] == "paletted"
-    classes = read_metadata(str(nc_model)).classes
+    classes = open_model(str(nc_model)).metadata.classes
     assert [(value, label) for value, _, label in findings["classes"]] == \
         [(c.id, c.name) for c in classes.classes]
     assert [colour for _, colour, _ in findings["classes"]] == [c.color for c in classes.classes]
@@ -160,7 +160,7 @@ def test_places_to_label_load_styled_with_a_class_drop_down(tmp_path, nc_stack, 
     """Where to digitise next in the desktop: the places load over the map, darker where the
     model hesitates, numbered by rank; the attribute form of a place offers the model's
     classes in a drop-down (and an empty choice)."""
-    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.model.opened import open_model
 
     job = {"image": str(nc_stack), "model": str(nc_model),
            "labels": str(ROOT / "test" / "data" / "nc_landsat7_landcover" /
@@ -173,7 +173,7 @@ def test_places_to_label_load_styled_with_a_class_drop_down(tmp_path, nc_stack, 
     assert findings["sites"] == 30 and findings["loaded"] == ["landsat_stack places to label"]
     assert findings["renderer"] == "graduatedSymbol" and findings["labels_on"]
     assert findings["widget"] == "ValueMap" and findings["first"]["rank"] == 1
-    names = read_metadata(str(nc_model)).classes.names
+    names = open_model(str(nc_model)).metadata.classes.names
     # the classes in order, and one empty choice (QGIS 3.22 shows it as "Please select")
     assert [c for c in findings["choices"] if c in names] == names
     assert len(findings["choices"]) == len(names) + 1

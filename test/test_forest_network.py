@@ -69,7 +69,7 @@ def _scene(height: int = 96, width: int = 96):
 def test_distillation_follows_the_teacher_and_the_network_saves_safely(tmp_path):
     import keras
 
-    from landcoverunet.backend.core.model_safety import check_model_archive
+    from landcoverunet.backend.model.keras_safety import check_keras_archive
     from landcoverunet.backend.training.forest_student import distil_forest
 
     reader, truth = _scene()
@@ -80,7 +80,7 @@ def test_distillation_follows_the_teacher_and_the_network_saves_safely(tmp_path)
     assert any(m.startswith("Forest network:") for m in progress.messages)
     path = tmp_path / "forest.keras"
     network.save(path)
-    check_model_archive(str(path))
+    check_keras_archive(str(path))
     loaded = keras.saving.load_model(path, safe_mode=True, compile=False)
     np.testing.assert_allclose(loaded.predict_on_batch(reader.whole[0][None]),
                                network.predict_on_batch(reader.whole[0][None]), atol=1e-6)

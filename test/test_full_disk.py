@@ -30,7 +30,7 @@ FILLER = "filler.bin"
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> Path:
     """The sample scene, its polygons, a mask and a model on an ordinary disk."""
-    from landcoverunet.backend.classify.run import classify_raster
+    from landcoverunet.backend.classify.classify_raster import classify_raster
     from landcoverunet.backend.masks.burn import build_mask
     from landcoverunet.backend.masks.features import VectorInput
 

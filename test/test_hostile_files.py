@@ -30,8 +30,8 @@ from support import ROOT, qgis_process, write_class_raster
 from landcoverunet.backend.core.csv_cells import safe_cell
 from landcoverunet.backend.core.errors import UserError
 from landcoverunet.backend.core.feature_ids import METADATA_KEY as FEATURE_IDS_KEY
-from landcoverunet.backend.core.model_file import METADATA_ENTRY, load_model, read_metadata
-from landcoverunet.backend.core.model_safety import check_model_archive
+from landcoverunet.backend.model.keras_file import METADATA_ENTRY
+from landcoverunet.backend.model.opened import open_model
 from landcoverunet.backend.training.checkpoint import FILE, STATE, Checkpoint, checkpoint_folder
 
 SAMPLE = ROOT / "resources" / "sample"
@@ -219,7 +219,7 @@ def keras_cases(ws: Path) -> list[tuple[str, str]]:
     link.external_attr = (stat.S_IFLNK | 0o777) << 16
     folder = ws / "models" / "folder.keras"
     folder.mkdir(exist_ok=True)
-    bands = len(read_metadata(str(ws / "model.keras")).bands)
+    bands = len(open_model(str(ws / "model.keras")).metadata.bands)
     return [
         (rewrite(ws, "bomb_metadata.keras", {METADATA_ENTRY: bomb}), "zip bomb"),
         (rewrite(ws, "bomb_weights.keras", {"model.weights.h5": bytes(64 * 2 ** 20)}),
@@ -261,13 +261,11 @@ def test_hostile_model_files_are_refused_in_process(ws):
     for path, message in onnx_cases(ws) + keras_cases(ws):
         started = time.monotonic()
         with pytest.raises(UserError, match=message) as error:
-            read_metadata(path)
-            check_model_archive(path)
-            load_model(path)
+            open_model(path).network()
         assert time.monotonic() - started < 10, f"{path} took long to refuse"
         assert "Traceback" not in str(error.value)
-    read_metadata(str(ws / "model.onnx"))   # the real files still pass
-    check_model_archive(str(ws / "model.keras"))
+    open_model(str(ws / "model.onnx"))   # the real files still pass
+    open_model(str(ws / "model.keras"))
 
 
 @pytest.mark.slow

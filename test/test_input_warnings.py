@@ -64,7 +64,7 @@ def test_a_class_without_pixels_is_said_loudly_in_log_and_report(nc_stack, tmp_p
     from landcoverunet.backend.core.progress import ConsoleProgress
     from landcoverunet.backend.masks.burn import build_mask
     from landcoverunet.backend.masks.features import VectorInput
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
     from support import NC
 
     # the NC polygons, with a class map that also names a class no polygon has

@@ -12,11 +12,11 @@ from qgis.core import QgsProcessingContext, QgsProcessingException, QgsProject
 from scipy import ndimage
 from fixtures_classify import SCENE, make_image, make_test_model, read, rgb
 
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from landcoverunet.backend.classify.sieve import threshold_pixels
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.core.errors import UserError
-from landcoverunet.backend.core.model_file import read_metadata
+from landcoverunet.backend.model.opened import open_model
 
 ALG = "landcoverunet:classifyraster"
 PIXEL_HA = 28.5 * 28.5 / 10_000
@@ -128,7 +128,7 @@ def test_polygons_load_with_the_class_colours(plugin, scene_model, tmp_path):
         assert len(vectors) == 1 and vectors[0].name() == "nc_landsat7_2000 polygons"
         renderer = vectors[0].renderer()
         assert renderer.type() == "categorizedSymbol" and renderer.classAttribute() == "class_id"
-        expected = ClassMap.from_dict(read_metadata(scene_model).class_map)
+        expected = ClassMap.from_dict(open_model(scene_model).metadata.class_map)
         assert {c.value(): (c.label(), c.symbol().color().name())
                 for c in renderer.categories()} == {c.id: (c.name, c.color)
                                                     for c in expected.classes}

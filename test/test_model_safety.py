@@ -18,8 +18,9 @@ from qgis.core import QgsProcessingException
 from fixtures_classify import make_image, make_test_model, rgb
 
 from landcoverunet.backend.core.errors import UserError
-from landcoverunet.backend.core.model_file import METADATA_ENTRY, load_model, read_metadata
-from landcoverunet.backend.core.model_safety import ALLOWED_CLASSES, check_model_archive
+from landcoverunet.backend.model.keras_file import METADATA_ENTRY
+from landcoverunet.backend.model.opened import load_model, open_model
+from landcoverunet.backend.model.keras_safety import ALLOWED_CLASSES, check_keras_archive
 
 ALTERED = "which a Land Cover U-Net model never does: it was not made by this plugin or was altered"
 
@@ -152,7 +153,7 @@ def test_allowlist_covers_every_network_the_plugin_builds(tmp_path):
     import keras
 
     from landcoverunet.models.losses import PACKAGE
-    from landcoverunet.backend.core.model_safety import PLUGIN_PACKAGE
+    from landcoverunet.backend.model.keras_safety import PLUGIN_PACKAGE
     from landcoverunet.models.ensemble import average_models
     from landcoverunet.models.unet import PRESETS, build_unet
 
@@ -166,17 +167,17 @@ def test_allowlist_covers_every_network_the_plugin_builds(tmp_path):
                 keras.mixed_precision.set_global_policy("float32")
             path = tmp_path / f"{name}_{policy}.keras"
             model.save(path)
-            check_model_archive(str(path))   # raises if the builder uses anything unlisted
+            check_keras_archive(str(path))   # raises if the builder uses anything unlisted
     ensemble = average_models([build_unet(4, 3, PRESETS["small"]) for _ in range(2)])
     ensemble.save(tmp_path / "ensemble.keras")
-    check_model_archive(str(tmp_path / "ensemble.keras"))
+    check_keras_archive(str(tmp_path / "ensemble.keras"))
     from landcoverunet.models.forest_network import build_forest_network
 
     forest = build_forest_network(4, 3)   # alone and averaged with a U-Net (choice.py)
     for name, model in (("forest", forest), ("average", average_models(
             [build_unet(4, 3, PRESETS["small"]), forest]))):
         model.save(tmp_path / f"{name}.keras")
-        check_model_archive(str(tmp_path / f"{name}.keras"))
+        check_keras_archive(str(tmp_path / f"{name}.keras"))
     assert "Lambda" not in ALLOWED_CLASSES["keras.layers"]
 
 
@@ -197,5 +198,5 @@ def test_crafted_model_refused_by_classify_and_as_init_model(plugin, good_model,
 
 
 def test_metadata_reads_without_keras_for_good_files(good_model):
-    metadata = read_metadata(good_model)
+    metadata = open_model(good_model).metadata
     assert np.allclose(metadata.std, 1.0) and metadata.tile_size == 64

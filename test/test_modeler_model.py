@@ -13,7 +13,7 @@ SAMPLE = ROOT / "resources" / "sample"
 
 def test_model_chain_runs_with_qgis_process(qgis_process_ready, tmp_path):
     from landcoverunet.backend.core.class_map import ClassMap
-    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.model.opened import open_model
 
     answer = qgis_process_ready(str(MODEL), {
         "image": SAMPLE / "nc_landsat7_2000.tif", "labels": SAMPLE / "training_polygons.gpkg",
@@ -27,7 +27,7 @@ def test_model_chain_runs_with_qgis_process(qgis_process_ready, tmp_path):
     results = answer["results"]
     assert "Overall accuracy" in (tmp_path / "accuracy.html").read_text(encoding="utf-8")
     assert results["trainunet:model"] == str(tmp_path / "model.keras")
-    metadata = read_metadata(str(tmp_path / "model.keras"))
+    metadata = open_model(str(tmp_path / "model.keras")).metadata
     from landcoverunet.backend.core.version import plugin_version
     assert metadata.plugin_version == plugin_version() != "unknown"
     assert metadata.classes.names[:2] == ["developed", "agriculture"]

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 from osgeo import gdal
 
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from landcoverunet.backend.core.errors import UserError
-from landcoverunet.backend.core.model_file import load_model, read_metadata
+from landcoverunet.backend.model.opened import load_model, open_model
 from landcoverunet.backend.core.normalization import inverse_std, normalise_values
-from landcoverunet.backend.core.onnx_model import (CLASS_MAP_KEY, INPUT_SCALE, OnnxNetwork,
+from landcoverunet.backend.model.onnx_runtime import (CLASS_MAP_KEY, INPUT_SCALE, OnnxNetwork,
                                                    onnx_window, read_onnx_properties)
 from landcoverunet.backend.export.onnx_file import export_onnx
 
@@ -58,7 +58,7 @@ def test_the_graph_gives_the_keras_probabilities_on_real_tiles(nc_model, nc_stac
 
 def test_the_metadata_is_read_back(nc_model, exported):
     properties = read_onnx_properties(str(exported))
-    metadata = read_metadata(str(nc_model))
+    metadata = open_model(str(nc_model)).metadata
     names = [c["name"] for c in metadata.class_map["classes"]]
     assert json.loads(properties["model_type"]) == "Segmentor"
     assert json.loads(properties["class_names"]) == {str(i): n for i, n in enumerate(names)}
@@ -66,7 +66,7 @@ def test_the_metadata_is_read_back(nc_model, exported):
     assert 0 < json.loads(properties["tiles_overlap"]) < 50
     assert json.loads(properties["resolution"]) == pytest.approx(2850), "28.5 m (EPSG:32119)"
     assert json.loads(properties[CLASS_MAP_KEY]) == metadata.class_map
-    assert read_metadata(str(exported)) == metadata, "the plugin's own metadata, whole"
+    assert open_model(str(exported)).metadata == metadata, "the plugin's own metadata, whole"
 
 
 def test_an_onnx_model_classifies_like_the_keras_model(nc_model, nc_stack, exported, tmp_path):
@@ -99,7 +99,7 @@ def test_an_onnx_model_classifies_without_tensorflow_or_keras(nc_stack, exported
         "import sys\n"
         "for name in ('tensorflow', 'keras', 'jax', 'torch'):\n"
         "    sys.modules[name] = None  # any import of them fails\n"
-        "from landcoverunet.backend.classify.run import classify_raster\n"
+        "from landcoverunet.backend.classify.classify_raster import classify_raster\n"
         f"result = classify_raster({str(nc_stack)!r}, {str(exported)!r}, "
         f"{str(tmp_path / 'map.tif')!r})\n"
         "print(sum(result.pixels_per_class.values()))\n")
@@ -123,10 +123,10 @@ def test_refusals(nc_model, exported, tmp_path):
     foreign.ir_version = 7
     onnx.save(foreign, str(tmp_path / "foreign.onnx"))
     with pytest.raises(UserError, match="not one exported by Land Cover U-Net"):
-        read_metadata(str(tmp_path / "foreign.onnx"))
+        open_model(str(tmp_path / "foreign.onnx")).metadata
     (tmp_path / "broken.onnx").write_bytes(b"not a graph")
     with pytest.raises(UserError, match="could not be opened"):
-        read_metadata(str(tmp_path / "broken.onnx"))
+        open_model(str(tmp_path / "broken.onnx")).metadata
     from landcoverunet.backend.training.inputs import check_init_model
 
     with pytest.raises(UserError, match="cannot be trained further"):
@@ -167,7 +167,7 @@ def test_every_preset_and_an_ensemble_export_exactly():
                                                                          PRESETS["small"]))]))
     mean, scale = [100.0, 50.0, 20.0, 10.0], [0.01, 0.02, 0.05, 0.1]
     raw = rng.uniform(0, 255, (2, 64, 64, 4)).astype(np.float32)
-    from landcoverunet.backend.core.onnx_safety import check_onnx_bytes
+    from landcoverunet.backend.model.onnx_safety import check_onnx_bytes
 
     for network in networks:
         graph = to_onnx(network, mean, scale, 64)
@@ -223,7 +223,7 @@ def test_an_onnx_model_classifies_a_mosaic_in_batch_like_one_process(tmp_path):
     from fixtures_classify import SCENE
     from fixtures_classify import make_test_model
 
-    from landcoverunet.backend.batch.run import BatchSettings, classify_batch
+    from landcoverunet.backend.batch.classify_batch import BatchSettings, classify_batch
     from landcoverunet.backend.core.progress import ConsoleProgress
 
     image = gdal.Open(str(SCENE)).ReadAsArray().astype(np.float32)

@@ -6,7 +6,7 @@ import pytest
 from fixtures_classify import make_image, read, rgb
 
 from landcoverunet.backend.classify.parts import Part, split
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from landcoverunet.backend.classify.tiling import AxisPlan, plan_axis
 from landcoverunet.backend.core.errors import UserError
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from osgeo import gdal
-from support import NC
+from support import NC, independent
 
 from landcoverunet.backend.assess.design import allocate, expected_accuracies, total_sample_size
 from landcoverunet.backend.assess.stratified import (check_strata, sample_size,
@@ -46,36 +46,6 @@ def test_olofsson_2014_worked_example():
     assert ci == pytest.approx([6_158, 3_756, 15_510, 16_282], abs=1)
     # section 5.1.1: target SE 0.01 with expected user's 0.70, 0.60, 0.90, 0.95 gives n = 641
     assert sample_size(PIXELS, [0.70, 0.60, 0.90, 0.95], 0.01, float(PIXELS.sum())) == 641
-
-
-def independent(stratum: np.ndarray, reference: np.ndarray, weights: np.ndarray, k: int) -> dict:
-    """Per sample unit, as Stehman (2014) writes the stratified (ratio) estimators: stratum
-    means of indicator variables, variances from the stratum sample variances (ddof=1)."""
-    weights = weights / weights.sum()
-
-    def mean_and_var(y):
-        estimate = sum(w * y[stratum == h].mean() for h, w in enumerate(weights))
-        variance = sum(w ** 2 * y[stratum == h].var(ddof=1) / (stratum == h).sum()
-                       for h, w in enumerate(weights))
-        return estimate, variance
-
-    def ratio(y, x):
-        r = mean_and_var(y)[0] / mean_and_var(x)[0]
-        total_x = mean_and_var(x)[0]
-        variance = sum(w ** 2 * (y[stratum == h].var(ddof=1) + r ** 2 * x[stratum == h].var(ddof=1)
-                                 - 2 * r * np.cov(y[stratum == h], x[stratum == h])[0, 1])
-                       / (stratum == h).sum() for h, w in enumerate(weights)) / total_x ** 2
-        return r, variance
-
-    correct = (stratum == reference).astype(float)
-    out = {"oa": mean_and_var(correct), "area": [], "ua": [], "pa": []}
-    for c in range(k):
-        out["area"].append(mean_and_var((reference == c).astype(float)))
-        in_c = stratum == c
-        out["ua"].append((correct[in_c].mean(), correct[in_c].var(ddof=1) / in_c.sum()))
-        out["pa"].append(ratio(((reference == c) & (stratum == c)).astype(float),
-                               (reference == c).astype(float)))
-    return out
 
 
 def test_ratio_estimator_agrees_with_eq7_on_the_paper():

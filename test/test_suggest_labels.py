@@ -10,10 +10,10 @@ from qgis import processing
 from support import NC, NC_NAMES
 from fixtures_classify import make_image, make_test_model, read, rgb
 
-from landcoverunet.backend.classify.run import classify_raster
+from landcoverunet.backend.classify.classify_raster import classify_raster
 from landcoverunet.backend.core.errors import UserError
 from landcoverunet.backend.suggest.ranking import margin_uncertainty
-from landcoverunet.backend.suggest.run import default_spacing, suggest_labels
+from landcoverunet.backend.suggest.suggest_labels import default_spacing, suggest_labels
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,7 @@ def train_under_jax(nc_stack, nc_mask, folder, board, without_tensorflow: bool =
         import sys
         import keras
         from landcoverunet.backend.core.progress import ConsoleProgress
-        from landcoverunet.backend.training.run import TrainingConfig, train_unet
+        from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
         train_unet(TrainingConfig(
             images=[{str(nc_stack)!r}], masks=[{str(nc_mask)!r}],
             output_model={str(folder / "model.keras")!r}, tile_size=64, batch_size=4,
@@ -62,7 +62,7 @@ def test_training_under_jax_writes_a_tensorboard_log(nc_stack, nc_mask, tmp_path
 
 @pytest.mark.slow
 def test_without_tensorflow_training_says_tensorboard_needs_it(nc_stack, nc_mask, tmp_path):
-    from landcoverunet.backend.training.report import TENSORBOARD_NEEDS_TENSORFLOW
+    from landcoverunet.backend.training.report_html import TENSORBOARD_NEEDS_TENSORFLOW
 
     board = tmp_path / "tb"
     out = train_under_jax(nc_stack, nc_mask, tmp_path, board, without_tensorflow=True)

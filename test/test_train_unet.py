@@ -13,10 +13,8 @@ from osgeo import gdal
 from qgis import processing
 from qgis.core import QgsProcessingException, QgsProcessingFeedback
 
+from fixtures_training import ALG, TINY, CancelAfterFirstEpoch
 from support import NC
-
-ALG = "landcoverunet:trainunet"
-TINY = dict(TILE_SIZE=64, BATCH_SIZE=4, EPOCHS=2, STEPS_PER_EPOCH=3, PATIENCE=5, SEED=3)
 
 
 def pictures(report: str) -> list[np.ndarray]:
@@ -42,8 +40,8 @@ def test_nc_end_to_end_through_processing(plugin, nc_stack, nc_mask, tmp_path):
     from landcoverunet.backend.training.choice import CANDIDATES, FOREST_NETWORK
     assert result["MODEL_HOLDS"] in CANDIDATES
 
-    from landcoverunet.backend.core.model_file import read_metadata
-    metadata = read_metadata(str(model))
+    from landcoverunet.backend.model.opened import open_model
+    metadata = open_model(str(model)).metadata
     assert metadata.bands == [1, 2, 3, 4, 5, 6] and metadata.classes.ids == list(range(1, 8))
     assert metadata.metrics["best_val_miou"] == pytest.approx(result["BEST_VAL_MIOU"], abs=1e-4)
     from landcoverunet.models.unet import PRESETS
@@ -89,8 +87,8 @@ def test_qgis_process_run(qgis_process_ready, nc_stack, nc_mask, tmp_path):
         "TILE_SIZE": 64, "BATCH_SIZE": 2, "MODEL_SIZE": 0, "BANDS": 4})
     results = answer["results"]
     assert results["EPOCHS_RUN"] == 1 and 0 <= results["BEST_VAL_MIOU"] <= 1
-    from landcoverunet.backend.core.model_file import read_metadata
-    assert read_metadata(str(tmp_path / "m.keras")).bands == [4]
+    from landcoverunet.backend.model.opened import open_model
+    assert open_model(str(tmp_path / "m.keras")).metadata.bands == [4]
     assert (tmp_path / "m.html").is_file() and (tmp_path / "m_epochs.csv").is_file()
 
 
@@ -99,7 +97,7 @@ def test_temporary_model_is_kept_beside_the_image(plugin, nc_stack, nc_mask, tmp
     image under a name that replaces nothing, and records the plugin's version."""
     from qgis.core import QgsProcessing
 
-    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.model.opened import open_model
     from landcoverunet.backend.core.version import read_metadata as plugin_metadata
 
     image = tmp_path / "scene.vrt"
@@ -116,17 +114,8 @@ def test_temporary_model_is_kept_beside_the_image(plugin, nc_stack, nc_mask, tmp
     assert (tmp_path / "scene_unet_2_report.html").stat().st_size > 1000
     assert (tmp_path / "scene_unet.keras").read_text() == "an earlier model"
     assert str(kept) in feedback.textLog()
-    assert read_metadata(str(kept)).plugin_version == \
+    assert open_model(str(kept)).metadata.plugin_version == \
         plugin_metadata().get("general", "version") != "unknown"
-
-
-class CancelAfterFirstEpoch(QgsProcessingFeedback):
-    """Asks to cancel as soon as the first epoch has been logged."""
-
-    def pushInfo(self, info: str) -> None:  # noqa: N802
-        super().pushInfo(info)
-        if info.startswith(("Epoch 1/", "Fold 1/3, epoch 1/")):
-            self.cancel()
 
 
 @pytest.mark.slow
@@ -136,12 +125,12 @@ def test_cancel_keeps_best_model_and_init_model_resumes(plugin, nc_stack, nc_mas
     result = processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
                                       OUTPUT_MODEL=str(first), **{**TINY, "EPOCHS": 20}),
                             feedback=feedback)
-    from landcoverunet.backend.core.model_file import load_model, read_metadata
+    from landcoverunet.backend.model.opened import load_model, open_model
     cancelled = tmp_path / "first.cancelled.keras"   # a cancelled run writes beside the output
     assert result["OUTPUT_MODEL"] == str(cancelled) and cancelled.is_file()
     assert not first.exists() and result["EPOCHS_RUN"] <= 2
     assert result["OUTPUT_CSV"] == str(tmp_path / "first.cancelled_epochs.csv")
-    metadata = read_metadata(str(cancelled))
+    metadata = open_model(str(cancelled)).metadata
     assert metadata.metrics["cancelled"] is True
     assert "best so far" in feedback.textLog() and "first.cancelled.keras" in feedback.textLog()
     assert "Cancelled, and kept" in feedback.textLog()   # before QGIS's red "Execution failed"
@@ -152,7 +141,7 @@ def test_cancel_keeps_best_model_and_init_model_resumes(plugin, nc_stack, nc_mas
     resumed = processing.run(ALG, dict(INPUT=str(nc_stack), MASK=str(nc_mask),
                                        OUTPUT_MODEL=str(second), INIT_MODEL=str(cancelled),
                                        MODEL_SIZE=1, **{**TINY, "EPOCHS": 1}))
-    again = read_metadata(str(second))
+    again = open_model(str(second)).metadata
     assert resumed["EPOCHS_RUN"] == 1
     assert again.metrics["init_model"] == "first.cancelled.keras"
     assert again.mean == metadata.mean and again.architecture == metadata.architecture

@@ -12,57 +12,12 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
+from fixtures_training import synthetic_scene, write_raster
 from landcoverunet.backend.training.config import LABEL_SMOOTHING
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.training.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
                                             fold_features, split_features, summarise_labels,
                                             validation_windows)
-
-
-# ----- helpers ---------------------------------------------------------------------------------
-def write_raster(path: Path, array: np.ndarray, nodata: float | None = None,
-                 class_map: ClassMap | None = None) -> str:
-    """Writes a (bands, rows, cols) or (rows, cols) array as a GeoTIFF on a 10 m UTM grid."""
-    array = array if array.ndim == 3 else array[None]
-    kind = gdal.GDT_Byte if array.dtype == np.uint8 else gdal.GDT_Float32
-    dataset = gdal.GetDriverByName("GTiff").Create(str(path), array.shape[2], array.shape[1],
-                                                   array.shape[0], kind)
-    dataset.SetGeoTransform((500000, 10, 0, 4000000, 0, -10))
-    srs = osr.SpatialReference()
-    srs.ImportFromEPSG(32633)
-    dataset.SetProjection(srs.ExportToWkt())
-    for i, band in enumerate(array):
-        dataset.GetRasterBand(i + 1).WriteArray(band)
-        if nodata is not None:
-            dataset.GetRasterBand(i + 1).SetNoDataValue(nodata)
-    if class_map is not None:
-        class_map.write_to_band(dataset)
-    dataset.FlushCache()
-    return str(path)
-
-
-def synthetic_scene(folder: Path, height: int = 192, width: int = 256, seed: int = 0):
-    """Three spectrally separable classes in Voronoi regions; labels on scattered squares.
-
-    Returns (image path, mask path, truth array). A corner of the image is nodata.
-    """
-    rng = np.random.default_rng(seed)
-    yy, xx = np.mgrid[0:height, 0:width]
-    centres = rng.uniform((0, 0), (height, width), (18, 2))
-    owner = ((yy[..., None] - centres[:, 0]) ** 2 + (xx[..., None] - centres[:, 1]) ** 2
-             ).argmin(-1)
-    truth = (np.arange(18) % 3 + 1)[owner]
-    means = np.array([[0, 0, 0], [20, 60, 30], [60, 20, 40], [40, 40, 80]], np.float32)
-    image = means[truth].transpose(2, 0, 1) + rng.normal(0, 4, (3, height, width))
-    image = image.astype(np.float32)
-    image[:, :12, :12] = -9999
-    labels = np.zeros((height, width), np.uint8)
-    for y, x in rng.integers(0, (height - 6, width - 6), (160, 2)):
-        labels[y:y + 6, x:x + 6] = truth[y:y + 6, x:x + 6]
-    labels[:12, :12] = 0
-    classes = ClassMap.from_codes([1, 2, 3], {1: "crop", 2: "forest", 3: "water"})
-    return (write_raster(folder / "image.tif", image, nodata=-9999),
-            write_raster(folder / "mask.tif", labels, nodata=0, class_map=classes), truth)
 
 
 # ----- losses and metrics ----------------------------------------------------------------------
@@ -313,7 +268,7 @@ def test_folds_that_would_hold_out_nothing_are_left_out():
 
 def test_pooled_folds_score_every_held_out_feature_once():
     from landcoverunet.backend.training.cross_validation import pool_folds
-    from landcoverunet.backend.training.scores import scores
+    from landcoverunet.backend.training.validation_scores import scores
 
     def record(epoch, val_loss, weight):
         return {"epoch": epoch, "loss": 1.0, "miou": 0.5, "val_loss": val_loss,
@@ -477,7 +432,7 @@ def test_sampler_favours_rare_classes_and_small_features():
 def test_synthetic_separable_scene_reaches_high_miou(tmp_path):
     from landcoverunet.backend.core.progress import ConsoleProgress
     from landcoverunet.backend.training.choice import FOREST_NETWORK
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
     image, mask, _ = synthetic_scene(tmp_path)
     progress = ConsoleProgress(quiet=True)
@@ -538,8 +493,8 @@ def test_an_ensemble_averages_its_members_and_loads_with_plain_keras(tmp_path):
 def test_metadata_reads_without_tensorflow(nc_model):
     done = _fresh(f"""
         import sys, json
-        from landcoverunet.backend.core.model_file import read_metadata
-        m = read_metadata({str(nc_model)!r})
+        from landcoverunet.backend.model.opened import open_model
+        m = open_model({str(nc_model)!r}).metadata
         print('META', json.dumps({{'bands': m.bands, 'names': m.classes.names,
                                    'n': len(m.mean), 'tile': m.tile_size}}))
         print('HEAVY', [k for k in ('tensorflow', 'keras') if k in sys.modules])
@@ -552,9 +507,9 @@ def test_metadata_reads_without_tensorflow(nc_model):
 
 
 def test_model_file_metadata_is_complete(nc_model, nc_stack):
-    from landcoverunet.backend.core.model_file import load_model, read_metadata
+    from landcoverunet.backend.model.opened import load_model, open_model
 
-    metadata = read_metadata(str(nc_model))
+    metadata = open_model(str(nc_model)).metadata
     assert metadata.band_count == 6 and metadata.input_dtype == "float32"
     assert len(metadata.std) == 6 and all(s > 0 for s in metadata.std)
     assert [c["color"] for c in metadata.class_map["classes"]][5] == "#1f78b4"
@@ -574,7 +529,7 @@ def test_model_file_metadata_is_complete(nc_model, nc_stack):
 
 
 def test_report_picks_true_colour_from_band_names():
-    from landcoverunet.backend.training.report import rgb_channels_for
+    from landcoverunet.backend.training.report_html import rgb_channels_for
 
     assert rgb_channels_for(["ETM+ blue", "ETM+ green", "ETM+ red", "ETM+ nir"]) == \
         ((2, 1, 0), "true colour")
@@ -584,9 +539,9 @@ def test_report_picks_true_colour_from_band_names():
 
 
 def test_cancel_during_the_final_fit_writes_the_validated_model(tmp_path):
-    from landcoverunet.backend.core.model_file import read_metadata
+    from landcoverunet.backend.model.opened import open_model
     from landcoverunet.backend.core.progress import ConsoleProgress
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
     class CancelAtFinalFit(ConsoleProgress):
         stop = False
@@ -606,14 +561,14 @@ def test_cancel_during_the_final_fit_writes_the_validated_model(tmp_path):
     model = tmp_path / "model.cancelled.keras"   # a cancelled run writes beside the output
     assert result.model_path == str(model) and not (tmp_path / "model.keras").exists()
     assert model.is_file() and result.epochs_run == 2
-    assert read_metadata(str(model)).metrics["final_fit"] is False
+    assert open_model(str(model)).metadata.metrics["final_fit"] is False
     assert any("final fit was cancelled" in m for m in progress.warnings)
 
 
 def test_ensemble_training_writes_both_networks_and_classifies(tmp_path):
-    from landcoverunet.backend.classify.run import classify_raster
-    from landcoverunet.backend.core.model_file import load_model
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.classify.classify_raster import classify_raster
+    from landcoverunet.backend.model.opened import load_model
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
     from landcoverunet.models.ensemble import members
 
     image, mask, _ = synthetic_scene(tmp_path)
@@ -666,7 +621,7 @@ def test_the_epoch_plan_shortens_before_the_deadline_and_is_replayed():
 
 def test_a_tight_time_limit_shortens_the_plan_and_says_so(tmp_path):
     from landcoverunet.backend.core.progress import ConsoleProgress
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
     image, mask, _ = synthetic_scene(tmp_path)
     progress = ConsoleProgress(quiet=True)
@@ -705,7 +660,7 @@ def _scene_with_a_small_class(folder: Path) -> tuple[str, str]:
 def test_training_scores_the_forest_beside_the_network_with_an_interval(tmp_path):
     from landcoverunet.backend.core.progress import ConsoleProgress
     from landcoverunet.backend.training.choice import AVERAGE, CANDIDATES
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
     image, mask = _scene_with_a_small_class(tmp_path)
     progress = ConsoleProgress(quiet=True)

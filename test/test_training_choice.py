@@ -11,7 +11,7 @@ from landcoverunet.backend.training.choice import (AVERAGE, FOREST, FOREST_NETWO
                                                    choose)
 from landcoverunet.backend.training.interval import (SURE, bootstrap_interval,
                                                      features_per_class, miou_of)
-from landcoverunet.backend.training.scores import feature_confusions, scores
+from landcoverunet.backend.training.validation_scores import feature_confusions, scores
 
 
 def feature_matrix(classes: int, true: int, predicted: dict[int, int]) -> np.ndarray:

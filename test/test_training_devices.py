@@ -85,11 +85,11 @@ def test_training_runs_on_two_devices_and_the_model_classifies_anywhere(tmp_path
     result = run_split("""
 import json
 from pathlib import Path
-from test_training_backend import synthetic_scene
-from landcoverunet.backend.classify.run import classify_raster
-from landcoverunet.backend.core.model_file import read_metadata
+from fixtures_training import synthetic_scene
+from landcoverunet.backend.classify.classify_raster import classify_raster
+from landcoverunet.backend.model.opened import open_model
 from landcoverunet.backend.core.progress import ConsoleProgress
-from landcoverunet.backend.training.run import TrainingConfig, train_unet
+from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
 image, mask, _ = synthetic_scene(Path("."))
 progress = ConsoleProgress(quiet=True)
@@ -97,7 +97,7 @@ train_unet(TrainingConfig([image], [mask], "model.keras", epochs=2, steps_per_ep
                           batch_size=4, seed=1), progress)
 classify_raster(image, "model.keras", "classes.tif")
 print(json.dumps({"messages": progress.messages,
-                  "metrics": read_metadata("model.keras").metrics}))
+                  "metrics": open_model("model.keras").metadata.metrics}))
 """, tmp_path)
     messages = result["messages"]
     assert any("split into 2 logical devices, data parallel" in m for m in messages), messages

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from qgis import processing
-from test_train_unet import ALG, TINY, CancelAfterFirstEpoch
+from fixtures_training import ALG, TINY, CancelAfterFirstEpoch
 
 from support import QGIS_PROFILE
 
@@ -61,7 +61,7 @@ def test_cancel_writes_beside_and_never_replaces(plugin, nc_stack, nc_mask, nc_m
 
 @pytest.mark.slow
 def test_failure_after_training_keeps_the_earlier_model(nc_stack, nc_mask, nc_model, tmp_path):
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
     out = tmp_path / "out"
     before = earlier_run(out, nc_model)
@@ -99,7 +99,7 @@ def test_kill_keeps_the_earlier_model_and_the_next_run_cleans_up(qgis_process_re
     assert left and all(name.startswith(".model_epochs.partial-") for name in left), left
     assert hashes(out) == before   # the epoch log beside the old model is the old one
 
-    from landcoverunet.backend.training.run import TrainingConfig, train_unet
+    from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
     train_unet(TrainingConfig(images=[str(nc_stack)], masks=[str(nc_mask)],
                               output_model=str(out / "model.keras"),
                               output_report=str(out / "report.html"), tile_size=64,

@@ -15,14 +15,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_train_unet import ALG
+from fixtures_training import ALG
 
 from support import QGIS_PROFILE
 
 from landcoverunet.backend.core.progress import ConsoleProgress
 from landcoverunet.backend.training.checkpoint import (
     Checkpoint, Stage, checkpoint_folder, checkpoint_key)
-from landcoverunet.backend.training.run import TrainingConfig, train_unet
+from landcoverunet.backend.training.train_unet import TrainingConfig, train_unet
 
 EPOCHS = 3
 

@@ -15,13 +15,13 @@ import shutil
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from ..classify.parts import Part
-from ..classify.run import classify_raster, load_for_classification
+from ..classify.classify_raster import classify_raster, load_for_classification
 from ..core.errors import UserError
+from ..model.opened import OpenedModel, open_model
 
-_MODELS: dict[str, tuple[str, Any]] = {}
+_MODELS: dict[str, OpenedModel] = {}
 _LOCK = threading.Lock()
 
 
@@ -46,8 +46,9 @@ MODEL_FOLDER_PREFIX = "landcoverunet-model-"
 """Worker copies of a model go into ``<temp>/landcoverunet-model-<pid>-<digest>-<random>``."""
 
 
-def worker_model(model_bytes: bytes, digest: str, name: str) -> tuple[str, Any]:
-    """The model file's local path and the loaded network, loaded once per worker process."""
+def worker_model(model_bytes: bytes, digest: str, name: str) -> OpenedModel:
+    """The model file's local copy, opened (checked) and its network loaded once per worker
+    process; every later task of the same model reuses it."""
     with _LOCK:
         if digest not in _MODELS:
             remove_orphan_copies()
@@ -55,7 +56,9 @@ def worker_model(model_bytes: bytes, digest: str, name: str) -> tuple[str, Any]:
             path = os.path.join(folder, name)
             with open(path, "wb") as handle:
                 handle.write(model_bytes)
-            _MODELS[digest] = (path, load_for_classification(path))
+            opened = open_model(path)
+            load_for_classification(opened)
+            _MODELS[digest] = opened
         return _MODELS[digest]
 
 
@@ -98,8 +101,8 @@ def run_task(model_bytes: bytes, digest: str, model_name: str, task: Task) -> di
     if task.part is not None and os.path.exists(task.output):
         return {"seconds": 0.0, "pixels": {}}
     try:
-        path, model = worker_model(model_bytes, digest, model_name)
-        result = classify_raster(task.image, path, task.output, part=task.part, model=model,
+        model = worker_model(model_bytes, digest, model_name)
+        result = classify_raster(task.image, model, task.output, part=task.part,
                                  overviews=task.part is None, **task.settings)
     except UserError as error:
         return {"error": str(error)}

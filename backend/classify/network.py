@@ -15,7 +15,7 @@ import numpy as np
 
 from ..core.choices import TTA_DIHEDRAL, TTA_FLIPS, TTA_NONE
 from ..core.normalization import normalise_values
-from ..core.onnx_model import OnnxNetwork
+from ..model.onnx_runtime import OnnxNetwork
 
 # A transform is (transpose, flip rows, flip columns) applied in that order to (n, h, w, c).
 _TRANSFORMS = {
@@ -88,7 +88,7 @@ def _network_function(model: Any, mean: Sequence[float] | None, scale: Sequence[
     serves every window shape (edge windows, TTA transposes) without re-tracing; the class
     choice is compiled by XLA where it is available (once per window shape, a few
     milliseconds; it then costs a tenth of the CPU time). Other backends run the same Keras ops
-    eagerly. An exported ONNX network (``core/onnx_model.py``) runs through ONNX Runtime, with
+    eagerly. An exported ONNX network (``model/onnx_runtime.py``) runs through ONNX Runtime, with
     the normalisation inside its graph.
     """
     if isinstance(model, OnnxNetwork):  # the exported graph normalises by itself

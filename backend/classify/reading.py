@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import UserError
-from ..core.model_file import ModelMetadata
+from ..model.metadata import ModelMetadata
 from ..core.raster_io import band_nodata, invalid_pixels
 from .tiling import AxisWindow
 

@@ -12,10 +12,11 @@ weight accumulator.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
+
+from ..core.grid import round_up
 
 EPSILON = 1e-3
 """Smallest weight: the very edge of a window still counts a little, so no pixel has weight 0."""
@@ -39,11 +40,6 @@ class AxisWindow:
     @property
     def stop(self) -> int:
         return self.start + self.valid
-
-
-def round_up(value: int, multiple: int) -> int:
-    """The smallest multiple of ``multiple`` that is >= value (and >= multiple)."""
-    return max(multiple, int(math.ceil(value / multiple)) * multiple)
 
 
 def plan_axis(length: int, window: int, overlap: int, multiple: int,

@@ -15,7 +15,7 @@ from .keras_backend import backend_in_use, installed
 SAFE_KERAS = (3, 14)
 """The first Keras that fixes every known way for a crafted model file to run code when it is
 loaded (CVE-2025-1550 ... CVE-2026-1462). Older ones still work: the plugin checks model files
-itself (``model_safety``), but the installation check asks to upgrade."""
+itself (``model/keras_safety``), but the installation check asks to upgrade."""
 
 BROKEN_HELP = ("Reinstall it as the README's 'Dependencies' section says, then restart QGIS; "
                "Raster > Land Cover U-Net > About / check installation shows what QGIS finds.")

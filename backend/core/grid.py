@@ -5,6 +5,7 @@ on it: one type says where pixels lie, and one rule says when two CRSs agree.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,3 +77,9 @@ def check_mask_grid(image: Any, mask: Any, image_path: str, mask_path: str) -> N
     image_srs, mask_srs = image.GetProjection(), mask.GetProjection()
     if image_srs and mask_srs and not same_crs(image_srs, mask_srs):
         raise UserError(hint.format("another CRS"))
+
+
+def round_up(value: int, multiple: int) -> int:
+    """The smallest multiple of ``multiple`` that is >= value (and >= multiple): a window side
+    a network of that size multiple takes."""
+    return max(multiple, int(math.ceil(value / multiple)) * multiple)

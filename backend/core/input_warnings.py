@@ -20,6 +20,9 @@ is most likely fill that should have been declared nodata."""
 RANGE_FACTOR = 4.0
 """Training images whose typical values differ by more than this factor are probably scaled
 differently (digital numbers vs reflectance, 8 vs 16 bits)."""
+FEW_PIXELS = 100
+"""Classes with fewer labelled pixels than this get a warning, from 'Build training masks' and
+from 'Train U-Net' alike: too few to learn from."""
 
 
 def decimated(dataset: Any, bands: list[int]) -> np.ndarray:

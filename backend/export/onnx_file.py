@@ -10,21 +10,19 @@ written.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..classify.run import default_overlap, default_window
-from ..core.choices import size_multiple
 from ..core.dependencies import ONNX, missing_message
 from ..core.errors import UserError
-from ..core.model_file import ModelMetadata, load_model, read_metadata
 from ..core.normalization import inverse_std, normalise_values
-from ..core.onnx_model import (CLASS_MAP_KEY, INPUT_SCALE, METADATA_KEY, OnnxNetwork,
-                               deepness_properties, is_onnx)
 from ..core.progress import ConsoleProgress, Progress
 from ..core.raster_io import atomic_output
+from ..model.metadata import ModelMetadata
+from ..model.onnx_runtime import (CLASS_MAP_KEY, INPUT_SCALE, METADATA_KEY, OnnxNetwork,
+                                  deepness_properties, is_onnx)
+from ..model.opened import open_model
 
 TOLERANCE = 1e-3
 """Largest difference in a class probability between the graph and the Keras network that is
@@ -63,15 +61,15 @@ def export_onnx(model_path: str, output_path: str,
         raise UserError(missing_message([ONNX])) from None
     from ...models.onnx_export import UnsupportedLayer, to_onnx
 
-    metadata = read_metadata(model_path)
-    progress.info(f"Loading the model {os.path.basename(model_path)} ...")
-    model, _ = load_model(model_path)
+    opened = open_model(model_path)
+    metadata = opened.metadata
+    progress.info(f"Loading the model {opened.name} ...")
+    model = opened.network()
     progress.set_fraction(0.3)
-    tile = int(metadata.tile_size)
     # the window Classify raster uses for the .keras file, so both give the same map
-    window = default_window(tile, size_multiple(metadata.architecture.get("depth", 4)))
+    window = opened.default_window
     names = [entry["name"] for entry in metadata.class_map["classes"]]
-    properties = deepness_properties(names, window, default_overlap(tile),
+    properties = deepness_properties(names, window, opened.default_overlap,
                                      pixel_size_cm(metadata))
     properties[METADATA_KEY] = metadata.to_json()
     properties[CLASS_MAP_KEY] = json.dumps(metadata.class_map)

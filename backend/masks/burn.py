@@ -16,6 +16,7 @@ import numpy as np
 
 from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import Cancelled, UserError
+from ..core.input_warnings import FEW_PIXELS
 from ..core.feature_ids import METADATA_KEY as FEATURE_IDS_KEY
 from ..core.feature_ids import check_sidecar_free, sidecar_path, write_feature_ids
 from ..core.progress import ConsoleProgress, Progress, SubProgress
@@ -34,8 +35,6 @@ STRIP_ROWS = 256
 """Rows of the grid checked for image nodata at a time (memory stays bounded)."""
 IN_MEMORY_BYTES = 1 << 28
 """Scratch rasters up to this many bytes (256 MB) are burnt in memory; larger ones in a file."""
-FEW_PIXELS = 100
-"""Classes with fewer labelled pixels than this get a warning: too few to learn from."""
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Any
 
 from ..core.choices import MAX_TILE_SIZE, MIN_TILE_SIZE
 from ..core.errors import UserError
-from ..core.model_file import ModelMetadata
-from ..masks.burn import FEW_PIXELS  # noqa: F401  (one owner: Build masks warns alike)
+from ..model.metadata import ModelMetadata
+from ..core.input_warnings import FEW_PIXELS  # noqa: F401  (quoted by the help texts)
 
 PIXELS_PER_EPOCH = 2 ** 21
 """Pixels seen per epoch when the number of steps is automatic (about 128 windows of 128^2)."""

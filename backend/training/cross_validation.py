@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import NEAR_BEST
 from .interval import SURE, chance_better, few_classes
-from .scores import scores
+from .validation_scores import scores
 
 
 def mark_epoch(record: dict, top: float, features: np.ndarray | None = None,

@@ -10,9 +10,9 @@ import numpy as np
 from ..core.class_map import ClassMap
 from ..core.errors import UserError
 from ..core.grid import check_mask_grid
-from ..core.model_file import ModelMetadata, read_metadata
-from ..core.onnx_model import is_onnx
-from ..core.model_safety import check_model_archive
+from ..model.metadata import ModelMetadata
+from ..model.onnx_runtime import is_onnx
+from ..model.opened import open_model
 from ..core.raster_io import open_raster
 from .config import TrainingConfig
 
@@ -118,8 +118,7 @@ def check_init_model(path: str, inputs: Inputs, bands_given: bool) -> ModelMetad
     if is_onnx(path):
         raise UserError(f"'{path}' is an exported ONNX model, which cannot be trained further: "
                         "start from the .keras file it was exported from.")
-    metadata = read_metadata(path)
-    check_model_archive(path)
+    metadata = open_model(path).metadata
     if not bands_given and len(metadata.bands) <= inputs.band_count and all(
             1 <= b <= inputs.band_count for b in metadata.bands):
         inputs.bands = list(metadata.bands)

@@ -22,8 +22,8 @@ from .cross_validation import mark_epoch, top_index
 from .inputs import Inputs
 from .schedule import EpochPlan, ema_momentum, learning_rate, warmup_steps
 from .stopping import Length
-from .report import pick_samples
-from .scores import confusion_matrix, feature_confusions, scores
+from .report_html import pick_samples
+from .validation_scores import confusion_matrix, feature_confusions, scores
 from .calibration import HeldOutSample
 
 
@@ -132,7 +132,7 @@ class EpochLoop:
 
     def _tensorboard_log(self):
         """The TensorBoard log of the run that chooses the epoch, when TensorFlow can write it."""
-        from .report import TENSORBOARD_NEEDS_TENSORFLOW, TensorBoardLog, tensorboard_usable
+        from .report_html import TENSORBOARD_NEEDS_TENSORFLOW, TensorBoardLog, tensorboard_usable
 
         if tensorboard_usable():
             return TensorBoardLog(self.config.tensorboard_dir, self.keras.backend.backend())
@@ -380,7 +380,7 @@ class EpochLoop:
                         self.inputs.class_map.names)
 
     def _tensorboard(self, record: dict, matrix: np.ndarray, predictions: np.ndarray) -> None:
-        from .report import (Sample, confusion_png, palette_array, png_to_array, rgb_channels_for,
+        from .report_html import (Sample, confusion_png, palette_array, png_to_array, rgb_channels_for,
                              sample_strip)
 
         names = self.inputs.class_map.names

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.model_file import ModelMetadata
+from ..model.metadata import ModelMetadata
 from ..core.progress import Progress
 from ..core.staging import OutputSet
 from .calibration import Calibration, label_smoothing_of
@@ -23,8 +23,8 @@ from .config import TrainingResult, cancelled_name, csv_path_for
 from .final_fit import FinalFit
 from .cross_validation import validation_estimate
 from .plan import TrainingPlan
-from .scores import Scores, scores
-from .summary import model_metrics, write_training_report
+from .validation_scores import Scores, scores
+from .run_summary import model_metrics, write_training_report
 from .validation import Validation
 
 
@@ -179,7 +179,7 @@ def write_outputs(outcome: Outcome, warnings: list[str], outputs: OutputSet,
                   progress: Progress) -> TrainingResult:
     """The model file with its metadata, the log's last lines and the HTML report."""
     from ...models.precision import float32_copy
-    from ..core.model_file import save_model
+    from ..model.keras_file import save_model
 
     plan, curves, choice = outcome.plan, outcome.validation.curves, outcome.choice
     config = plan.config

@@ -18,7 +18,7 @@ import numpy as np
 
 from ...models.presets import LOSSES, PRESETS, size_multiple
 from ..core.errors import UserError
-from ..core.model_file import ModelMetadata
+from ..model.metadata import ModelMetadata
 from ..core.normalization import BandStats, compute_band_stats
 from ..core.progress import Progress, SubProgress
 from .config import (CROSS_VALIDATION_BELOW, FEW_PIXELS, FOLDS, MIN_STEPS, PIXELS_PER_EPOCH,
@@ -224,7 +224,7 @@ def make_model(plan: TrainingPlan):
     """A new network (or the starting model) in the device's precision."""
     from ...models.unet import UNetConfig, build_unet
     from ..core.device import precision_scope
-    from ..core.model_file import load_model
+    from ..model.opened import load_model
 
     with precision_scope(plan.device):
         if plan.init_metadata is not None:

@@ -23,7 +23,7 @@ from .stopping import Length, early_stopping, fixed_length
 from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, WindowSampler, summarise_labels,
                        validation_windows)
 from .forest_student import distil_forest
-from .scores import feature_confusions
+from .validation_scores import feature_confusions
 from .teacher import teach
 
 

@@ -19,9 +19,7 @@ import stat
 import zipfile
 from typing import Any, Iterator
 
-from .errors import UserError
-from .onnx_model import is_onnx
-from .onnx_safety import read_checked_onnx
+from ..core.errors import UserError
 
 CONFIG_ENTRY = "config.json"
 WEIGHTS_ENTRY = "model.weights.h5"
@@ -75,8 +73,8 @@ MAX_KERNEL = 7
 """A larger kernel, pool or stride side than the builders use (3, 2 and 1)."""
 
 
-def check_model_archive(path: str) -> None:
-    """Refuses a model file that holds anything a Land Cover U-Net model never does.
+def check_keras_archive(path: str) -> None:
+    """Refuses a ``.keras`` file that holds anything a Land Cover U-Net model never does.
 
     Reads only the zip directory and ``config.json``; never imports Keras.
 
@@ -84,9 +82,6 @@ def check_model_archive(path: str) -> None:
         UserError: naming what is wrong, for a file that is not a zip, has unexpected entries,
             or whose configuration names a module, class or activation outside the allowlist.
     """
-    if is_onnx(path):  # a graph of ONNX operators and weights: checked by onnx_safety
-        read_checked_onnx(path)
-        return
     from .weights_safety import check_weights
 
     try:

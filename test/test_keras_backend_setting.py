@@ -8,7 +8,7 @@ from qgis.core import QgsSettings
 from qgis.PyQt.QtCore import QTimer
 from qgis.PyQt.QtWidgets import QApplication, QMessageBox
 
-from landcoverunet.algorithms.backend_setting import KEY, read_setting
+from landcoverunet.gui.keras_backend_setting import KEY, read_setting
 from landcoverunet.backend.core.keras_backend import SET_BY_PLUGIN
 
 

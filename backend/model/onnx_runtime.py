@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from .choices import MAX_TILE_SIZE
-from .dependencies import ONNX, missing_message
-from .errors import UserError
+from ..core.choices import MAX_TILE_SIZE
+from ..core.dependencies import ONNX, missing_message
+from ..core.errors import UserError
 from .onnx_safety import read_checked_onnx
 
 ONNX_EXTENSION = ".onnx"

@@ -23,11 +23,11 @@ import time
 from dataclasses import dataclass, field
 
 from ..classify.parts import Part, split
-from ..classify.run import DEFAULT_BATCH_SIZE, check_image
+from ..classify.classify_raster import DEFAULT_BATCH_SIZE, check_image
 from ..core.choices import TTA_NONE
 from ..core.errors import Cancelled, UserError
-from ..core.model_file import ModelMetadata, read_metadata
-from ..core.model_safety import check_model_archive
+from ..model.metadata import ModelMetadata
+from ..model.opened import open_model
 from ..core.progress import Progress, SubProgress
 from ..core.raster_io import open_raster
 from .cluster import open_client
@@ -110,8 +110,7 @@ def polygons_path(output: str) -> str:
 def classify_batch(images: list[str], model_path: str, folder: str, settings: BatchSettings,
                    progress: Progress) -> BatchResult:
     """Classifies every image into ``folder`` on dask.distributed; see the module docstring."""
-    metadata = read_metadata(model_path)
-    check_model_archive(model_path)  # a refused file is said once, before any task
+    metadata = open_model(model_path).metadata  # a refused file is said once, before any task
     with open(model_path, "rb") as handle:
         model_bytes = handle.read()
     digest = hashlib.sha256(model_bytes).hexdigest()

@@ -3,7 +3,7 @@
 The image is covered by a grid of overlapping inference windows (see :mod:`.tiling`), processed
 in horizontal strips. Each window's class probabilities are weighted by a smooth window and
 summed into an accumulator that holds only the rows the current strip touches; rows no later
-window reaches are normalised and written out (see :mod:`.class_outputs`) and dropped. Memory is
+window reaches are normalised and written out (see :mod:`.outputs`) and dropped. Memory is
 therefore O(width x window height x classes), never O(raster). Reading the next batch, predicting
 the current one and blending/writing finished rows run at the same time (one thread each for
 reading and for blending and writing; TensorFlow uses its own threads).
@@ -24,18 +24,18 @@ from typing import Any
 
 import numpy as np
 
-from ..core.choices import TTA_MODES, TTA_NONE, size_multiple
+from ..core.choices import TTA_MODES, TTA_NONE
 from ..core.class_map import NO_LABEL, ClassMap
 from ..core.errors import UserError
-from ..core.grid import Grid, same_crs
+from ..core.grid import Grid, round_up, same_crs
 from ..core.device import inference_precision
-from ..core.model_file import ModelMetadata, check_network, load_model, read_metadata
-from ..core.onnx_model import is_onnx, onnx_window
+from ...models.precision import FLOAT32
 from ..core.input_warnings import fill_warning
-from ..core.model_safety import check_model_archive
 from ..core.normalization import inverse_std
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.raster_io import atomic_output, open_raster
+from ..model.metadata import ModelMetadata
+from ..model.opened import OpenedModel, open_model
 from .blending import run_windows
 from .network import make_predictor, transform_count
 from .outputs import ClassOutputs
@@ -43,16 +43,8 @@ from .parts import Part, PartOutputs
 from .polygons import write_polygons
 from .sieve import apply_minimum_mapping_unit, pixel_area_m2
 from .reading import WindowReader
-from .tiling import AxisPlan, plan_axis, round_up
+from .tiling import AxisPlan, plan_axis
 
-WINDOW_FACTOR = 3
-"""Default inference window: this many training tiles on a side (fewer overlaps to pay for)."""
-MIN_WINDOW = 512
-"""Smallest default inference window side: small tiles would pay a network call per few pixels."""
-MAX_WINDOW = 1024
-"""Largest default inference window side (bounds memory for big tiles)."""
-OVERLAP_FRACTION = 8
-"""Default overlap: the training tile size divided by this."""
 DEFAULT_BATCH_SIZE = 1
 """Windows per forward pass: one default window is already 3 x 3 training tiles."""
 PIXEL_SIZE_TOLERANCE = 1.5
@@ -76,26 +68,17 @@ class ClassifyResult:
     seconds: float
 
 
-def default_overlap(tile_size: int) -> int:
-    """The default overlap between inference windows: a fraction of the training tile."""
-    return max(4, int(tile_size) // OVERLAP_FRACTION)
-
-
-def default_window(tile_size: int, multiple: int) -> int:
-    """The default inference window side: a few training tiles, a multiple of ``multiple``."""
-    size = max(int(tile_size), min(max(WINDOW_FACTOR * int(tile_size), MIN_WINDOW), MAX_WINDOW))
-    return round_up(size, multiple)
-
-
-def load_for_classification(path: str, progress: Progress | None = None) -> Any:
+def load_for_classification(model: OpenedModel, progress: Progress | None = None) -> Any:
     """The network of a model file, in the precision of the machine that classifies: mixed on
-    a GPU (float16 arithmetic, float32 probabilities), float32 on the CPU; an ``.onnx`` file
-    through ONNX Runtime as it was exported."""
-    precision = "float32" if is_onnx(path) else inference_precision()
-    if precision != "float32" and progress is not None:
+    a GPU (float16 arithmetic, float32 class probabilities), float32 on the CPU; an ``.onnx``
+    file through ONNX Runtime as it was exported. Loaded once: the opened model keeps it."""
+    precision = FLOAT32 if model.is_onnx else inference_precision()
+    if progress is not None and not model.loaded(precision):
+        progress.info(f"Loading the model {model.name} ...")
+    if precision != FLOAT32 and progress is not None:
         progress.info("A GPU classifies: the network runs in mixed precision (float16 "
                       "arithmetic, float32 class probabilities).")
-    return load_model(path, precision)[0]
+    return model.network(precision)
 
 
 def channel_class_ids(metadata: ModelMetadata) -> list[int]:
@@ -186,11 +169,11 @@ def _check_georeference(dataset: Any, metadata: ModelMetadata, name: str,
                       "the image to the training pixel size for reliable results.")
 
 
-def classify_raster(image_path: str, model_path: str, output_path: str, *,
+def classify_raster(image_path: str, model: str | OpenedModel, output_path: str, *,
                     overlap: int | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
                     tta: str = TTA_NONE, extent: tuple[float, float, float, float] | None = None,
                     confidence_path: str | None = None, probabilities_path: str | None = None,
-                    window_size: int | None = None, model: Any = None,
+                    window_size: int | None = None,
                     min_mapping_unit: float = 0.0, vector_path: str | None = None,
                     part: Part | None = None, overviews: bool = True,
                     tags: dict[str, str] | None = None,
@@ -199,8 +182,9 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
 
     Args:
         image_path: the image (any size; same bands as the training image).
-        model_path: a ``.keras`` file written by training, or an ``.onnx`` file exported from
-            one; bands, normalisation, tile size and classes come from its metadata.
+        model: a ``.keras`` file written by training, or an ``.onnx`` file exported from one,
+            or such a file already opened (``model/opened.py``; its network is loaded once and
+            kept); bands, normalisation, tile size and classes come from its metadata.
         output_path: the class GeoTIFF (uint8, nodata 0, colour table and class map).
         overlap: pixels shared by neighbouring windows (default: the tile size / 8).
         batch_size: windows per forward pass.
@@ -209,7 +193,6 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         confidence_path: optional float32 raster of the chosen class's probability.
         probabilities_path: optional float32 raster with one band per class.
         window_size: inference window side (default: 3 training tiles, at most 1024).
-        model: an already loaded network for ``model_path`` (skips loading it again).
         min_mapping_unit: hectares; smaller patches take their largest neighbour's class (see
             :mod:`.sieve`; 0: off). Runs on the whole finished raster.
         vector_path: optional GeoPackage of the classes as polygons (see :mod:`.polygons`).
@@ -230,8 +213,9 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
                                           vector_path) if p]
     if os.path.abspath(image_path) in paths or len(set(paths)) < len(paths):
         raise UserError("Each output needs its own file, other than the image.")
-    metadata = read_metadata(model_path)
-    check_model_archive(model_path)  # before any work: a refused file should cost nothing
+    # opening checks the file: a refused one costs nothing
+    model = model if isinstance(model, OpenedModel) else open_model(model)
+    metadata = model.metadata
     name = os.path.basename(image_path)
     dataset = open_raster(image_path)
     check_image(dataset, metadata, name, progress)
@@ -245,17 +229,15 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
     if min_mapping_unit:
         pixel_area_m2(grid)  # a grid in degrees is an error now, not after classifying
 
-    multiple = size_multiple(metadata.architecture.get("depth", 4))
-    tile = int(metadata.tile_size)
-    window = round_up(int(window_size), multiple) if window_size else default_window(tile,
-                                                                                      multiple)
-    if is_onnx(model_path):  # its graph takes windows of one size (Deepness reads it there)
-        fixed = onnx_window(model_path)
-        if window_size and window != fixed:
-            progress.info(f"This ONNX model classifies in windows of {fixed} px, the size it "
-                          f"was exported for; the window size {window_size} is not used.")
-        window = fixed
-    overlap = default_overlap(tile) if overlap is None else int(overlap)
+    multiple, tile = metadata.multiple, int(metadata.tile_size)
+    window = round_up(int(window_size), multiple) if window_size else model.default_window
+    if model.is_onnx:  # its graph takes windows of one size (Deepness reads it there)
+        if window_size and window != model.default_window:
+            progress.info(f"This ONNX model classifies in windows of {model.default_window} px, "
+                          f"the size it was exported for; the window size {window_size} is not "
+                          "used.")
+        window = model.default_window
+    overlap = model.default_overlap if overlap is None else int(overlap)
     if overlap < 0:
         raise UserError("The overlap cannot be negative.")
     if overlap >= window // 2:
@@ -273,14 +255,11 @@ def classify_raster(image_path: str, model_path: str, output_path: str, *,
         grid = grid.window(part.x, part.y, part.width, part.height)
         rows, cols = list(row_plan.windows), list(col_plan.windows)
 
-    if model is None:
-        progress.info(f"Loading the model {os.path.basename(model_path)} ...")
-        model = load_for_classification(model_path, progress)
+    network = load_for_classification(model, progress)
     ids = channel_class_ids(metadata)
-    check_network(model, metadata, model_path)
     class_map = metadata.classes
     classes_only = not confidence_path and not probabilities_path
-    predictor = make_predictor(model, tta, mean=metadata.mean, scale=inverse_std(metadata.std),
+    predictor = make_predictor(network, tta, mean=metadata.mean, scale=inverse_std(metadata.std),
                                lookup=np.asarray(ids, np.uint8) if classes_only else None)
 
     total = len(rows) * len(cols)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import IO
 
-from .errors import UserError
+from ..core.errors import UserError
 
 
 
@@ -27,7 +27,7 @@ def check_weights(handle: IO[bytes], size: int, path: str) -> None:
     Raises:
         UserError: naming the dataset or link and what it does.
     """
-    from .deps import require_h5py
+    from ..core.deps import require_h5py
 
     h5py = require_h5py()  # bound to its own HDF5, not the one GDAL loaded (deps.py)
     try:

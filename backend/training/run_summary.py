@@ -9,7 +9,7 @@ import numpy as np
 
 from .config import TrainingConfig
 from .inputs import Inputs
-from .scores import Scores
+from .validation_scores import Scores
 
 if TYPE_CHECKING:
     from .validation import Curves
@@ -64,7 +64,7 @@ def write_training_report(path: str, loop: "Curves", inputs: Inputs, best_scores
                           tile: tuple[int, int], folds: int, notes: list[str],
                           calibration=None) -> None:
     """Writes the HTML report: curves, per-class scores, confusion matrix, validation tiles."""
-    from .report import ReportData, Sample, rgb_channels_for, write_report
+    from .report_html import ReportData, Sample, rgb_channels_for, write_report
 
     channels, rgb_label = rgb_channels_for(inputs.band_names)
     samples = []

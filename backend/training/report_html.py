@@ -20,7 +20,7 @@ import numpy as np
 from ..core.keras_backend import installed
 from ..core.palette import hex_to_rgb
 from ..core.raster_io import atomic_output
-from .scores import Scores
+from .validation_scores import Scores
 
 NO_LABEL_RGB = (40, 40, 40)
 

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..classify.outputs import FLOAT_NODATA
-from ..classify.run import classify_raster
+from ..classify.classify_raster import classify_raster
 from ..core.class_map import ClassMap
 from ..core.errors import Cancelled, UserError
 from ..core.grid import Grid, check_mask_grid
-from ..core.model_file import read_metadata
 from ..core.points import write_pixel_points
 from ..core.progress import ConsoleProgress, Progress, SubProgress
 from ..core.raster_io import atomic_output, open_raster
 from ..masks.features import VectorInput
+from ..model.opened import open_model
 from .ranking import Candidates, best_per_cell, choose_sites
 
 DEFAULT_COUNT = 30
@@ -108,7 +108,8 @@ def suggest_labels(image_path: str, model_path: str, output_path: str, *,
                                                   FIELD_SECOND, "fid"):
         raise UserError(f"Name the class field other than '{class_field}': the suggestions "
                         "already have rank, score, predicted and second.")
-    metadata = read_metadata(model_path)
+    model = open_model(model_path)
+    metadata = model.metadata
     image = open_raster(image_path)
     grid = Grid.from_dataset(image, image_path)
     if spacing is None:
@@ -118,7 +119,7 @@ def suggest_labels(image_path: str, model_path: str, output_path: str, *,
     try:
         probabilities = os.path.join(scratch, "probabilities.tif")
         progress.info("Classifying the image to see where the model hesitates ...")
-        classify_raster(image_path, model_path, os.path.join(scratch, "classes.tif"),
+        classify_raster(image_path, model, os.path.join(scratch, "classes.tif"),
                         probabilities_path=probabilities, overviews=False,
                         progress=SubProgress(progress, 0.0, 0.8))
         known = _labelled(image, image_path, label_masks or [], label_vectors or [], scratch,

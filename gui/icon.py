@@ -10,6 +10,6 @@ ICON = os.path.join(RESOURCES, "icon.svg")
 
 def algorithm_icon(name: str) -> str:
     """The icon of the algorithm named ``name`` (``resources/icons/<name>.svg``), so that the
-    seven are told apart in the toolbox and the modeler; the plugin's icon when it has none."""
+    eight are told apart in the toolbox and the modeler; the plugin's icon when it has none."""
     path = os.path.join(RESOURCES, "icons", f"{name}.svg")
     return path if os.path.exists(path) else ICON

@@ -12,7 +12,7 @@ This module reads the file's protobuf with nothing but the standard library and 
 that shape: every field is one the exporter writes (any other is refused, so no field that ONNX
 Runtime would act on escapes the check), no tensor has external data, no operator outside the
 list, no domain but the standard one, and every weight's declared size fits inside the file.
-The checked bytes themselves go to ONNX Runtime (``onnx_model.py``), so the file cannot change
+The checked bytes themselves go to ONNX Runtime (``onnx_runtime.py``), so the file cannot change
 between the check and the load. ``test/test_onnx_export.py`` exports every preset and checks
 that the list covers it.
 """
@@ -21,8 +21,8 @@ from __future__ import annotations
 import os
 from typing import Iterator
 
-from .choices import MAX_TILE_SIZE
-from .errors import UserError
+from ..core.choices import MAX_TILE_SIZE
+from ..core.errors import UserError
 
 EXPORTED_OPERATORS = frozenset({"Mul", "Add", "Identity", "Conv", "ConvTranspose",
                                 "BatchNormalization", "Relu", "Softmax", "MaxPool", "Concat",
