@@ -169,3 +169,12 @@ def test_test_modules_share_helpers_through_fixtures_and_support_only():
         if found:
             offenders[path.name] = found
     assert not offenders
+
+
+def test_architecture_md_names_every_module():
+    """docs/ARCHITECTURE.md is the map of the house: a module it does not name is a room
+    nobody can find."""
+    text = (ROOT / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    unnamed = sorted(str(path.relative_to(ROOT)) for path in _modules().values()
+                     if path.name != "__init__.py" and f"`{path.name}`" not in text)
+    assert not unnamed
