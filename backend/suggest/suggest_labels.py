@@ -58,7 +58,11 @@ class SuggestResult:
     spacing: float
     class_map: ClassMap
     class_field: str
-    codes: dict[str, str]
+
+    @property
+    def codes(self) -> dict[str, str]:
+        """Class name -> the value the class field stores for it (:func:`class_codes`)."""
+        return class_codes(self.class_map)
 
 
 def default_spacing(width: int, height: int, count: int, tile: int) -> float:
@@ -133,7 +137,6 @@ def suggest_labels(image_path: str, model_path: str, output_path: str, *,
                         "no place left to suggest.")
     sites = candidates.take(order)
     class_map = metadata.classes
-    codes = class_codes(class_map)
     with atomic_output(output_path) as temporary:
         _write(temporary, grid, sites, class_map, class_field)
     names = class_map.names
@@ -146,8 +149,7 @@ def suggest_labels(image_path: str, model_path: str, output_path: str, *,
         progress.warn(f"Only {len(sites)} of {count} sites fit {spacing:.0f} px apart outside "
                       "the labelled places; lower the spacing for more.")
     progress.set_fraction(1.0)
-    return SuggestResult(output_path, LAYER_NAME, len(sites), spacing, class_map, class_field,
-                         codes)
+    return SuggestResult(output_path, LAYER_NAME, len(sites), spacing, class_map, class_field)
 
 
 def _labelled(image, image_path: str, masks: list[str], vectors: list[VectorInput],
