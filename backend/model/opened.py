@@ -45,6 +45,7 @@ class OpenedModel:
 
     @property
     def name(self) -> str:
+        """The file's name, as messages give it."""
         return os.path.basename(self.path)
 
     @property
@@ -61,12 +62,17 @@ class OpenedModel:
 
     def loaded(self, precision: str = FLOAT32) -> bool:
         """Whether :meth:`network` has loaded the network in this precision already."""
-        return (FLOAT32 if self.is_onnx else precision) in self._networks
+        return self._runs_in(precision) in self._networks
+
+    def _runs_in(self, precision: str) -> str:
+        """The precision the network runs in when ``precision`` is asked for: an ``.onnx``
+        file always as exported (float32)."""
+        return FLOAT32 if self.is_onnx else precision
 
     def network(self, precision: str = FLOAT32) -> Any:
         """The network, loaded on first use and kept (one per precision), checked against the
         metadata. An ``.onnx`` file always runs as exported (float32)."""
-        precision = FLOAT32 if self.is_onnx else precision
+        precision = self._runs_in(precision)
         if precision not in self._networks:
             network = (OnnxNetwork(self.path) if self.is_onnx
                        else load_keras_network(self.path, precision))
