@@ -398,6 +398,8 @@ class Protocol:
                 "other_tta": others, "members": members,
                 "val_miou": result.val_miou, "best_val_miou": result.best_val_miou,
                 "interval": list(result.interval) if result.interval else None,
+                "validated": result.metadata.metrics.get("validated_miou"),
+                "training_pixels": result.metadata.metrics.get("training_pixels_miou"),
                 "forest_val": result.forest_val_miou, "written": result.written,
                 "candidates": result.metadata.metrics.get("validation_candidates", {}),
                 "seconds": seconds,
@@ -487,7 +489,10 @@ def main() -> int:
             low, high = run["interval"] or (float("nan"), float("nan"))
             print(f"  U-Net seed {seed}: mIoU {run['miou']:.3f}  OA {run['oa']:.3f}  val mIoU "
                   f"{run['val_miou']:.3f} (off by {run['val_miou'] - run['miou']:+.3f}; interval "
-                  f"{low:.3f}-{high:.3f}: {'inside' if low <= run['miou'] <= high else 'OUTSIDE'})"
+                  f"{low:.3f}-{high:.3f}: {'inside' if low <= run['miou'] <= high else 'OUTSIDE'}"
+                  + (f"; as validated {run['validated']:.3f}" if run["validated"] else "")
+                  + (f"; training pixels {run['training_pixels']:.3f}"
+                     if run["training_pixels"] else "") + ")"
                   f"  written: {run['written']}  validation: "
                   + ", ".join(f"{k} {v:.3f}" for k, v in run["candidates"].items()) + "  "
                   f"train {run['seconds']:.0f} s ({run['epochs']} epochs, best {run['best_epoch']})"

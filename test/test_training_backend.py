@@ -679,6 +679,8 @@ def test_training_scores_the_forest_beside_the_network_with_an_interval(tmp_path
     metrics = result.metadata.metrics
     assert metrics["written"] == result.written
     assert metrics["val_miou_interval"] == [round(low, 5), round(high, 5)]
+    # the model on its own training pixels: checked, recorded, and the interval reaches it
+    assert 0 < metrics["training_pixels_miou"] <= 1 and high >= metrics["training_pixels_miou"]
     assert set(metrics["validation_candidates"]) >= {"forest", "U-Net"}
     assert "Class 'sand' has only 72 labelled pixels (under 100)" in log
     # every candidate validates perfectly, so the default, the average, is written

@@ -7,8 +7,9 @@ classifies windows around each class's labelled cells, and a class it predicts o
 own labelled pixels there is named in the log and the report.
 
 The same check gives the model's mIoU on those training pixels: an optimistic bound on the map,
-which the interval's upper end reaches where validation rests on too few features
-(``choice.Choice.widen``).
+which the interval's upper end reaches where validation is on the low side, and toward which the
+estimate is raised for the labels the validated runs did not see
+(``choice.Choice.allow_for_training``).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .interval import miou_of
+from .interval import miou_of, no_information_miou
 
 WINDOWS_PER_CLASS = 8
 """Windows checked per class (around its labelled cells with the most pixels)."""
@@ -38,6 +39,11 @@ class TrainingPixels:
     @property
     def miou(self) -> float:
         return float(miou_of(self.confusion))
+
+    @property
+    def chance(self) -> float:
+        """What a map predicting each class as often, but at random, would score here."""
+        return no_information_miou(self.confusion)
 
 
 def check_training_pixels(model: Any, readers: list, scenes: list, tile: tuple[int, int],

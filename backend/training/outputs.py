@@ -20,6 +20,7 @@ from ..core.staging import OutputSet
 from .calibration import Calibration, label_smoothing_of
 from .choice import AVERAGE, FOREST, NETWORK, Choice, curve_estimate, written_candidate
 from .config import TrainingResult, cancelled_name, csv_path_for
+from .coverage import TrainingPixels, check_training_pixels
 from .final_fit import FinalFit
 from .cross_validation import validation_estimate
 from .plan import TrainingPlan
@@ -56,22 +57,27 @@ class Outcome:
         return label_smoothing_of(self.written)
 
 
-def check_coverage(outcome: Outcome, progress: Progress) -> list[str]:
-    """Warnings, by name, about every class the written model predicts on none of its own
-    training pixels: a digitised class must not vanish silently. Its mIoU there bounds the
-    interval from above where validation is rough (``choice.Choice.widen``). Returns the
-    names of the missing classes."""
-    from .coverage import check_training_pixels
-
+def check_coverage(outcome: Outcome, progress: Progress) -> TrainingPixels | None:
+    """The written model on its own training pixels (None when cancelled): the classes it
+    predicts on none of them, and its mIoU there, which bounds the interval from above and
+    raises the estimate (``choice.Choice.allow_for_training``)."""
     if progress.cancelled():
-        return []
-    plan, inputs = outcome.plan, outcome.plan.inputs
+        return None
+    plan = outcome.plan
     # the final fit's scenes when it ran: read once
     readers, scenes = outcome.final.scenes or plan.open_scenes()
-    checked = check_training_pixels(outcome.model, readers, scenes, plan.tile, plan.classes)
-    if outcome.choice is not None:
-        outcome.choice.widen(checked.miou)
-    return [inputs.class_map.names[c] for c in checked.missing]
+    return check_training_pixels(outcome.model, readers, scenes, plan.tile, plan.classes)
+
+
+def training_share(outcome: Outcome) -> float | None:
+    """The share of the features each validated run trained on, when the model file was
+    trained again on all of them (final fit); None when the file holds a validated network."""
+    if not outcome.final.fitted:
+        return None
+    folds, features = outcome.plan.folds, len(outcome.plan.features)
+    if folds > 1:
+        return (folds - 1) / folds
+    return 1.0 - outcome.validation.heldout_count / max(features, 1)
 
 
 def missing_warning(name: str) -> str:
@@ -164,14 +170,17 @@ def validation_paragraph(outcome: Outcome, estimate_: float) -> str:
             + (f"(90 % interval {choice.low:.3f} to {choice.high:.3f}) "
                if choice is not None and not np.isnan(choice.low) else "")
             + (f"(epoch {best['epoch']}; each run trained on {folds - 1} of {folds} shares "
-               "of the features, so this is on the low side)."
+               "of the features)."
                if folds > 1 else
                f"(best epoch {best['epoch']} and the epochs either side; that epoch alone: "
                f"{best['val_miou']:.3f})."))
     if outcome.final.fitted:
+        corrected = choice is not None and choice.validated is not None
         text += (f" The model file was then trained again on all features for the "
-                 f"{best['epoch']} epochs chosen (final fit); expect it to do a little better "
-                 "than these figures.")
+                 f"{best['epoch']} epochs chosen (final fit); "
+                 + (f"the estimate allows for that (validation alone: {choice.validated:.3f})."
+                    if corrected else
+                    "expect it to do a little better than the figures validation gives."))
     return text
 
 
@@ -183,11 +192,15 @@ def write_outputs(outcome: Outcome, warnings: list[str], outputs: OutputSet,
 
     plan, curves, choice = outcome.plan, outcome.validation.curves, outcome.choice
     config = plan.config
-    missing = check_coverage(outcome, progress)
+    checked = check_coverage(outcome, progress)
+    missing = [plan.inputs.class_map.names[c] for c in checked.missing] if checked else []
     for name in missing:
         warnings.append(missing_warning(name))
         progress.warn(missing_warning(name))
     estimate_ = estimate(outcome)
+    if checked is not None and choice is not None:
+        estimate_ = choice.allow_for_training(estimate_, checked.miou, checked.chance,
+                                              training_share(outcome))
     metadata = model_metadata(outcome, estimate_, missing)
     # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
     # keras.saving.load_model(path, safe_mode=True) opens it without this plugin. Rebuilt
