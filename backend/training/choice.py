@@ -64,15 +64,12 @@ class Choice:
     training_pixels: float | None = None
     overruled: str | None = None
 
-    def allow_for_training(self, estimate: float, fit: float, chance: float,
-                           share: float | None) -> float:
+    def allow_for_training(self, estimate: float, fit: float, share: float | None) -> float:
         """The estimate and the interval, allowing for what each validated run did not see.
 
         Args:
             estimate: the validation estimate of what the file holds.
             fit: the written model's mIoU on its own training pixels (``coverage.py``).
-            chance: what a map predicting as often, but at random, scores there
-                (``interval.no_information_miou``).
             share: the share of the features each validated run trained on, when the model
                 file was trained again on all of them (final fit); None when the file holds a
                 validated network.
@@ -94,7 +91,7 @@ class Choice:
             self.high, self.training_fit = fit, fit
         if share is None or self.few:
             return estimate
-        corrected = share_corrected(estimate, fit, chance, share)
+        corrected = share_corrected(estimate, fit, share)
         if corrected > estimate:  # within [estimate, fit], so inside the interval
             self.validated = estimate
         return corrected
@@ -143,8 +140,8 @@ class Choice:
             notes.append("Each validated run trained on fewer features than the model file, "
                          "so validation is on the low side"
                          + (f": the estimate allows for the labels the runs did not see "
-                            f"({self.validated:.3f} as validated, raised by the .632+ rule "
-                            "toward the fit on training pixels)" if self.validated is not None
+                            f"({self.validated:.3f} as validated, weighed with the fit on "
+                            "training pixels by the share of features each run trained on)" if self.validated is not None
                             else "")
                          + (f"; the interval's upper end is the model's mIoU on its own "
                             f"training pixels ({self.training_fit:.3f})"

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from .interval import miou_of, no_information_miou
+from .interval import miou_of
 
 WINDOWS_PER_CLASS = 8
 """Windows checked per class (around its labelled cells with the most pixels)."""
@@ -39,11 +39,6 @@ class TrainingPixels:
     @property
     def miou(self) -> float:
         return float(miou_of(self.confusion))
-
-    @property
-    def chance(self) -> float:
-        """What a map predicting each class as often, but at random, would score here."""
-        return no_information_miou(self.confusion)
 
 
 def check_training_pixels(model: Any, readers: list, scenes: list, tile: tuple[int, int],

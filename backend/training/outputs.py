@@ -199,8 +199,7 @@ def write_outputs(outcome: Outcome, warnings: list[str], outputs: OutputSet,
         progress.warn(missing_warning(name))
     estimate_ = estimate(outcome)
     if checked is not None and choice is not None:
-        estimate_ = choice.allow_for_training(estimate_, checked.miou, checked.chance,
-                                              training_share(outcome))
+        estimate_ = choice.allow_for_training(estimate_, checked.miou, training_share(outcome))
     metadata = model_metadata(outcome, estimate_, missing)
     # An uncompiled copy: the file then holds no optimizer state nor custom loss, and plain
     # keras.saving.load_model(path, safe_mode=True) opens it without this plugin. Rebuilt
