@@ -141,8 +141,8 @@ class Choice:
                          "so validation is on the low side"
                          + (f": the estimate allows for the labels the runs did not see "
                             f"({self.validated:.3f} as validated, weighed with the fit on "
-                            "training pixels by the share of features each run trained on)" if self.validated is not None
-                            else "")
+                            "training pixels by the share of features each run trained on)"
+                            if self.validated is not None else "")
                          + (f"; the interval's upper end is the model's mIoU on its own "
                             f"training pixels ({self.training_fit:.3f})"
                             if self.training_fit is not None else "") + ".")
