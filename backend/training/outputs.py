@@ -223,8 +223,11 @@ def write_outputs(outcome: Outcome, warnings: list[str], outputs: OutputSet,
     for line in notes[1:]:
         progress.warn(line)
     best = curves.best_record
+    # the validation figure before any allowance for the final fit's larger training set
+    validated = choice.validated if choice is not None and choice.validated is not None \
+        else estimate_
     progress.info(f"Best epoch {best['epoch']}: validation mIoU {best['val_miou']:.3f} "
-                  + (". " if plan.folds > 1 else f"({estimate_:.3f} with its neighbouring "
+                  + (". " if plan.folds > 1 else f"({validated:.3f} with its neighbouring "
                                                   "epochs). ")
                   + (notes[0] + " " if choice is not None else "")
                   + f"Model written to {model_path} ({time.time() - outcome.started:.0f} s).")
