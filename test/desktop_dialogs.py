@@ -66,6 +66,13 @@ def inspect(algorithm, name: str, values: dict) -> dict:
     folder = job.get("screenshots")
     if folder:
         dialog.grab().save(os.path.join(folder, name + ".png"))
+        if help_panel is not None:  # the rest of the help text, a page at a time
+            bar = help_panel.verticalScrollBar()
+            for page, value in enumerate(range(bar.pageStep(), bar.maximum() + bar.pageStep(),
+                                               bar.pageStep()), start=2):
+                bar.setValue(min(value, bar.maximum()))
+                QApplication.processEvents()
+                dialog.grab().save(os.path.join(folder, f"{name}_help_{page}.png"))
     dialog.close()
     return found
 
