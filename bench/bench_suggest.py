@@ -5,7 +5,7 @@ Usage (from the repository root; nothing else running, an hour or more per datas
         [--datasets nc,slovenia,buildings] [--seeds 1,2,3] [--rounds 3] [--per-round 30] \
         [--strategies suggest,stratified,random] [--minutes 10] [--json curves.json] \
         [--plot curves.png]
-    .venv/bin/python bench/bench_suggest.py --from-json curves.json --plot curves.png
+    .venv/bin/python bench/bench_suggest.py --from-json a.json,b.json --plot curves.png
 
 Issue 23's protocol. Each scene starts from the training features of
 ``../shared/design/heldout-protocol.md`` (every other feature of each class). A model is trained
@@ -83,9 +83,9 @@ class Rounds:
     """One scene, seed and strategy: the label points so far, the mask, the model, the score."""
 
     def __init__(self, scene: Scene, protocol: Protocol, folder: Path, seed: int,
-                 minutes: float) -> None:
+                 minutes: float, resume: bool = False) -> None:
         self.scene, self.protocol, self.folder = scene, protocol, folder
-        self.seed, self.minutes = seed, minutes
+        self.seed, self.minutes, self.resume = seed, minutes, resume
         self.points: list[tuple[int, int, str]] = []
         self.spent = 0
 
@@ -103,13 +103,14 @@ class Rounds:
         if self.points:
             layers.append(VectorInput(self.write_points(tag)))
         mask = str(self.folder / f"{tag}_mask.tif")
-        build_mask(dataset.image, layers, mask, class_field=dataset.field,
-                   class_map=self.protocol.class_map, advise_few_pixels=False)
         model = str(self.folder / f"{tag}.keras")
-        train_unet(TrainingConfig(images=[dataset.image], masks=[mask], output_model=model,
-                                  seed=self.seed, time_limit=self.minutes))
         classes = str(self.folder / f"{tag}_classes.tif")
-        classify_raster(dataset.image, model, classes)
+        if not (self.resume and Path(classes).exists() and Path(model).exists()):
+            build_mask(dataset.image, layers, mask, class_field=dataset.field,
+                       class_map=self.protocol.class_map, advise_few_pixels=False)
+            train_unet(TrainingConfig(images=[dataset.image], masks=[mask], output_model=model,
+                                      seed=self.seed, time_limit=self.minutes))
+            classify_raster(dataset.image, model, classes)
         mapped = gdal.Open(classes).ReadAsArray()
         labelled = gdal.Open(mask).ReadAsArray() > 0
         lookup = {0: ""} | {c.id: c.name for c in self.protocol.class_map.classes}
@@ -194,14 +195,23 @@ def main() -> int:
     parser.add_argument("--strategies", default="suggest,stratified,random")
     parser.add_argument("--minutes", type=float, default=10.0, help="training time limit")
     parser.add_argument("--folder", default=None)
+    parser.add_argument("--resume", action="store_true",
+                        help="a round whose model and map --folder already holds (an earlier "
+                             "run's, same seed and settings) is scored, not trained again: "
+                             "another strategy can start from the same round 0")
     parser.add_argument("--json", default=None)
     parser.add_argument("--plot", default=None,
                         help="write the curves as a PNG (with --from-json: only that)")
     parser.add_argument("--from-json", default=None,
-                        help="the curves of an earlier run (its --json), to plot them")
+                        help="the curves of earlier runs (their --json, comma-separated; "
+                             "strategies of one dataset are merged), to plot them")
     args = parser.parse_args()
     if args.from_json:
-        plot_curves(json.loads(Path(args.from_json).read_text()), args.plot, args.per_round)
+        merged: dict = {}
+        for path in args.from_json.split(","):
+            for name, found in json.loads(Path(path).read_text()).items():
+                merged.setdefault(name, {}).update(found)
+        plot_curves(merged, args.plot, args.per_round)
         return 0
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-suggest-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -214,11 +224,11 @@ def main() -> int:
         protocol = Protocol(scene.dataset, folder)
         curves[name] = {s: [] for s in strategies}
         for seed in [int(s) for s in args.seeds.split(",")]:
-            start = Rounds(scene, protocol, folder, seed, args.minutes)
+            start = Rounds(scene, protocol, folder, seed, args.minutes, args.resume)
             first, model, mapped = start.train_and_score(f"{name}_{seed}_r0")
             print(f"{name} seed {seed}: round 0 mIoU {first:.3f}", flush=True)
             for strategy in strategies:
-                rounds = Rounds(scene, protocol, folder, seed, args.minutes)
+                rounds = Rounds(scene, protocol, folder, seed, args.minutes, args.resume)
                 rounds.labelled = start.labelled
                 rng = np.random.default_rng([seed, 23])
                 curve, now_model, now_map, tag = [first], model, mapped, f"{name}_{seed}_r0"
