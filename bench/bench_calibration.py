@@ -16,7 +16,12 @@ pixels (``<dataset>_heldout.tif``) printed for:
   so its best output for a sure pixel is ``1 - e + e / K``; ``(p - e / K) / (1 - e)``);
 - ``unet``, ``fn``: each member alone, as the network gives it;
 - ``oracle``: the temperature fitted on the held-out pixels themselves (the best any single
-  temperature can do for the likelihood; no rule can know it).
+  temperature can do for the likelihood; no rule can know it);
+- ``members oracle``: where the members were kept, each member's label smoothing undone and its
+  own oracle temperature applied before the two are averaged (the best a temperature per
+  member could do: whether calibrating each member before averaging is worth a rule);
+- ``ece oracle``: the single temperature, among 0.25 to 5, with the lowest calibration error
+  on the held-out pixels (the floor of any one temperature for the error itself).
 
 Nothing here trains; the folders' models are only read. Issue 23, docs/benchmarks.md.
 """
@@ -114,7 +119,12 @@ def main() -> int:
             if all(os.path.exists(m) for m in members):
                 unet, forest = (read(probabilities(images[name], m, out)) for m in members)
                 figures |= {"unet": ece(unet), "fn": ece(forest)}
+                tuned = [apply_temperature(p, fit_temperature(p, truth)) for p in
+                         (undo_label_smoothing(m, LABEL_SMOOTHING) for m in (unet, forest))]
+                figures["members oracle"] = ece((tuned[0] + tuned[1]) / 2)
             figures["oracle"] = ece(apply_temperature(network, oracle))
+            figures["ece oracle"] = min(ece(apply_temperature(network, t))
+                                        for t in np.geomspace(0.25, 5.0, 61))
             print(f"{Path(folder).name:>24} {Path(model).stem:<20} pixels {len(truth):6d}  "
                   f"accuracy {(network.argmax(-1) == truth).mean():.3f}  confidence "
                   f"{network.max(-1).mean():.3f}  T file {temperature:.2f} oracle {oracle:.2f}  "
