@@ -4,7 +4,7 @@ Usage (from the repository root; nothing else running, an hour or more per datas
     source scripts/env.sh && .venv/bin/python bench/bench_suggest.py \
         [--datasets nc,slovenia,buildings] [--seeds 1,2,3] [--rounds 3] [--per-round 30] \
         [--strategies suggest,stratified,random] [--minutes 10] [--json curves.json] \
-        [--plot curves.png]
+        [--plot curves.png] [--resume]
     .venv/bin/python bench/bench_suggest.py --from-json a.json,b.json --plot curves.png
 
 Issue 23's protocol. Each scene starts from the training features of
@@ -281,6 +281,8 @@ def summarise(curves: dict, per_round: int) -> None:
 def reached(curve: np.ndarray, target: float, per_round: int) -> float | None:
     """How many pixels asked the mean ``curve`` (one value per round, round 0 first) needs to
     reach ``target``, interpolated linearly between rounds; None if it never does."""
+    if curve[0] >= target:
+        return 0.0
     for r in range(1, len(curve)):
         if curve[r] >= target:
             step = (target - curve[r - 1]) / (curve[r] - curve[r - 1])
