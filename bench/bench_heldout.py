@@ -490,7 +490,8 @@ def main() -> int:
             print(f"  U-Net seed {seed}: mIoU {run['miou']:.3f}  OA {run['oa']:.3f}  val mIoU "
                   f"{run['val_miou']:.3f} (off by {run['val_miou'] - run['miou']:+.3f}; interval "
                   f"{low:.3f}-{high:.3f}: {'inside' if low <= run['miou'] <= high else 'OUTSIDE'}"
-                  + (f"; as validated {run['validated']:.3f}" if run["validated"] is not None else "")
+                  + (f"; as validated {run['validated']:.3f}"
+                     if run["validated"] is not None else "")
                   + (f"; training pixels {run['training_pixels']:.3f}"
                      if run["training_pixels"] is not None else "") + ")"
                   f"  written: {run['written']}  validation: "
