@@ -19,6 +19,7 @@ import numpy as np
 from ..core.normalization import BandStats, read_bands
 from ..core.progress import Progress
 from ..core.raster_io import band_nodata, invalid_pixels, open_raster
+from .sparse_pseudo_labels import SparsePseudoLabels
 from .sampling import (CELL, VALIDATION_MARGIN, SceneLabels, SplitLabels, Window, WindowSampler,
                        summarise_labels)
 
@@ -38,11 +39,12 @@ class SceneReader:
         labels: its mask's labels, split into training and held-out features.
         bands: 1-based band numbers, in channel order.
         stats: normalisation statistics.
-        in_memory_bytes: scenes up to this size are loaded whole.
+        in_memory_bytes: scenes up to this size are loaded whole (None: :data:`IN_MEMORY_BYTES`
+            as it is when the reader opens).
     """
 
     def __init__(self, image_path: str, labels: SplitLabels, bands: list[int], stats: BandStats,
-                 in_memory_bytes: int = IN_MEMORY_BYTES) -> None:
+                 in_memory_bytes: int | None = None) -> None:
         self.image_path, self.labels = image_path, labels
         self.bands, self.stats = bands, stats
         dataset = open_raster(image_path)
@@ -50,10 +52,11 @@ class SceneReader:
         self.nodata = [band_nodata(dataset)[b - 1] for b in bands]
         self._local = threading.local()
         size = self.width * self.height * (len(bands) * 4 + 3)
-        self.in_memory = size <= in_memory_bytes
+        self.in_memory = size <= (IN_MEMORY_BYTES if in_memory_bytes is None else in_memory_bytes)
         self._whole = None
-        self.soft: np.ndarray | None = None
-        """(H, W, classes + 1) pseudo-labels and their weight (``teacher.py``), or None."""
+        self.soft: np.ndarray | SparsePseudoLabels | None = None
+        """(H, W, classes + 1) pseudo-labels and their weight (``teacher.py``), or None; kept
+        sparse for a scene not held in memory (``teacher_blocks.py``)."""
         if self.in_memory:
             self._whole = self._read_from_files(0, 0, self.width, self.height)
 

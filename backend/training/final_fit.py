@@ -92,7 +92,7 @@ def _train_again(plan: TrainingPlan, validation: Validation, epochs: int,
         progress.info(f"Final fit: resuming after epoch {saved.fields['epoch']}.")
     readers: list = []
     if config.teacher and (saved is None or saved.fields["epoch"] < epochs):
-        teach(everything, plan.classes, config.seed, progress)
+        teach(everything, plan.classes, config.seed, progress, max(plan.tile))
         readers = everything
     all_data = TrainingBatches(everything, WindowSampler(all_scenes, plan.tile),
                                plan.batch_size, config.augment, config.seed)
@@ -120,7 +120,7 @@ def _final_forest_network(plan: TrainingPlan, validation: Validation, written: s
                   f"again, from a teacher on all {len(plan.features)} features; no U-Net "
                   "is trained again.")
     everything, scenes = plan.open_scenes(bar=SubProgress(progress, 0.55, 0.6))
-    teach(everything, plan.classes, plan.config.seed, progress)
+    teach(everything, plan.classes, plan.config.seed, progress, max(plan.tile))
     network = distil_forest(everything, plan.classes, plan.config.seed, progress)
     return FinalFit(network if network is not None else validation.runs[0].forest_network,
                     True, scenes=(everything, scenes),

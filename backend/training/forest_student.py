@@ -58,15 +58,66 @@ def scene_features(features: Any, pixels: np.ndarray, where: np.ndarray) -> np.n
     return out if out is not None else np.empty((0, 0), np.float32)
 
 
+def scene_pixels(features: Any, reader, classes: int, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(features, class indices of the labelled pixels, pseudo-labels) of a scene in memory:
+    every training pixel, then every pseudo-labelled pixel, in that order."""
+    pixels, labels, valid, _ = reader.whole
+    flat_labels = labels.ravel()
+    labelled = np.flatnonzero((flat_labels > 0) & valid.ravel())
+    soft = reader.soft.reshape(-1, classes + 1)
+    pseudo = np.flatnonzero(soft[:, classes] > 0)
+    x = scene_features(features, pixels, np.concatenate([labelled, pseudo]))
+    return (x, flat_labels[labelled].astype(np.int64) - 1,
+            soft[pseudo, :classes].astype(np.float32))
+
+
+def block_pixels(features: Any, reader, classes: int, seed: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same for a scene too large to hold in memory (``teacher_blocks.py``): its blocks
+    near the labels are read one at a time, with every pseudo-labelled pixel and a random
+    sample of at most about ``PSEUDO_PIXELS`` training pixels."""
+    from ...models.forest_network import field_radius
+    from .teacher import PSEUDO_PIXELS
+    from .teacher_blocks import read_block
+
+    near, margin = reader.soft.near, field_radius()
+    rng = np.random.default_rng([seed, 23])
+    rate = min(1.0, PSEUDO_PIXELS / max(int(near.counts.sum()), 1))
+    inputs, labelled_classes, softs = [], [], []
+    for x, y, w, h in near.blocks:
+        pixels, labels, valid, inner = read_block(reader, (x, y, w, h), margin)
+        flat_labels = labels.ravel()
+        labelled = np.flatnonzero((flat_labels > 0) & valid.ravel() & inner.ravel())
+        labelled = labelled[rng.random(len(labelled)) < rate]
+        soft = np.zeros(labels.shape + (classes + 1,), np.float16)
+        soft[margin:margin + h, margin:margin + w] = reader.soft[y:y + h, x:x + w]
+        soft = soft.reshape(-1, classes + 1)
+        pseudo = np.flatnonzero(soft[:, classes] > 0)
+        if not len(labelled) and not len(pseudo):
+            continue
+        planes = np.asarray(features.predict_on_batch(pixels[None]))[0]
+        planes = planes.reshape(-1, planes.shape[-1])
+        inputs += [planes[labelled], planes[pseudo]]
+        labelled_classes.append(flat_labels[labelled].astype(np.int64) - 1)
+        softs.append(soft[pseudo, :classes].astype(np.float32))
+    if not inputs:
+        return (np.zeros((0, 0), np.float32), np.zeros(0, np.int64),
+                np.zeros((0, classes), np.float32))
+    # labelled pixels first, then pseudo-labelled ones, as for a scene in memory
+    return (np.concatenate(inputs[0::2] + inputs[1::2]), np.concatenate(labelled_classes),
+            np.concatenate(softs))
+
+
 def distil_forest(readers: list, classes: int, seed: int, progress: Progress) -> Any | None:
     """A forest network fitted on the teacher's pseudo-labels and the training labels of the
-    in-memory scenes (``reader.soft``, set by ``teacher.teach``); None without them."""
+    scenes (``reader.soft``, set by ``teacher.teach``); None without them."""
     import keras
 
     from ...models.forest_network import (build_forest_network, dense_head, feature_model,
                                            load_head)
 
-    scenes = [r for r in readers if r.in_memory and r.soft is not None]
+    scenes = [r for r in readers if r.soft is not None]
     if not scenes:
         return None
     keras.utils.set_random_seed(seed)
@@ -74,20 +125,20 @@ def distil_forest(readers: list, classes: int, seed: int, progress: Progress) ->
     features = feature_model(network)
     inputs, targets, weights = [], [], []
     for reader in scenes:
-        pixels, labels, valid, _ = reader.whole
-        flat_labels = labels.ravel()
-        labelled = np.flatnonzero((flat_labels > 0) & valid.ravel())
-        soft = reader.soft.reshape(-1, classes + 1)
-        pseudo = np.flatnonzero(soft[:, classes] > 0)
-        where = np.concatenate([labelled, pseudo])
-        inputs.append(scene_features(features, pixels, where))
+        read = scene_pixels if reader.in_memory else block_pixels
+        x, labelled, soft = read(features, reader, classes, seed)
+        if not len(x):
+            continue
+        inputs.append(x)
         hard = np.zeros((len(labelled), classes), np.float32)
-        hard[np.arange(len(labelled)), flat_labels[labelled].astype(np.int64) - 1] = 1.0
-        targets.append(np.concatenate([hard, soft[pseudo, :classes].astype(np.float32)]))
+        hard[np.arange(len(labelled)), labelled] = 1.0
+        targets.append(np.concatenate([hard, soft]))
         weights.append(np.concatenate([np.full(len(labelled), -1.0, np.float32),
-                                       np.ones(len(pseudo), np.float32)]))
+                                       np.ones(len(soft), np.float32)]))
         if progress.cancelled():
             raise Cancelled()
+    if not inputs:
+        return None
     x, y, w = np.concatenate(inputs), np.concatenate(targets), np.concatenate(weights)
     labelled = w < 0  # marked above; their weight is set from the two counts here
     if not labelled.any():

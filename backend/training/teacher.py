@@ -94,8 +94,14 @@ def teacher_model(bands: int, seed: int):
                             weights=[1 - LINEAR_SHARE, LINEAR_SHARE])
 
 
-def fit_teacher(readers: list, classes: int, seed: int, progress: Progress):
-    """Fits the teacher on training pixels of every in-memory scene; None when impossible."""
+def fit_teacher(readers: list, classes: int, seed: int, progress: Progress,
+                near: dict | None = None):
+    """Fits the teacher on training pixels of every scene; None when impossible.
+
+    A scene in memory gives a random sample of its training pixels; one too large gives a
+    sample read from the blocks of ``near[i]`` (``teacher_blocks.near_labels``, by reader index).
+    """
+    from .teacher_blocks import training_pixels
 
     rng = np.random.default_rng([seed, 13])
     features, targets = [], []
@@ -111,16 +117,24 @@ def fit_teacher(readers: list, classes: int, seed: int, progress: Progress):
             chosen.append(where)
             targets.append(np.full(len(where), c - 1))
         features.append(pixel_features(pixels, valid, np.concatenate(chosen)))
+    large = np.random.default_rng([seed, 19])
+    for i, blocks in (near or {}).items():
+        found, classes_of = training_pixels(readers[i], blocks, classes, large, progress)
+        if len(classes_of):
+            features.append(found)
+            targets.append(classes_of)
     if not features or len(np.unique(np.concatenate(targets))) < 2:
         return None
-    model = teacher_model(pixels.shape[-1], seed)
+    model = teacher_model(len(readers[0].bands), seed)
     model.fit(np.concatenate(features), np.concatenate(targets))
     windows = " and ".join(f"{n} x {n}" for n in NEIGHBOURHOODS)
     progress.info(f"Teacher: a random forest of {TREES} trees (the bands, and the bands' mean "
                   f"and spread over {windows} pixels) and a logistic regression on the bands "
                   f"({LINEAR_SHARE:.0%} of the vote), fitted on "
                   f"{sum(len(t) for t in targets)} training pixels, give soft pseudo-labels to "
-                  f"up to {PSEUDO_PIXELS:,} unlabelled pixels per scene (weight {PSEUDO_WEIGHT}).")
+                  f"up to {PSEUDO_PIXELS:,} unlabelled pixels per scene (weight {PSEUDO_WEIGHT})"
+                  + (f"; {len(near)} scene(s) too large to hold in memory read in blocks near "
+                     "their labels." if near else "."))
     return model
 
 
@@ -144,24 +158,34 @@ def pseudo_labels(reader, forest, classes: int, seed: int) -> np.ndarray:
     return soft
 
 
-def teach(readers: list, classes: int, seed: int, progress: Progress):
-    """Gives the in-memory scenes the pseudo-labels of a forest fitted on their training labels;
-    returns the forest (None when none could be fitted), which validation also scores."""
+def teach(readers: list, classes: int, seed: int, progress: Progress, reach: int):
+    """Gives the scenes the pseudo-labels of a forest fitted on their training labels;
+    returns the forest (None when none could be fitted), which validation also scores.
+
+    A scene too large to hold in memory is read in blocks within ``reach`` pixels (the training
+    windows' edge) of its labels, and gets sparse pseudo-labels there (``teacher_blocks.py``).
+    """
     from ..core.deps import require_sklearn
+    from . import teacher_blocks
 
     require_sklearn()
-    forest = fit_teacher(readers, classes, seed, progress)
+    near = {i: teacher_blocks.near_labels(reader, classes, reach, progress)
+            for i, reader in enumerate(readers) if not reader.in_memory}
+    forest = fit_teacher(readers, classes, seed, progress, near)
     if progress.cancelled():  # the forest cannot be interrupted; its few seconds can
         raise Cancelled()
     if forest is None:
-        progress.warn("No teacher: the scenes are too large to hold in memory, or fewer than "
-                      "two classes have training pixels. Training goes on from the labels alone.")
+        progress.warn("No teacher: fewer than two classes have training pixels. Training goes "
+                      "on from the labels alone.")
         return None
-    for reader in readers:
+    for i, reader in enumerate(readers):
         if progress.cancelled():
             raise Cancelled()
         if reader.in_memory:
             reader.soft = pseudo_labels(reader, forest, classes, seed)
+        else:
+            reader.soft = teacher_blocks.pseudo_labels(reader, near[i], forest, classes, seed,
+                                                       progress)
     return forest
 
 

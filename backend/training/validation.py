@@ -237,7 +237,7 @@ class _Teachers:
     @classmethod
     def fit(cls, plan: TrainingPlan, readers: list, val_set, progress: Progress) -> "_Teachers":
         seed, classes = plan.config.seed, plan.classes
-        forest = teach(readers, classes, seed, progress)
+        forest = teach(readers, classes, seed, progress, max(plan.tile))
         network = distil_forest(readers, classes, seed, progress)
         found = cls(score_forest(forest, val_set, classes) if forest is not None else None,
                     network)
