@@ -362,8 +362,9 @@ PARAMETER_HELP = {
                                 "surroundings of the polygons. The teacher is also distilled "
                                 "into a per-pixel network that the model file may hold, alone "
                                 "or averaged with the U-Net (whichever validation supports). "
-                                "Off: the U-Net alone, from the labels alone. Needs the scene "
-                                "in memory (up to about 512 MB of pixels).",
+                                "Off: the U-Net alone, from the labels alone. A scene too large "
+                                "to hold in memory is read in blocks near the labels, where the "
+                                "training windows lie.",
     TrainUNetAlgorithm.TIME_LIMIT: "Training stops validating after "
                                    f"{VALIDATED_SHARE * 100:g} % of this time (the best epoch "
                                    "so far is kept), so that the final fit on all features fits "

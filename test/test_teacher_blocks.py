@@ -3,12 +3,12 @@ read block by block near the labels, it must see what it would see in memory."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from fixtures_training import synthetic_scene
 
 
-def _readers(tmp_path, in_memory_bytes=None):
+def _readers(tmp_path):
+    """The synthetic scene read twice: held in memory, and as if too large for memory."""
     from landcoverunet.backend.core.feature_ids import feature_id_reader
     from landcoverunet.backend.core.normalization import compute_band_stats
     from landcoverunet.backend.training.data import SceneReader
@@ -19,8 +19,10 @@ def _readers(tmp_path, in_memory_bytes=None):
     lookup[1:4] = [1, 2, 3]
     ids, _ = feature_id_reader(mask)
     stats = compute_band_stats([image], [1, 2, 3])
-    make = lambda size: SceneReader(image, SplitLabels(mask, lookup, ids, None), [1, 2, 3],  # noqa: E731
-                                    stats, in_memory_bytes=size)
+
+    def make(size):
+        return SceneReader(image, SplitLabels(mask, lookup, ids, None), [1, 2, 3], stats,
+                           in_memory_bytes=size)
     return make(None), make(0), truth
 
 

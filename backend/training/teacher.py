@@ -20,7 +20,8 @@ not (docs/benchmarks.md, "Issue 21, third session").
 
 Held-out features are never seen by the teacher (it is fitted on training labels only); their
 pixels are pseudo-labelled like any unlabelled pixel, as the held-out polygons of a real scene
-would be.
+would be. A scene too large to hold in memory is read in blocks near its labels
+(``teacher_blocks.py``), with the same features for every pixel.
 """
 from __future__ import annotations
 
