@@ -74,6 +74,24 @@ def synthetic_scene(folder: Path, height: int = 192, width: int = 256, seed: int
 
 
 
+def synthetic_reader(folder: Path, in_memory_bytes: int | None = None):
+    """(a SceneReader of :func:`synthetic_scene`, its truth): the training data as the
+    teacher sees it, held in memory unless ``in_memory_bytes`` is too small for the scene."""
+    from landcoverunet.backend.core.feature_ids import feature_id_reader
+    from landcoverunet.backend.core.normalization import compute_band_stats
+    from landcoverunet.backend.training.data import SceneReader
+    from landcoverunet.backend.training.sampling import SplitLabels
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image, mask, truth = synthetic_scene(folder)
+    lookup = np.zeros(256, np.uint8)
+    lookup[1:4] = [1, 2, 3]
+    ids, _ = feature_id_reader(mask)
+    stats = compute_band_stats([image], [1, 2, 3])
+    return SceneReader(image, SplitLabels(mask, lookup, ids, None), [1, 2, 3], stats,
+                       in_memory_bytes=in_memory_bytes), truth
+
+
 @pytest.fixture(scope="session")
 def nc_mask(nc_stack, tmp_path_factory) -> Path:
     """The NC training polygons burnt onto the band stack's grid (all touched pixels)."""

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from fixtures_training import synthetic_scene
+from fixtures_training import synthetic_reader, synthetic_scene
 
 
 def _readers(tmp_path):
     """The synthetic scene read twice: held in memory, and as if too large for memory."""
-    from landcoverunet.backend.core.feature_ids import feature_id_reader
-    from landcoverunet.backend.core.normalization import compute_band_stats
-    from landcoverunet.backend.training.data import SceneReader
-    from landcoverunet.backend.training.sampling import SplitLabels
-
-    image, mask, truth = synthetic_scene(tmp_path)
-    lookup = np.zeros(256, np.uint8)
-    lookup[1:4] = [1, 2, 3]
-    ids, _ = feature_id_reader(mask)
-    stats = compute_band_stats([image], [1, 2, 3])
-
-    def make(size):
-        return SceneReader(image, SplitLabels(mask, lookup, ids, None), [1, 2, 3], stats,
-                           in_memory_bytes=size)
-    return make(None), make(0), truth
+    whole, truth = synthetic_reader(tmp_path)
+    large, _ = synthetic_reader(tmp_path / "again", in_memory_bytes=0)
+    return whole, large, truth
 
 
 def test_sparse_pseudo_labels_give_the_windows_of_the_dense_array():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from osgeo import gdal, osr
 
-from fixtures_training import synthetic_scene, write_raster
+from fixtures_training import synthetic_reader, synthetic_scene, write_raster
 from landcoverunet.backend.training.config import LABEL_SMOOTHING
 from landcoverunet.backend.core.class_map import ClassMap
 from landcoverunet.backend.training.sampling import (Feature, SceneLabels, SplitLabels, WindowSampler,
@@ -101,18 +101,10 @@ def test_pseudo_label_loss_adds_soft_targets_only_where_given():
 
 
 def test_teacher_pseudo_labels_skip_labelled_pixels(tmp_path):
-    from landcoverunet.backend.core.feature_ids import feature_id_reader
-    from landcoverunet.backend.core.normalization import compute_band_stats
     from landcoverunet.backend.core.progress import ConsoleProgress
     from landcoverunet.backend.training.teacher import fit_teacher, pseudo_labels
-    from landcoverunet.backend.training.data import open_scenes
 
-    image, mask, truth = synthetic_scene(tmp_path)
-    lookup = np.zeros(256, np.uint8)
-    lookup[1:4] = [1, 2, 3]
-    ids, _ = feature_id_reader(mask)
-    stats = compute_band_stats([image], [1, 2, 3])
-    (reader,), _ = open_scenes([image], [mask], lookup, [ids], None, [1, 2, 3], stats, 3)
+    reader, truth = synthetic_reader(tmp_path)
     forest = fit_teacher([reader], 3, seed=0, progress=ConsoleProgress(quiet=True))
     soft = pseudo_labels(reader, forest, 3, seed=0).astype(np.float32)
     _, labels, valid, _ = reader.whole

@@ -45,6 +45,8 @@ class NearLabels:
 def near_labels(reader, classes: int, reach: int, progress: Progress) -> NearLabels:
     """The blocks of a scene that hold a training label or lie within ``reach`` pixels of one
     (the training windows' edge), with their label counts; reads the labels only."""
+    from scipy.ndimage import binary_dilation
+
     every = list(windows(reader.width, reader.height, BLOCK))
     counts = np.zeros((len(every), classes), np.int64)
     for i, (x, y, w, h) in enumerate(every):
@@ -52,8 +54,6 @@ def near_labels(reader, classes: int, reach: int, progress: Progress) -> NearLab
             raise Cancelled()
         labels = reader.labels.read(x, y, w, h)[0]
         counts[i] = np.bincount(labels.ravel(), minlength=classes + 1)[1:classes + 1]
-    from scipy.ndimage import binary_dilation
-
     columns = -(-reader.width // BLOCK)
     grid = counts.sum(1).reshape(-1, columns) > 0
     steps = -(-reach // BLOCK)
@@ -91,12 +91,15 @@ def training_pixels(reader, near: NearLabels, classes: int, rng: np.random.Gener
         if progress.cancelled():
             raise Cancelled()
         pixels, labels, valid, inner = read_block(reader, block)
+        chosen = []
         for c in np.flatnonzero(wanted):
             where = np.flatnonzero((labels.ravel() == c + 1) & valid.ravel() & inner.ravel())
             if len(where) > wanted[c]:
                 where = rng.choice(where, wanted[c], replace=False)
-            features.append(pixel_features(pixels, valid, where))
+            chosen.append(where)
             targets.append(np.full(len(where), c))
+        # one pass of the window filters for every class of the block
+        features.append(pixel_features(pixels, valid, np.concatenate(chosen)))
     if not features:
         return np.zeros((0, 0), np.float32), np.zeros(0, np.int64)
     return np.concatenate(features), np.concatenate(targets)
