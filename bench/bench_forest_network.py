@@ -7,7 +7,7 @@ Usage (from the repository root):
 
 Training's per-pixel member (``backend/training/forest_student.py``) takes seconds, the U-Net
 minutes, so distillation settings can be compared over many seeds before any U-Net is trained.
-The teacher is fitted (``teacher.teach``) on the training features of
+The teacher is fitted (``teaching.teach``) on the training features of
 ``../shared/design/heldout-protocol.md`` of the whole scene, the forest network distilled from
 it (``forest_student.distil_forest``), and both are scored on the held-out features, beside
 the protocol's anchor. A variant sets constants of ``forest_student`` (or of ``teacher`` with
@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from bench_heldout import DATASETS, Protocol, normalised_image, score
+
+REACH = 64
+"""The training windows' edge the teacher is told (scenes here are in memory: it reads nothing)."""
 
 
 class _Scene:
@@ -63,11 +66,11 @@ def distil_probabilities(pixels: np.ndarray, labels: np.ndarray, valid: np.ndarr
     """The teacher fitted on ``labels``, the forest network distilled from it, and the
     network's (len(rows), classes) probabilities at the given pixels."""
     from landcoverunet.backend.core.progress import ConsoleProgress
-    from landcoverunet.backend.training import forest_student, teacher
+    from landcoverunet.backend.training import forest_student, teaching
 
     scene = _Scene(pixels, labels, valid)
     progress = ConsoleProgress(quiet=True)
-    teacher.teach([scene], classes, seed, progress)
+    teaching.teach([scene], classes, seed, progress, REACH)
     network = forest_student.distil_forest([scene], classes, seed, progress)
     return probabilities(network, pixels, rows, cols)
 
@@ -113,7 +116,7 @@ def main() -> int:
 
     from landcoverunet.backend.core.feature_ids import feature_id_reader
     from landcoverunet.backend.core.progress import ConsoleProgress
-    from landcoverunet.backend.training import teacher
+    from landcoverunet.backend.training import teacher, teaching
 
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-fn-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -142,7 +145,8 @@ def main() -> int:
             teachers, students, means, seconds = [], [], [], []
             for seed in seeds:
                 scene = _Scene(pixels, labels, valid)
-                forest = teacher.teach([scene], len(ids), seed, ConsoleProgress(quiet=True))
+                forest = teaching.teach([scene], len(ids), seed, ConsoleProgress(quiet=True),
+                                        REACH)
                 teachers.append(miou(teacher.forest_probabilities(
                     forest, pixels, valid, rows * labels.shape[1] + cols, len(ids))))
                 started = time.perf_counter()

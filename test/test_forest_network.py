@@ -48,7 +48,7 @@ def test_the_dense_head_trains_the_networks_one_by_one_layers():
 
 def _scene(height: int = 96, width: int = 96):
     """A scene of three spectral classes in vertical stripes, labelled in a few squares, with
-    pseudo-labels (a perfect teacher) on the other pixels: what ``teacher.teach`` leaves."""
+    pseudo-labels (a perfect teacher) on the other pixels: what ``teaching.teach`` leaves."""
     rng = np.random.default_rng(2)
     truth = (np.arange(width) * 3 // width)[None].repeat(height, 0)
     means = np.array([[0, 1], [1, -1], [-1, 0]], np.float32)

@@ -53,7 +53,7 @@ def test_a_scene_too_large_for_memory_is_taught_near_its_labels(tmp_path, monkey
     from landcoverunet.backend.training import teacher_blocks
     from landcoverunet.backend.training.forest_student import distil_forest
     from landcoverunet.backend.training.sparse_pseudo_labels import SparsePseudoLabels
-    from landcoverunet.backend.training.teacher import teach
+    from landcoverunet.backend.training.teaching import teach
 
     monkeypatch.setattr(teacher_blocks, "BLOCK", 64)
     whole, large, truth = _readers(tmp_path)

@@ -22,7 +22,7 @@ from .loop import EpochLoop, class_weights
 from .plan import TrainingPlan, make_model
 from .sampling import WindowSampler
 from .stopping import final_fit_length
-from .teacher import teach
+from .teaching import teach
 from .validation import Validation
 
 

@@ -111,7 +111,7 @@ def block_pixels(features: Any, reader, classes: int, seed: int
 
 def distil_forest(readers: list, classes: int, seed: int, progress: Progress) -> Any | None:
     """A forest network fitted on the teacher's pseudo-labels and the training labels of the
-    scenes (``reader.soft``, set by ``teacher.teach``); None without them."""
+    scenes (``reader.soft``, set by ``teaching.teach``); None without them."""
     import keras
 
     from ...models.forest_network import (build_forest_network, dense_head, feature_model,

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.errors import Cancelled
 from ..core.progress import Progress
 
 TREES = 100
@@ -96,14 +95,10 @@ def teacher_model(bands: int, seed: int):
 
 
 def fit_teacher(readers: list, classes: int, seed: int, progress: Progress,
-                near: dict | None = None):
-    """Fits the teacher on training pixels of every scene; None when impossible.
-
-    A scene in memory gives a random sample of its training pixels; one too large gives a
-    sample read from the blocks of ``near[i]`` (``teacher_blocks.near_labels``, by reader index).
-    """
-    from .teacher_blocks import training_pixels
-
+                extra: list | None = None, large: int = 0):
+    """Fits the teacher on training pixels of every in-memory scene and on ``extra`` samples
+    ((features, class indices) pairs of the ``large`` scenes read in blocks,
+    ``teacher_blocks.training_pixels``); None when impossible."""
     rng = np.random.default_rng([seed, 13])
     features, targets = [], []
     for reader in readers:
@@ -118,9 +113,7 @@ def fit_teacher(readers: list, classes: int, seed: int, progress: Progress,
             chosen.append(where)
             targets.append(np.full(len(where), c - 1))
         features.append(pixel_features(pixels, valid, np.concatenate(chosen)))
-    large = np.random.default_rng([seed, 19])
-    for i, blocks in (near or {}).items():
-        found, classes_of = training_pixels(readers[i], blocks, classes, large, progress)
+    for found, classes_of in extra or []:
         if len(classes_of):
             features.append(found)
             targets.append(classes_of)
@@ -134,8 +127,8 @@ def fit_teacher(readers: list, classes: int, seed: int, progress: Progress,
                   f"({LINEAR_SHARE:.0%} of the vote), fitted on "
                   f"{sum(len(t) for t in targets)} training pixels, give soft pseudo-labels to "
                   f"up to {PSEUDO_PIXELS:,} unlabelled pixels per scene (weight {PSEUDO_WEIGHT})"
-                  + (f"; {len(near)} scene(s) too large to hold in memory read in blocks near "
-                     "their labels." if near else "."))
+                  + (f"; {large} scene(s) too large to hold in memory read in blocks near "
+                     "their labels." if large else "."))
     return model
 
 
@@ -157,37 +150,6 @@ def pseudo_labels(reader, forest, classes: int, seed: int) -> np.ndarray:
                                                           classes)
         flat[candidates, classes] = 1.0
     return soft
-
-
-def teach(readers: list, classes: int, seed: int, progress: Progress, reach: int):
-    """Gives the scenes the pseudo-labels of a forest fitted on their training labels;
-    returns the forest (None when none could be fitted), which validation also scores.
-
-    A scene too large to hold in memory is read in blocks within ``reach`` pixels (the training
-    windows' edge) of its labels, and gets sparse pseudo-labels there (``teacher_blocks.py``).
-    """
-    from ..core.deps import require_sklearn
-    from . import teacher_blocks
-
-    require_sklearn()
-    near = {i: teacher_blocks.near_labels(reader, classes, reach, progress)
-            for i, reader in enumerate(readers) if not reader.in_memory}
-    forest = fit_teacher(readers, classes, seed, progress, near)
-    if progress.cancelled():  # the forest cannot be interrupted; its few seconds can
-        raise Cancelled()
-    if forest is None:
-        progress.warn("No teacher: fewer than two classes have training pixels. Training goes "
-                      "on from the labels alone.")
-        return None
-    for i, reader in enumerate(readers):
-        if progress.cancelled():
-            raise Cancelled()
-        if reader.in_memory:
-            reader.soft = pseudo_labels(reader, forest, classes, seed)
-        else:
-            reader.soft = teacher_blocks.pseudo_labels(reader, near[i], forest, classes, seed,
-                                                       progress)
-    return forest
 
 
 def forest_probabilities(forest, pixels: np.ndarray, valid: np.ndarray, where: np.ndarray,

@@ -24,7 +24,7 @@ from .sampling import (CELL, VALIDATION_INTERIOR, FeatureSplit, WindowSampler, s
                        validation_windows)
 from .forest_student import distil_forest
 from .validation_scores import feature_confusions
-from .teacher import teach
+from .teaching import teach
 
 
 @dataclass
