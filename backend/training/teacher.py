@@ -95,9 +95,9 @@ def teacher_model(bands: int, seed: int):
 
 
 def fit_teacher(readers: list, classes: int, seed: int, progress: Progress,
-                extra: list | None = None, large: int = 0):
+                extra: list | None = None):
     """Fits the teacher on training pixels of every in-memory scene and on ``extra`` samples
-    ((features, class indices) pairs of the ``large`` scenes read in blocks,
+    ((features, class indices) pairs of the scenes read in blocks,
     ``teacher_blocks.training_pixels``); None when impossible."""
     rng = np.random.default_rng([seed, 13])
     features, targets = [], []
@@ -122,6 +122,7 @@ def fit_teacher(readers: list, classes: int, seed: int, progress: Progress,
     model = teacher_model(len(readers[0].bands), seed)
     model.fit(np.concatenate(features), np.concatenate(targets))
     windows = " and ".join(f"{n} x {n}" for n in NEIGHBOURHOODS)
+    large = sum(not reader.in_memory for reader in readers)
     progress.info(f"Teacher: a random forest of {TREES} trees (the bands, and the bands' mean "
                   f"and spread over {windows} pixels) and a logistic regression on the bands "
                   f"({LINEAR_SHARE:.0%} of the vote), fitted on "

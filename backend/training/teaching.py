@@ -30,7 +30,7 @@ def teach(readers: list, classes: int, seed: int, progress: Progress, reach: int
     rng = np.random.default_rng([seed, 19])
     samples = [teacher_blocks.training_pixels(readers[i], blocks, classes, rng, progress)
                for i, blocks in near.items()]
-    forest = fit_teacher(readers, classes, seed, progress, samples, len(near))
+    forest = fit_teacher(readers, classes, seed, progress, samples)
     if progress.cancelled():  # the forest cannot be interrupted; its few seconds can
         raise Cancelled()
     if forest is None:
